@@ -83,13 +83,12 @@ uint32_t CountSlots(const SlotRanges& ranges) {
 std::vector<SlotRange> SplitSlotsEvenly(uint32_t n) {
   std::vector<SlotRange> out;
   if (n == 0) return out;
-  // Same arithmetic as redis-cli's cluster create: cumulative float split, last ends at 16383.
-  double per = static_cast<double>(kNumSlots) / n;
-  double first = 0;
+  // Shard i gets [floor(i*16384/n), floor((i+1)*16384/n) - 1]: the same ranges redis-cli's
+  // cluster create produces for small n, sizes never differing by more than one.
   for (uint32_t i = 0; i < n; ++i) {
-    uint32_t last = (i == n - 1) ? kNumSlots - 1 : static_cast<uint32_t>(first + per - 1);
-    out.push_back(SlotRange{static_cast<uint32_t>(first), last});
-    first = last + 1;
+    uint32_t first = static_cast<uint32_t>(uint64_t{i} * kNumSlots / n);
+    uint32_t next = static_cast<uint32_t>(uint64_t{i + 1} * kNumSlots / n);
+    out.push_back(SlotRange{first, next - 1});
   }
   return out;
 }
