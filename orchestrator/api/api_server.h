@@ -23,6 +23,10 @@ struct ApiServerOptions {
   // Served unsigned at GET /cachefleet/health as application/json (lab scripts and tests use it
   // to see that the orchestrator is up and which agents are registered). Optional.
   std::function<std::string()> health_json;
+  // Added by the front door (defaults keep the behaviour described above):
+  int idle_timeout_ms = 60'000;   // a connection may wait this long for (all of) a request
+  int write_timeout_ms = 30'000;  // deadline for writing one response
+  int stop_grace_ms = 2'000;      // Stop(): how long in-flight requests may take to finish
 };
 
 class ApiServer {

@@ -32,6 +32,10 @@ ApiError InvalidParameterValue(std::string message);
 ApiError InvalidParameterCombination(std::string message);
 ApiError MissingParameter(const std::string& name);  // "The request must contain the parameter X"
 ApiError InternalFailure(std::string message);
+// Added by the front door (same shape as above).
+ApiError InvalidQueryParameter(std::string message);  // 400: malformed form encoding / key
+ApiError InvalidAction(const std::string& action);    // 400: "The action X is not valid ..."
+ApiError MissingAction();                             // 400
 
 // The decoded form of an AWS Query request. Keys are kept exactly as sent
 // (e.g. "NodeGroupConfiguration.NodeGroupConfiguration.1.Slots").
@@ -60,6 +64,22 @@ class QueryParams {
   // Example: GetStructList("Tags", "Tag") -> [{Key:..., Value:...}, ...].
   std::optional<std::vector<QueryParams>> GetStructList(const std::string& param,
                                                         const std::string& item) const;
+
+  // Checked variants of the two list readers (prefer these). They return InvalidParameterValue
+  // for a malformed list instead of reading it as absent: an index of 0, a leading zero or a gap
+  // (indices must be 1..n), a bare "Param=" with a non-empty value, a bare "Param=" mixed with
+  // "Param.Item.N" keys, a key under "Param." whose item name is not `item` (e.g. ".member.1"
+  // where ".AvailabilityZone.1" is expected), "Param.Item.N.X" for a scalar list, or
+  // "Param.Item.N" without a field for a struct list. The unchecked GetList/GetStructList
+  // return nullopt in those cases. (For requests that came through ApiServer, index gaps and
+  // zero indices were already rejected for every key, so only the item-name and shape cases
+  // reach handlers.)
+  // Example: auto azs = params.GetListChecked("PreferredCacheClusterAZs", "AvailabilityZone");
+  //          if (auto* e = std::get_if<ApiError>(&azs)) return *e;
+  using ListOr = std::variant<std::optional<std::vector<std::string>>, ApiError>;
+  using StructListOr = std::variant<std::optional<std::vector<QueryParams>>, ApiError>;
+  ListOr GetListChecked(const std::string& param, const std::string& item) const;
+  StructListOr GetStructListChecked(const std::string& param, const std::string& item) const;
 
   // Every key (for rejecting parameters an action does not know).
   const std::map<std::string, std::string>& all() const { return values_; }
