@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""How long CreateReplicationGroup takes, compared with `redis-cli --cluster create`.
+
+  /usr/bin/python3 bench/create_bench.py [--runs 5]
+
+cachefleet: a private lab (orchestrator + 3 agents on free ports in a temp dir, binaries from
+build/ or CACHEFLEET_AGENT_BIN / CACHEFLEET_ORCHESTRATOR_BIN) — time from the
+CreateReplicationGroup call (boto3) to the first DescribeReplicationGroups that says
+`available` (polled every 10 ms), for a cluster-mode-enabled group of 3 shards x 1 replica;
+the group is deleted (and awaited) between runs.
+
+redis-cli: 6 plain redis-server processes already running (cluster-enabled, started on free
+ports with repl-diskless-sync-delay 0 and the agents' cluster-node-timeout), then the wall time
+of `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`. It returns once slots
+are assigned and the config agrees; it does not wait for replicas to sync, so a second column
+adds the time until every node says cluster_state:ok and every replica master_link_status:up
+(what our `available` waits for).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import cflab  # noqa: E402
+
+SHARDS, REPLICAS = 3, 1
+
+
+def bench_cachefleet(lab: cflab.Lab, runs: int) -> list[float]:
+    c = cflab.boto3_client(lab)
+    times = []
+    for i in range(runs):
+        gid = f"bench-{i}"
+        t0 = time.perf_counter()
+        c.create_replication_group(
+            ReplicationGroupId=gid, ReplicationGroupDescription="bench", Engine="redis",
+            CacheNodeType="cache.t3.micro", CacheParameterGroupName="default.redis7.cluster.on",
+            NumNodeGroups=SHARDS, ReplicasPerNodeGroup=REPLICAS, AutomaticFailoverEnabled=True)
+        while True:
+            st = c.describe_replication_groups(ReplicationGroupId=gid)["ReplicationGroups"][0]["Status"]
+            if st == "available":
+                break
+            if st != "creating":
+                raise SystemExit(f"{gid}: status {st}")
+            if time.perf_counter() - t0 > 120:
+                raise SystemExit(f"{gid}: not available after 120 s")
+            time.sleep(0.01)
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        print(f"  cachefleet run {i + 1}: {dt:.3f} s", flush=True)
+        c.delete_replication_group(ReplicationGroupId=gid)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                c.describe_replication_groups(ReplicationGroupId=gid)
+            except c.exceptions.ReplicationGroupNotFoundFault:
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"{gid}: not deleted after 120 s")
+    return times
+
+
+def _wait_ping(port: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cflab.redis_cli("127.0.0.1", port, "PING").stdout.strip() == "PONG":
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"redis-server on {port} did not answer PING")
+
+
+def _healthy(ports: list[int]) -> bool:
+    for p in ports:
+        info = cflab.redis_cli("127.0.0.1", p, "CLUSTER", "INFO").stdout
+        if "cluster_state:ok" not in info:
+            return False
+        repl = cflab.redis_cli("127.0.0.1", p, "INFO", "replication").stdout
+        if "role:slave" in repl and "master_link_status:up" not in repl:
+            return False
+    return True
+
+
+def bench_redis_cli(runs: int, node_timeout_ms: int) -> list[tuple[float, float]]:
+    results = []
+    for i in range(runs):
+        (start, end), = cflab.reserve_port_ranges(1, SHARDS * (1 + REPLICAS))
+        ports = list(range(start, end + 1))
+        tmp = Path(tempfile.mkdtemp(prefix="cf-bench-redis-"))
+        procs = []
+        try:
+            for p in ports:
+                d = tmp / str(p)
+                d.mkdir()
+                procs.append(subprocess.Popen(
+                    ["redis-server", "--port", str(p), "--bind", "127.0.0.1",
+                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-node-timeout", str(node_timeout_ms),
+                     "--repl-diskless-sync-delay", "0", "--save", "", "--appendonly", "no",
+                     "--daemonize", "no", "--dir", str(d), "--logfile", str(d / "redis.log")],
+                    cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, preexec_fn=cflab._set_pdeathsig))
+            for p in ports:
+                _wait_ping(p)
+            t0 = time.perf_counter()
+            r = subprocess.run(["redis-cli", "--cluster", "create",
+                                *[f"127.0.0.1:{p}" for p in ports],
+                                "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
+                               capture_output=True, text=True, timeout=120)
+            t_create = time.perf_counter() - t0
+            if r.returncode != 0:
+                raise SystemExit(f"redis-cli --cluster create failed:\n{r.stdout}{r.stderr}")
+            while not _healthy(ports):
+                if time.perf_counter() - t0 > 60:
+                    raise SystemExit("redis-cli cluster never became healthy")
+                time.sleep(0.01)
+            t_healthy = time.perf_counter() - t0
+            results.append((t_create, t_healthy))
+            print(f"  redis-cli run {i + 1}: create {t_create:.3f} s, healthy {t_healthy:.3f} s",
+                  flush=True)
+        finally:
+            for pr in procs:
+                cflab.terminate_pid(pr.pid, grace_s=5, popen=pr)
+            cflab.release_reservations([start])
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    agent, orch = cflab.default_binaries()
+    cache = Path(os.environ.get("CACHEFLEET_BUILD_DIR", REPO / "build")) / "CMakeCache.txt"
+    if cache.exists() and "CMAKE_BUILD_TYPE:STRING=Release" not in cache.read_text():
+        print("warning: build/ is not a Release build (scripts/build.sh makes one)", flush=True)
+    print(f"binaries: {orch}, {agent}")
+    tmp = tempfile.mkdtemp(prefix="cf-bench-lab-")
+    try:
+        with cflab.Lab(tmp, detach=False, ports_per_agent=20) as lab:
+            node_timeout = lab.cluster_node_timeout_ms
+            print(f"cachefleet: CreateReplicationGroup {SHARDS} shards x {REPLICAS} replica -> "
+                  f"available (Describe every 10 ms), {args.runs} runs")
+            ours = bench_cachefleet(lab, args.runs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"redis-cli --cluster create on 6 running nodes (--cluster-replicas 1, "
+          f"cluster-node-timeout {node_timeout} ms, repl-diskless-sync-delay 0), {args.runs} runs")
+    theirs = bench_redis_cli(args.runs, node_timeout)
+
+    rows = [("cachefleet Create -> available", ours),
+            ("redis-cli --cluster create (returns)", [t for t, _ in theirs]),
+            ("redis-cli create -> healthy", [h for _, h in theirs])]
+    print()
+    hdr = f"{'':38}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(args.runs)) + \
+        f"{'median':>10}"
+    print(hdr)
+    print("-" * len(hdr))
+    for name, ts in rows:
+        print(f"{name:38}" + "".join(f"{t:9.3f}" for t in ts) + f"{statistics.median(ts):10.3f}")
+    med = statistics.median(ours)
+    print(f"\ncachefleet median {med:.3f} s (goal <= 1.0 s): {'MET' if med <= 1.0 else 'NOT MET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
