@@ -1,0 +1,63 @@
+// What one redis-server node is (NodeSpec), how its redis.conf is rendered, what the agent
+// records about it on disk (NodeRecord -> node.json), and engine-version matching.
+// Pure code plus two small file helpers; no gRPC/protobuf (the service converts).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace cf::agent {
+
+inline constexpr uint32_t kDefaultClusterNodeTimeoutMs = 5000;
+inline constexpr uint32_t kMaxNodePort = 65535 - 10000;  // the bus port must fit too
+
+// Mirrors cachefleet.v1.NodeSpec.
+struct NodeSpec {
+  std::string node_id;
+  std::string group_id;
+  uint32_t port = 0;
+  bool cluster_enabled = false;
+  uint64_t maxmemory_bytes = 0;
+  std::string engine_version;
+  std::map<std::string, std::string> config;  // extra directives, "key value" verbatim
+  uint32_t cluster_node_timeout_ms = 0;        // 0 = kDefaultClusterNodeTimeoutMs
+  bool operator==(const NodeSpec&) const = default;
+};
+
+// What <data_dir>/nodes/<node_id>/node.json holds.
+struct NodeRecord {
+  NodeSpec spec;
+  int64_t pid = 0;        // last process the agent started (or adopted); 0 = none yet
+  uint32_t restarts = 0;  // unexpected exits restarted by the agent since launch
+  bool stopped = false;   // stopped on request (kept without purge): do not restart on boot
+  bool operator==(const NodeRecord&) const = default;
+};
+
+// Node ids become directory names: [A-Za-z0-9._-], 1..128 chars, not "." or "..".
+bool IsValidNodeId(std::string_view id);
+// Checks ids, port range and spec.config (keys [a-z0-9-], no newlines, no directive the agent
+// owns such as port/bind/dir/cluster-config-file). kInvalidArgument on failure.
+Status ValidateNodeSpec(const NodeSpec& spec);
+
+// The redis.conf for a node living in `node_dir` (absolute) reachable at `advertised_address`.
+std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
+                            const std::string& advertised_address);
+
+std::string NodeRecordToJson(const NodeRecord& rec);
+Result<NodeRecord> NodeRecordFromJson(std::string_view json);
+
+// "Redis server v=7.0.15 sha=..." -> "7.0.15".
+Result<std::string> ParseRedisServerVersion(std::string_view version_output);
+// True when `requested` is empty or a dotted prefix of `installed` ("7", "7.0", "7.0.15" all
+// match "7.0.15"; "7.0.1" and "7.2" do not).
+bool EngineVersionMatches(std::string_view installed, std::string_view requested);
+
+// Writes via a temporary file + fsync + rename so a crash never leaves a torn file.
+Status WriteFileAtomic(const std::string& path, std::string_view content);
+Result<std::string> ReadWholeFile(const std::string& path);
+
+}  // namespace cf::agent
