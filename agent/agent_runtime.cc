@@ -1,0 +1,131 @@
+#include "agent/agent_runtime.h"
+
+#include <chrono>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/resource_quota.h>
+
+#include "agent/agent_service.h"
+#include "agent/fleet_client.h"
+#include "common/log.h"
+
+namespace cf::agent {
+namespace {
+
+constexpr uint32_t kShutdownTimeoutMs = 3000;  // in-flight RPCs get this long on shutdown
+constexpr int kMaxServerThreads = 64;
+
+// "127.0.0.1:0" + 41234 -> "127.0.0.1:41234"; wildcard hosts report the advertised address.
+std::string ReportedEndpoint(const std::string& listen, int port, const std::string& advertised) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]" || host == "::" || host.empty()) {
+    host = advertised.find(':') != std::string::npos ? "[" + advertised + "]" : advertised;
+  }
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+struct AgentRuntime::Impl {
+  AgentConfig config;
+  std::string endpoint;
+  std::string boot_id;
+  std::string redis_version;
+  std::unique_ptr<NodeSupervisor> supervisor;
+  std::unique_ptr<grpc::Service> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<FleetClient> fleet;
+  bool shut_down = false;
+};
+
+AgentRuntime::AgentRuntime() : impl_(std::make_unique<Impl>()) {}
+AgentRuntime::~AgentRuntime() { Shutdown(ExitPolicy::kLeaveNodesRunning); }
+
+Result<std::unique_ptr<AgentRuntime>> AgentRuntime::Start(const AgentConfig& config) {
+  auto log = cf::Logger("agent");
+  std::unique_ptr<AgentRuntime> rt(new AgentRuntime());
+  Impl& m = *rt->impl_;
+  m.config = config;
+  m.boot_id = NewBootId();
+
+  auto exe = ResolveExecutable(config.redis_server);
+  if (!exe.ok()) return exe.error();
+  auto version = DetectRedisVersion(*exe);
+  if (!version.ok()) return version.error();
+  m.redis_version = *version;
+
+  SupervisorOptions so;
+  so.data_dir = config.data_dir;
+  so.advertised_address = config.advertised_address;
+  so.redis_server_path = *exe;
+  so.installed_version = *version;
+  so.port_range_start = config.port_range_start;
+  so.port_range_end = config.port_range_end;
+  so.max_nodes = config.max_nodes;
+  so.redis_connect_timeout_ms = config.redis_connect_timeout_ms;
+  so.redis_command_timeout_ms = config.redis_command_timeout_ms;
+  so.status_timeout_ms = config.status_timeout_ms;
+  so.ready_timeout_ms = config.ready_timeout_ms;
+  so.stop_grace_ms = config.stop_grace_ms;
+  m.supervisor = std::make_unique<NodeSupervisor>(so);
+  if (auto s = m.supervisor->Start(); !s.ok()) return s.error();
+
+  m.service = MakeAgentService(*m.supervisor);
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(m.service.get());
+  grpc::ResourceQuota quota("cachefleet-agent");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
+  m.server = builder.BuildAndStart();
+  if (!m.server || selected_port == 0) {
+    m.supervisor->Shutdown(ExitPolicy::kLeaveNodesRunning);
+    return MakeError(Errc::kUnavailable, "cannot listen on " + config.listen);
+  }
+  m.endpoint = ReportedEndpoint(config.listen, selected_port, config.advertised_address);
+
+  FleetOptions fo;
+  fo.orchestrator = config.orchestrator;
+  fo.host_id = config.host_id;
+  fo.advertised_address = config.advertised_address;
+  fo.availability_zone = config.availability_zone;
+  fo.agent_endpoint = m.endpoint;
+  fo.port_range_start = config.port_range_start;
+  fo.port_range_end = config.port_range_end;
+  fo.max_nodes = config.max_nodes;
+  fo.redis_versions = {*version};
+  fo.boot_id = m.boot_id;
+  fo.heartbeat_interval_ms = config.heartbeat_interval_ms;
+  fo.rpc_timeout_ms = config.fleet_rpc_timeout_ms;
+  m.fleet = std::make_unique<FleetClient>(fo, *m.supervisor);
+  m.fleet->Start();
+  log->info("[{}] agent serving on {} (redis-server {} at {}, data {}, AZ {}, boot {})",
+            config.host_id, m.endpoint, *version, *exe, config.data_dir,
+            config.availability_zone, m.boot_id);
+  return rt;
+}
+
+const std::string& AgentRuntime::endpoint() const { return impl_->endpoint; }
+const std::string& AgentRuntime::boot_id() const { return impl_->boot_id; }
+const std::string& AgentRuntime::redis_version() const { return impl_->redis_version; }
+NodeSupervisor& AgentRuntime::supervisor() { return *impl_->supervisor; }
+
+void AgentRuntime::Shutdown(ExitPolicy policy) {
+  Impl& m = *impl_;
+  if (m.shut_down) return;
+  m.shut_down = true;
+  if (m.fleet) m.fleet->Stop();
+  if (m.supervisor) m.supervisor->BeginShutdown();
+  if (m.server) {
+    m.server->Shutdown(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(kShutdownTimeoutMs));
+    m.server->Wait();
+  }
+  if (m.supervisor) m.supervisor->Shutdown(policy);
+  cf::Logger("agent")->info("[{}] agent stopped ({})", m.config.host_id,
+                            policy == ExitPolicy::kStopNodes ? "nodes stopped" : "nodes left running");
+}
+
+}  // namespace cf::agent

@@ -1,0 +1,1106 @@
+#include "agent/node_supervisor.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/args.hpp>
+#include <boost/process/async.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/io.hpp>
+#include <boost/process/pipe.hpp>
+#include <boost/process/search_path.hpp>
+
+#include "agent/node_status.h"
+#include "agent/redis_conn.h"
+#include "cachefleet.pb.h"
+#include "common/log.h"
+
+namespace cf::agent {
+namespace {
+
+namespace bp = boost::process;
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+enum class RunState { kStarting, kRunning, kCrashed, kStopping, kStopped };
+
+const char* RunStateName(RunState s) {
+  switch (s) {
+    case RunState::kStarting: return "starting";
+    case RunState::kRunning: return "running";
+    case RunState::kCrashed: return "crashed";
+    case RunState::kStopping: return "stopping";
+    case RunState::kStopped: return "stopped";
+  }
+  return "?";
+}
+
+cachefleet::v1::NodeState ToProto(RunState s) {
+  switch (s) {
+    case RunState::kStarting: return cachefleet::v1::NODE_STARTING;
+    case RunState::kRunning: return cachefleet::v1::NODE_RUNNING;
+    case RunState::kCrashed: return cachefleet::v1::NODE_CRASHED;
+    case RunState::kStopping: return cachefleet::v1::NODE_STOPPING;
+    case RunState::kStopped: return cachefleet::v1::NODE_STOPPED;
+  }
+  return cachefleet::v1::NODE_STATE_UNSPECIFIED;
+}
+
+// Runs in the child between fork and exec (async-signal-safe calls only): own process group,
+// default signal mask and SIGPIPE, stderr appended to a file, every other fd >= 3 close-on-exec
+// so redis does not inherit the agent's sockets.
+struct ChildSetup : bp::extend::handler {
+  const char* stderr_path = nullptr;
+  template <class E>
+  void on_exec_setup(E&) const {
+    ::setpgid(0, 0);
+    sigset_t s;
+    sigemptyset(&s);
+    ::sigprocmask(SIG_SETMASK, &s, nullptr);
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &sa, nullptr);
+    if (stderr_path) {
+      int fd = ::open(stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 2);
+        if (fd != 2) ::close(fd);
+      }
+    }
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3, n = static_cast<int>(::sysconf(_SC_OPEN_MAX)); fd < n; ++fd) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+  }
+  // Also from the parent, so a signal to the group right after the spawn cannot miss.
+  template <class E>
+  void on_success(E& e) const {
+    ::setpgid(e.pid, e.pid);
+  }
+};
+
+// Alive = exists and is not a zombie.
+bool ProcessAlive(int64_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  auto stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return false;
+  size_t paren = stat->rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat->size()) return true;
+  char st = (*stat)[paren + 2];
+  return st != 'Z' && st != 'X';
+}
+
+std::string ProcCmdline(int64_t pid) {
+  auto raw = ReadWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!raw.ok()) return {};
+  std::string s = *raw;
+  for (char& c : s) {
+    if (c == '\0') c = ' ';
+  }
+  return s;
+}
+
+// redis-server rewrites its title to "redis-server 127.0.0.1:30001 [cluster]"; older titles
+// keep the config path. Either identifies the node.
+bool LooksLikeNodeProcess(int64_t pid, uint32_t port, const std::string& conf_path) {
+  if (!ProcessAlive(pid)) return false;
+  std::string cmd = ProcCmdline(pid);
+  if (cmd.find("redis-server") == std::string::npos) return false;
+  return cmd.find(":" + std::to_string(port)) != std::string::npos ||
+         cmd.find(conf_path) != std::string::npos;
+}
+
+void SignalGroup(int64_t pid, int sig) {
+  if (pid <= 0) return;
+  if (::kill(-static_cast<pid_t>(pid), sig) != 0) ::kill(static_cast<pid_t>(pid), sig);
+}
+
+bool PortFree(const std::string& address, uint32_t port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in6);
+  } else {
+    return false;
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as redis does
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string DescribeExit(int native_status, const std::error_code& ec) {
+  if (ec || native_status < 0) {
+    return "exited; status unknown" + (ec ? " (" + ec.message() + ")" : std::string());
+  }
+  if (WIFSIGNALED(native_status)) {
+    int sig = WTERMSIG(native_status);
+    const char* name = ::sigabbrev_np(sig);
+    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  if (WIFEXITED(native_status)) return "exited with code " + std::to_string(WEXITSTATUS(native_status));
+  return "exited (status " + std::to_string(native_status) + ")";
+}
+
+std::string ReadTail(const std::string& path, size_t max_bytes) {
+  auto all = ReadWholeFile(path);
+  if (!all.ok()) return {};
+  std::string s = all->size() > max_bytes ? all->substr(all->size() - max_bytes) : *all;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// The interesting line of a log tail: the last one mentioning an error, else the last line.
+std::string LastErrorLine(const std::string& tail) {
+  std::string best, last;
+  size_t pos = 0;
+  while (pos < tail.size()) {
+    size_t nl = tail.find('\n', pos);
+    std::string line = tail.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty()) {
+      last = line;
+      if (line.find("rror") != std::string::npos || line.find("FATAL") != std::string::npos ||
+          line.find("Bad directive") != std::string::npos || line.find("in use") != std::string::npos ||
+          line.find("Can't") != std::string::npos) {
+        best = line;
+      }
+    }
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return best.empty() ? last : best;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct ManagedNode {
+  ManagedNode(NodeSpec s, std::string d) : spec(std::move(s)), dir(std::move(d)) {}
+
+  const NodeSpec spec;  // immutable: a LaunchNode with another spec for the id is refused
+  const std::string dir;
+
+  std::mutex op_mu;  // serialises Launch/Stop/admin on this node
+  std::unique_ptr<RedisConn> admin_conn;  // guarded by op_mu
+
+  std::mutex status_mu;
+  std::unique_ptr<RedisConn> status_conn;  // guarded by status_mu
+
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv;  // notified on exit / readiness / stop
+  RunState state = RunState::kStarting;
+  int64_t pid = 0;
+  uint32_t restarts = 0;
+  std::string last_error;
+  bool adopted = false;         // process is not our child: supervised by polling
+  bool exited = true;           // no live process for the current generation
+  bool launching = false;       // first LaunchNode in progress: exits fail the launch, no restart
+  bool awaiting_ready = false;  // spawned/adopted, the monitor flips it to running on PING
+  bool stop_requested = false;  // exits are expected; no restarts
+  bool removed = false;         // forgotten (stopped or failed launch)
+  bool restart_pending = false;
+  uint64_t generation = 0;      // bumped per spawn/adopt; stale exit notifications are ignored
+  uint32_t backoff_ms = 0;
+  uint32_t ping_failures = 0;   // adopted nodes: consecutive failed liveness PINGs
+  Clock::time_point started_at;
+  Clock::time_point next_poll;
+  std::unique_ptr<bp::child> child;
+  std::unique_ptr<asio::steady_timer> restart_timer;
+};
+
+struct NodeSupervisor::Impl {
+  explicit Impl(const SupervisorOptions& o) : opts(o), log(cf::Logger("node")) {}
+
+  const SupervisorOptions& opts;
+  std::shared_ptr<spdlog::logger> log;
+
+  asio::io_context io;  // declared before anything holding timers
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread io_thread;
+  std::thread monitor_thread;
+  std::mutex monitor_mu;
+  std::condition_variable monitor_cv;
+  bool monitor_stop = false;  // guarded by monitor_mu
+  std::atomic<bool> shutting_down{false};
+  bool started = false;
+  bool shut_down = false;
+
+  std::mutex spawn_mu;  // one fork at a time
+
+  std::mutex registry_mu;
+  std::map<std::string, std::shared_ptr<ManagedNode>> nodes;  // guarded by registry_mu
+
+  std::string NodesDir() const { return opts.data_dir + "/nodes"; }
+  std::string NodeDir(const std::string& id) const { return NodesDir() + "/" + id; }
+
+  std::shared_ptr<ManagedNode> Find(const std::string& id) {
+    std::lock_guard lk(registry_mu);
+    auto it = nodes.find(id);
+    return it == nodes.end() ? nullptr : it->second;
+  }
+  std::vector<std::shared_ptr<ManagedNode>> Snapshot() {
+    std::lock_guard lk(registry_mu);
+    std::vector<std::shared_ptr<ManagedNode>> out;
+    for (auto& [id, n] : nodes) out.push_back(n);
+    return out;
+  }
+  void Forget(const std::shared_ptr<ManagedNode>& n) {
+    {
+      std::lock_guard lk(registry_mu);
+      auto it = nodes.find(n->spec.node_id);
+      if (it != nodes.end() && it->second == n) nodes.erase(it);
+    }
+    std::lock_guard lk(n->mu);
+    n->removed = true;
+    n->cv.notify_all();
+  }
+
+  // --- persistence (n.mu held) ---
+  void PersistLocked(ManagedNode& n, bool stopped) {
+    NodeRecord rec{n.spec, stopped ? 0 : n.pid, n.restarts, stopped};
+    if (auto s = WriteFileAtomic(n.dir + "/node.json", NodeRecordToJson(rec)); !s.ok()) {
+      log->error("[{}] cannot write node.json: {}", n.spec.node_id, s.error().message);
+    }
+  }
+
+  // --- probing ---
+  // PING (must succeed) + INFO server; returns the process_id that answered.
+  Result<int64_t> Probe(uint32_t port, uint32_t timeout_ms) {
+    RedisConn c({.host = opts.advertised_address,
+                 .port = static_cast<uint16_t>(port),
+                 .connect_timeout_ms = timeout_ms,
+                 .command_timeout_ms = timeout_ms});
+    auto r = c.Pipeline({{"PING"}, {"INFO", "server"}});
+    if (!r.ok()) return r.error();
+    if (!(*r)[0].ok()) return (*r)[0].error();
+    if (!(*r)[1].ok()) return (*r)[1].error();
+    return InfoInt(ParseInfo((*r)[1]->str()), "process_id", -1);
+  }
+
+  // --- spawning (n.mu held) ---
+  Status SpawnLocked(const std::shared_ptr<ManagedNode>& np) {
+    ManagedNode& n = *np;
+    const std::string conf = n.dir + "/redis.conf";
+    if (auto s = WriteFileAtomic(conf, RenderRedisConf(n.spec, n.dir, opts.advertised_address));
+        !s.ok()) {
+      return s;
+    }
+    const std::string err_path = n.dir + "/stderr.log";
+    uint64_t gen = ++n.generation;
+    std::weak_ptr<ManagedNode> weak = np;
+    std::vector<std::string> args = {conf, "--daemonize", "no"};
+    std::unique_ptr<bp::child> c;
+    std::error_code ec;
+    try {
+      std::lock_guard lk(spawn_mu);
+      ChildSetup setup;
+      setup.stderr_path = err_path.c_str();
+      c = std::make_unique<bp::child>(
+          opts.redis_server_path, bp::args(args), bp::std_out > bp::null, bp::std_in < bp::null,
+          setup,
+          bp::on_exit([this, weak, gen](int, const std::error_code& exit_ec) {
+            OnChildExit(weak, gen, exit_ec);
+          }),
+          io, ec);
+    } catch (const std::exception& e) {
+      return MakeError(Errc::kInternal, "spawn " + opts.redis_server_path + ": " + e.what());
+    }
+    if (ec) return MakeError(Errc::kInternal, "spawn " + opts.redis_server_path + ": " + ec.message());
+    n.child = std::move(c);
+    n.pid = n.child->id();
+    n.exited = false;
+    n.adopted = false;
+    n.ping_failures = 0;
+    n.started_at = Clock::now();
+    PersistLocked(n, false);
+    log->debug("[{}] spawned pid {} on port {}", n.spec.node_id, n.pid, n.spec.port);
+    return {};
+  }
+
+  // io thread. The exit handler of generation `gen`.
+  void OnChildExit(const std::weak_ptr<ManagedNode>& weak, uint64_t gen, const std::error_code& ec) {
+    auto np = weak.lock();
+    if (!np) return;
+    ManagedNode& n = *np;
+    std::lock_guard lk(n.mu);
+    if (gen != n.generation || n.exited) return;
+    int native = n.child ? n.child->native_exit_code() : -1;
+    n.exited = true;
+    n.awaiting_ready = false;
+    std::string why = DescribeExit(native, ec);
+    n.cv.notify_all();
+    if (n.stop_requested || n.removed) {
+      n.state = RunState::kStopped;
+      log->debug("[{}] pid {} {}", n.spec.node_id, n.pid, why);
+      return;
+    }
+    n.state = RunState::kCrashed;
+    n.last_error = "pid " + std::to_string(n.pid) + " " + why;
+    if (n.launching) return;  // LaunchNode reports it
+    log->warn("[{}] {}; restarting", n.spec.node_id, n.last_error);
+    ScheduleRestartLocked(np);
+  }
+
+  // n.mu held; any thread.
+  void ScheduleRestartLocked(const std::shared_ptr<ManagedNode>& np) {
+    ManagedNode& n = *np;
+    if (n.restart_pending || n.stop_requested || n.removed || shutting_down) return;
+    if (Clock::now() - n.started_at >= milliseconds(opts.restart_backoff_reset_ms)) n.backoff_ms = 0;
+    n.backoff_ms = n.backoff_ms == 0 ? opts.restart_backoff_initial_ms
+                                     : std::min(n.backoff_ms * 2, opts.restart_backoff_max_ms);
+    n.restart_pending = true;
+    std::weak_ptr<ManagedNode> weak = np;
+    uint64_t gen = n.generation;
+    n.restart_timer = std::make_unique<asio::steady_timer>(io, milliseconds(n.backoff_ms));
+    n.restart_timer->async_wait([this, weak, gen](const boost::system::error_code& ec) {
+      if (!ec) RestartNow(weak, gen);
+    });
+  }
+
+  // io thread.
+  void RestartNow(const std::weak_ptr<ManagedNode>& weak, uint64_t gen) {
+    auto np = weak.lock();
+    if (!np) return;
+    ManagedNode& n = *np;
+    std::lock_guard lk(n.mu);
+    n.restart_pending = false;
+    if (n.stop_requested || n.removed || shutting_down || gen != n.generation || !n.exited) return;
+    ++n.restarts;
+    if (auto s = SpawnLocked(np); !s.ok()) {
+      n.last_error = "restart failed: " + s.error().message;
+      log->warn("[{}] {}", n.spec.node_id, n.last_error);
+      ScheduleRestartLocked(np);
+      return;
+    }
+    n.awaiting_ready = true;
+    log->info("[{}] restarted as pid {} (restart #{})", n.spec.node_id, n.pid, n.restarts);
+    monitor_cv.notify_all();
+  }
+
+  // --- monitor thread: adopted liveness + readiness of restarted/adopted nodes ---
+  void MonitorLoop() {
+    std::unique_lock mlk(monitor_mu);
+    while (!monitor_stop) {
+      mlk.unlock();
+      bool fast = false;
+      for (auto& np : Snapshot()) {
+        if (MonitorOne(np)) fast = true;
+      }
+      mlk.lock();
+      monitor_cv.wait_for(mlk, milliseconds(fast ? opts.ready_poll_interval_ms : 50));
+    }
+  }
+
+  // Returns true when the node wants fast polling (waiting for readiness).
+  bool MonitorOne(const std::shared_ptr<ManagedNode>& np) {
+    ManagedNode& n = *np;
+    bool check_ready = false, check_alive = false;
+    int64_t pid = 0;
+    uint64_t gen = 0;
+    {
+      std::lock_guard lk(n.mu);
+      if (n.removed || n.exited || n.launching) return false;
+      check_ready = n.awaiting_ready;
+      auto now = Clock::now();
+      if (n.adopted && now >= n.next_poll) {
+        check_alive = true;
+        n.next_poll = now + milliseconds(opts.adopted_poll_interval_ms);
+      }
+      pid = n.pid;
+      gen = n.generation;
+    }
+    if (check_alive && !ProcessAlive(pid)) {
+      std::lock_guard lk(n.mu);
+      if (gen != n.generation || n.exited) return false;
+      n.exited = true;
+      n.awaiting_ready = false;
+      n.cv.notify_all();
+      if (n.stop_requested || n.removed) {
+        n.state = RunState::kStopped;
+        return false;
+      }
+      n.state = RunState::kCrashed;
+      n.last_error = "pid " + std::to_string(pid) + " (adopted) is gone; exit status unknown";
+      log->warn("[{}] {}; restarting", n.spec.node_id, n.last_error);
+      ScheduleRestartLocked(np);
+      return false;
+    }
+    if (!check_ready && !check_alive) return false;
+    auto probe = Probe(n.spec.port, check_ready ? 50 : 200);
+    std::lock_guard lk(n.mu);
+    if (gen != n.generation || n.exited || n.removed) return false;
+    if (probe.ok() && *probe == pid) {
+      n.ping_failures = 0;
+      if (n.awaiting_ready) {
+        n.awaiting_ready = false;
+        if (n.state != RunState::kStopping) n.state = RunState::kRunning;
+        log->info("[{}] pid {} answers PING; running", n.spec.node_id, pid);
+        n.cv.notify_all();
+      }
+      return false;
+    }
+    if (check_alive && !probe.ok() && !n.awaiting_ready) {
+      // Alive but not answering (stopped, busy, loading). Not a reason to restart.
+      if (n.ping_failures++ % 25 == 0) {
+        log->warn("[{}] pid {} alive but not answering PING: {}", n.spec.node_id, pid,
+                  probe.error().message);
+      }
+    }
+    return n.awaiting_ready;
+  }
+
+  // --- stopping (n.op_mu held) ---
+  // Waits until the current process has exited or `timeout` passes.
+  bool WaitExited(const std::shared_ptr<ManagedNode>& np, milliseconds timeout) {
+    ManagedNode& n = *np;
+    auto deadline = Clock::now() + timeout;
+    std::unique_lock lk(n.mu);
+    while (!n.exited) {
+      if (n.adopted) {
+        int64_t pid = n.pid;
+        uint64_t gen = n.generation;
+        lk.unlock();
+        bool alive = ProcessAlive(pid);
+        lk.lock();
+        if (!alive && gen == n.generation && !n.exited) {
+          n.exited = true;
+          n.state = RunState::kStopped;
+          n.cv.notify_all();
+          break;
+        }
+        if (n.exited) break;
+        if (Clock::now() >= deadline) return false;
+        n.cv.wait_for(lk, milliseconds(10));
+      } else {
+        if (n.cv.wait_until(lk, deadline) == std::cv_status::timeout && !n.exited) return false;
+      }
+    }
+    return true;
+  }
+
+  Status Terminate(const std::shared_ptr<ManagedNode>& np, uint32_t grace_ms) {
+    ManagedNode& n = *np;
+    int64_t pid;
+    {
+      std::lock_guard lk(n.mu);
+      if (n.exited) return {};
+      pid = n.pid;
+    }
+    SignalGroup(pid, SIGTERM);
+    if (WaitExited(np, milliseconds(grace_ms))) return {};
+    log->warn("[{}] pid {} still running {} ms after SIGTERM; sending SIGKILL", n.spec.node_id, pid,
+              grace_ms);
+    SignalGroup(pid, SIGKILL);
+    if (WaitExited(np, milliseconds(opts.kill_wait_ms))) return {};
+    return MakeError(Errc::kTimeout, "node " + n.spec.node_id + ": pid " + std::to_string(pid) +
+                                         " did not exit after SIGKILL");
+  }
+
+  // --- status ---
+  void FillStatus(const std::shared_ptr<ManagedNode>& np, cachefleet::v1::NodeStatus* out) {
+    ManagedNode& n = *np;
+    RunState state;
+    int64_t pid;
+    bool exited;
+    {
+      std::lock_guard lk(n.mu);
+      state = n.state;
+      pid = n.pid;
+      exited = n.exited;
+      out->set_restarts(n.restarts);
+      out->set_last_error(n.last_error);
+    }
+    out->set_node_id(n.spec.node_id);
+    out->set_port(n.spec.port);
+    out->set_state(ToProto(state));
+    out->set_pid(exited ? 0 : pid);
+    if (exited || state == RunState::kStopping || state == RunState::kStopped) return;
+    std::lock_guard slk(n.status_mu);
+    if (!n.status_conn) {
+      n.status_conn = std::make_unique<RedisConn>(RedisConnOptions{
+          .host = opts.advertised_address,
+          .port = static_cast<uint16_t>(n.spec.port),
+          .connect_timeout_ms = std::min(opts.redis_connect_timeout_ms, opts.status_timeout_ms),
+          .command_timeout_ms = opts.status_timeout_ms});
+    }
+    auto obs = ObserveRedis(*n.status_conn, n.spec.cluster_enabled);
+    if (!obs.ok()) {
+      if (state == RunState::kRunning) out->set_last_error(obs.error().message);
+      return;
+    }
+    FillNodeStatus(*obs, out);
+    int64_t answered = InfoInt(obs->info, "process_id", -1);
+    if (answered != pid) {
+      out->set_last_error("port " + std::to_string(n.spec.port) + " answered by pid " +
+                          std::to_string(answered) + ", not the node's pid " + std::to_string(pid));
+    }
+  }
+
+  // --- launch ---
+  Status LaunchFresh(const std::shared_ptr<ManagedNode>& np, Clock::time_point deadline,
+                     uint32_t ready_timeout_ms, cachefleet::v1::NodeStatus* out);
+  Status WaitExisting(const std::shared_ptr<ManagedNode>& np, const NodeSpec& spec,
+                      Clock::time_point deadline, uint32_t ready_timeout_ms,
+                      cachefleet::v1::NodeStatus* out, bool* retry);
+
+  void Adopt(const std::string& dir);
+  void StopForExit(const std::shared_ptr<ManagedNode>& np);
+};
+
+Status NodeSupervisor::Impl::LaunchFresh(const std::shared_ptr<ManagedNode>& np,
+                                         Clock::time_point deadline, uint32_t ready_timeout_ms,
+                                         cachefleet::v1::NodeStatus* out) {
+  ManagedNode& n = *np;
+  const NodeSpec& spec = n.spec;
+  std::unique_lock op(n.op_mu);
+  auto t0 = Clock::now();
+  bool created_dir = false;
+  // Forgets the node after a failed launch; a directory this launch created goes too, an older
+  // one (a node stopped without purge) is kept and marked stopped again.
+  auto fail = [&](Error e) -> Status {
+    Forget(np);
+    std::error_code ec;
+    if (created_dir) {
+      fs::remove_all(n.dir, ec);
+    } else if (fs::exists(n.dir, ec)) {
+      std::lock_guard lk(n.mu);
+      PersistLocked(n, true);
+    }
+    log->warn("[{}] launch failed: {}", spec.node_id, e.message);
+    return e;
+  };
+
+  if (!PortFree(opts.advertised_address, spec.port)) {
+    return fail(MakeError(Errc::kResourceExhausted,
+                          "port " + std::to_string(spec.port) + " on " + opts.advertised_address +
+                              " is in use by another process"));
+  }
+  if (spec.cluster_enabled && !PortFree(opts.advertised_address, spec.port + 10000)) {
+    return fail(MakeError(Errc::kResourceExhausted,
+                          "cluster bus port " + std::to_string(spec.port + 10000) + " on " +
+                              opts.advertised_address + " is in use by another process"));
+  }
+  std::error_code ec;
+  created_dir = !fs::exists(n.dir, ec);
+  fs::create_directories(n.dir, ec);
+  if (ec) return fail(MakeError(Errc::kIo, "create " + n.dir + ": " + ec.message()));
+  {
+    std::lock_guard lk(n.mu);
+    if (n.stop_requested) return fail(MakeError(Errc::kFailedPrecondition, "node stopped during launch"));
+    if (auto s = SpawnLocked(np); !s.ok()) return fail(s.error());
+  }
+
+  // Readiness: PING answers, polled every ready_poll_interval_ms.
+  int64_t pid;
+  {
+    std::lock_guard lk(n.mu);
+    pid = n.pid;
+  }
+  while (true) {
+    {
+      std::lock_guard lk(n.mu);
+      if (n.stop_requested) {
+        n.launching = false;
+        return MakeError(Errc::kFailedPrecondition, "node " + spec.node_id + " stopped during launch");
+      }
+      if (n.exited) break;  // failed start
+    }
+    if (shutting_down) {
+      std::lock_guard lk(n.mu);
+      n.launching = false;
+      n.awaiting_ready = true;
+      return MakeError(Errc::kUnavailable, "agent is shutting down");
+    }
+    auto probe = Probe(spec.port, 200);
+    if (probe.ok()) {
+      if (*probe != pid) {
+        // Someone else answers on our port (bound between our probe and redis' bind).
+        SignalGroup(pid, SIGKILL);
+        WaitExited(np, milliseconds(opts.kill_wait_ms));
+        return fail(MakeError(Errc::kResourceExhausted,
+                              "port " + std::to_string(spec.port) + " is served by pid " +
+                                  std::to_string(*probe) + ", not by the node"));
+      }
+      std::lock_guard lk(n.mu);
+      if (!n.exited) {
+        n.launching = false;
+        n.state = RunState::kRunning;
+        n.cv.notify_all();
+        log->info("[{}] running: pid {} port {}{} ({} ms)", spec.node_id, pid, spec.port,
+                  spec.cluster_enabled ? " cluster" : "",
+                  std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
+        break;
+      }
+      continue;
+    }
+    if (Clock::now() >= deadline) {
+      std::lock_guard lk(n.mu);
+      n.launching = false;
+      n.awaiting_ready = true;  // the monitor keeps polling; a retried LaunchNode waits for it
+      monitor_cv.notify_all();
+      return MakeError(Errc::kTimeout, "node " + spec.node_id + " (pid " + std::to_string(pid) +
+                                           ") did not answer PING within " +
+                                           std::to_string(ready_timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(milliseconds(opts.ready_poll_interval_ms));
+  }
+
+  bool failed;
+  std::string why;
+  {
+    std::lock_guard lk(n.mu);
+    failed = n.exited;
+    why = n.last_error;
+  }
+  if (failed) {
+    std::string tail = ReadTail(n.dir + "/stderr.log", 2048) + "\n" + ReadTail(n.dir + "/redis.log", 2048);
+    std::string line = LastErrorLine(tail);
+    Errc code = Errc::kInternal;
+    if (tail.find("Address already in use") != std::string::npos) {
+      code = Errc::kResourceExhausted;
+    } else if (tail.find("FATAL CONFIG FILE ERROR") != std::string::npos ||
+               tail.find("Bad directive") != std::string::npos) {
+      code = Errc::kInvalidArgument;
+    }
+    return fail(MakeError(code, "redis-server for " + spec.node_id + " " + why +
+                                    " before answering PING: " + line));
+  }
+  op.unlock();
+  FillStatus(np, out);
+  return {};
+}
+
+Status NodeSupervisor::Impl::WaitExisting(const std::shared_ptr<ManagedNode>& np,
+                                          const NodeSpec& spec, Clock::time_point deadline,
+                                          uint32_t ready_timeout_ms,
+                                          cachefleet::v1::NodeStatus* out, bool* retry) {
+  ManagedNode& n = *np;
+  *retry = false;
+  if (!(n.spec == spec)) {
+    return MakeError(Errc::kFailedPrecondition,
+                     "node " + spec.node_id + " already exists with a different spec (port " +
+                         std::to_string(n.spec.port) + "); stop it first");
+  }
+  {
+    std::unique_lock lk(n.mu);
+    while (true) {
+      if (n.removed) {
+        *retry = true;
+        return {};
+      }
+      if (n.stop_requested) {
+        return MakeError(Errc::kFailedPrecondition, "node " + spec.node_id + " is stopping");
+      }
+      if (n.state == RunState::kRunning) break;
+      if (shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+      if (Clock::now() >= deadline) {
+        return MakeError(Errc::kTimeout, "node " + spec.node_id + " exists but is " +
+                                             RunStateName(n.state) + " after " +
+                                             std::to_string(ready_timeout_ms) + " ms" +
+                                             (n.last_error.empty() ? "" : ": " + n.last_error));
+      }
+      n.cv.wait_for(lk, milliseconds(opts.ready_poll_interval_ms));
+    }
+  }
+  FillStatus(np, out);
+  return {};
+}
+
+void NodeSupervisor::Impl::Adopt(const std::string& dir) {
+  std::string id = fs::path(dir).filename().string();
+  if (!IsValidNodeId(id)) {
+    log->warn("[{}] ignoring directory with an invalid node id: {}", id, dir);
+    return;
+  }
+  auto text = ReadWholeFile(dir + "/node.json");
+  if (!text.ok()) {
+    log->warn("[{}] no node.json in {}; ignoring the directory", id, dir);
+    return;
+  }
+  auto rec = NodeRecordFromJson(*text);
+  if (!rec.ok()) {
+    log->warn("[{}] {}; ignoring the directory", id, rec.error().message);
+    return;
+  }
+  if (rec->spec.node_id != id) {
+    log->warn("[{}] node.json names node '{}'; ignoring the directory", id, rec->spec.node_id);
+    return;
+  }
+  if (rec->stopped) {
+    log->info("[{}] stopped node kept on disk (not started)", id);
+    return;
+  }
+  auto np = std::make_shared<ManagedNode>(rec->spec, dir);
+  ManagedNode& n = *np;
+  {
+    std::lock_guard lk(registry_mu);
+    nodes[id] = np;
+  }
+  std::lock_guard lk(n.mu);
+  n.restarts = rec->restarts;
+  const std::string conf = dir + "/redis.conf";
+  if (rec->pid > 0 && LooksLikeNodeProcess(rec->pid, rec->spec.port, conf)) {
+    n.adopted = true;
+    n.exited = false;
+    n.pid = rec->pid;
+    ++n.generation;
+    n.started_at = Clock::now();
+    n.next_poll = n.started_at + milliseconds(opts.adopted_poll_interval_ms);
+    auto probe = Probe(n.spec.port, 200);
+    if (probe.ok() && *probe == n.pid) {
+      n.state = RunState::kRunning;
+      log->info("[{}] adopted running pid {} on port {}", id, n.pid, n.spec.port);
+    } else {
+      n.state = RunState::kStarting;
+      n.awaiting_ready = true;
+      n.last_error = "adopted pid " + std::to_string(n.pid) + " does not answer PING yet: " +
+                     (probe.ok() ? "answered by pid " + std::to_string(*probe) : probe.error().message);
+      log->warn("[{}] {}", id, n.last_error);
+    }
+    return;
+  }
+  if (rec->pid > 0) {
+    // The process died while the agent was away: that is an unexpected exit.
+    ++n.restarts;
+    n.state = RunState::kCrashed;
+    n.last_error = "pid " + std::to_string(rec->pid) + " was gone when the agent started";
+    log->warn("[{}] {}; restarting", id, n.last_error);
+  } else {
+    n.state = RunState::kStarting;  // stopped cleanly by the previous agent on its exit
+    log->info("[{}] starting node stopped at the previous agent's exit", id);
+  }
+  if (auto s = SpawnLocked(np); !s.ok()) {
+    n.last_error = "start failed: " + s.error().message;
+    log->warn("[{}] {}", id, n.last_error);
+    n.exited = true;
+    ScheduleRestartLocked(np);
+    return;
+  }
+  n.awaiting_ready = true;
+}
+
+void NodeSupervisor::Impl::StopForExit(const std::shared_ptr<ManagedNode>& np) {
+  ManagedNode& n = *np;
+  {
+    std::lock_guard lk(n.mu);
+    n.stop_requested = true;
+    n.state = RunState::kStopping;
+    n.cv.notify_all();
+  }
+  std::lock_guard op(n.op_mu);
+  if (auto s = Terminate(np, opts.stop_grace_ms); !s.ok()) {
+    log->error("[{}] {}", n.spec.node_id, s.error().message);
+    return;
+  }
+  std::lock_guard lk(n.mu);
+  // pid 0, not stopped: the next agent starts it again without counting a restart.
+  n.pid = 0;
+  PersistLocked(n, false);
+  log->info("[{}] stopped (agent exit)", n.spec.node_id);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+NodeSupervisor::NodeSupervisor(SupervisorOptions opts)
+    : opts_(std::move(opts)), impl_(std::make_unique<Impl>(opts_)) {}
+
+NodeSupervisor::~NodeSupervisor() { Shutdown(ExitPolicy::kLeaveNodesRunning); }
+
+Status NodeSupervisor::Start() {
+  Impl& m = *impl_;
+  std::error_code ec;
+  fs::create_directories(m.NodesDir(), ec);
+  if (ec) return MakeError(Errc::kIo, "cannot create " + m.NodesDir() + ": " + ec.message());
+  m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      m.io.get_executor());
+  m.io_thread = std::thread([&m] {
+    while (true) {
+      try {
+        m.io.run();
+        return;
+      } catch (const std::exception& e) {
+        m.log->error("io thread: {}", e.what());
+      }
+    }
+  });
+  m.started = true;
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::directory_iterator(m.NodesDir(), ec)) {
+    if (e.is_directory()) dirs.push_back(e.path().string());
+  }
+  for (const auto& d : dirs) m.Adopt(d);
+  m.monitor_thread = std::thread([&m] { m.MonitorLoop(); });
+  m.log->info("supervising {} node(s) from {}", m.Snapshot().size(), m.NodesDir());
+  return {};
+}
+
+void NodeSupervisor::BeginShutdown() { impl_->shutting_down = true; }
+
+void NodeSupervisor::Shutdown(ExitPolicy policy) {
+  Impl& m = *impl_;
+  if (m.shut_down) return;
+  m.shut_down = true;
+  m.shutting_down = true;
+  if (!m.started) return;
+  {
+    std::lock_guard lk(m.monitor_mu);
+    m.monitor_stop = true;
+  }
+  m.monitor_cv.notify_all();
+  if (m.monitor_thread.joinable()) m.monitor_thread.join();
+
+  auto all = m.Snapshot();
+  if (policy == ExitPolicy::kStopNodes) {
+    std::vector<std::thread> stoppers;
+    for (auto& np : all) stoppers.emplace_back([&m, np] { m.StopForExit(np); });
+    for (auto& t : stoppers) t.join();
+  } else {
+    for (auto& np : all) {
+      std::lock_guard lk(np->mu);
+      if (np->child && !np->exited) np->child->detach();  // ~child() would SIGKILL it
+      if (!np->exited) {
+        m.log->info("[{}] left running: pid {}", np->spec.node_id, np->pid);
+      }
+    }
+  }
+  m.work.reset();
+  m.io.stop();
+  if (m.io_thread.joinable()) m.io_thread.join();
+  for (auto& np : all) {
+    std::lock_guard lk(np->mu);
+    if (np->child && !np->exited) np->child->detach();
+    np->child.reset();
+    np->restart_timer.reset();
+  }
+  std::lock_guard lk(m.registry_mu);
+  m.nodes.clear();
+}
+
+Status NodeSupervisor::LaunchNode(const NodeSpec& spec, uint32_t ready_timeout_ms,
+                                  cachefleet::v1::NodeStatus* out) {
+  Impl& m = *impl_;
+  if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
+  if (!EngineVersionMatches(opts_.installed_version, spec.engine_version)) {
+    return MakeError(Errc::kInvalidArgument, "engine_version '" + spec.engine_version +
+                                                 "' is not installed on this host (it has " +
+                                                 opts_.installed_version + ")");
+  }
+  if (spec.port < opts_.port_range_start || spec.port > opts_.port_range_end) {
+    return MakeError(Errc::kInvalidArgument,
+                     "port " + std::to_string(spec.port) + " is outside this host's range " +
+                         std::to_string(opts_.port_range_start) + "-" +
+                         std::to_string(opts_.port_range_end));
+  }
+  uint32_t timeout_ms = ready_timeout_ms ? ready_timeout_ms : opts_.ready_timeout_ms;
+  auto deadline = Clock::now() + milliseconds(timeout_ms);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::shared_ptr<ManagedNode> np;
+    bool fresh = false;
+    {
+      std::lock_guard lk(m.registry_mu);
+      if (m.shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+      auto it = m.nodes.find(spec.node_id);
+      if (it != m.nodes.end()) {
+        np = it->second;
+      } else {
+        if (opts_.max_nodes > 0 && m.nodes.size() >= opts_.max_nodes) {
+          return MakeError(Errc::kResourceExhausted,
+                           "host runs max_nodes=" + std::to_string(opts_.max_nodes) + " nodes");
+        }
+        for (const auto& [id, other] : m.nodes) {
+          if (other->spec.port == spec.port) {
+            return MakeError(Errc::kResourceExhausted,
+                             "port " + std::to_string(spec.port) + " is used by node " + id);
+          }
+        }
+        np = std::make_shared<ManagedNode>(spec, m.NodeDir(spec.node_id));
+        np->launching = true;
+        m.nodes[spec.node_id] = np;
+        fresh = true;
+      }
+    }
+    if (fresh) return m.LaunchFresh(np, deadline, timeout_ms, out);
+    bool retry = false;
+    auto s = m.WaitExisting(np, spec, deadline, timeout_ms, out, &retry);
+    if (!retry) return s;
+  }
+  return MakeError(Errc::kUnavailable, "node " + spec.node_id + " is being stopped/started; retry");
+}
+
+Result<bool> NodeSupervisor::StopNode(const std::string& node_id, bool purge_data,
+                                      uint32_t grace_ms) {
+  Impl& m = *impl_;
+  if (!IsValidNodeId(node_id)) {
+    return MakeError(Errc::kInvalidArgument, "bad node_id '" + node_id + "'");
+  }
+  auto np = m.Find(node_id);
+  std::error_code ec;
+  if (!np) {
+    if (purge_data) fs::remove_all(m.NodeDir(node_id), ec);
+    return false;
+  }
+  ManagedNode& n = *np;
+  {
+    std::lock_guard lk(n.mu);
+    n.stop_requested = true;  // no more restarts; a pending restart timer becomes a no-op
+    if (n.state != RunState::kStopped) n.state = RunState::kStopping;
+    n.cv.notify_all();
+  }
+  std::lock_guard op(n.op_mu);
+  bool already_removed;
+  {
+    std::lock_guard lk(n.mu);
+    already_removed = n.removed;
+  }
+  if (!already_removed) {
+    uint32_t grace = grace_ms ? grace_ms : opts_.stop_grace_ms;
+    if (auto s = m.Terminate(np, grace); !s.ok()) return s.error();
+    m.Forget(np);
+    n.admin_conn.reset();
+    {
+      std::lock_guard slk(n.status_mu);
+      n.status_conn.reset();
+    }
+    std::lock_guard lk(n.mu);
+    n.state = RunState::kStopped;
+    if (!purge_data) m.PersistLocked(n, true);
+    m.log->info("[{}] stopped{}", node_id, purge_data ? " and purged" : "");
+  }
+  if (purge_data) {
+    fs::remove_all(n.dir, ec);
+    if (ec) return MakeError(Errc::kIo, "remove " + n.dir + ": " + ec.message());
+  }
+  return true;
+}
+
+Status NodeSupervisor::GetNodeStatus(const std::string& node_id, cachefleet::v1::NodeStatus* out) {
+  auto np = impl_->Find(node_id);
+  if (!np) return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+  impl_->FillStatus(np, out);
+  return {};
+}
+
+void NodeSupervisor::CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out) {
+  auto all = impl_->Snapshot();
+  out->assign(all.size(), cachefleet::v1::NodeStatus());
+  if (all.size() == 1) {
+    impl_->FillStatus(all[0], &(*out)[0]);
+    return;
+  }
+  std::vector<std::future<void>> fs;
+  fs.reserve(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    fs.push_back(std::async(std::launch::async, [this, &all, out, i] {
+      impl_->FillStatus(all[i], &(*out)[i]);
+    }));
+  }
+  for (auto& f : fs) f.get();
+}
+
+std::vector<std::string> NodeSupervisor::NodeIds() {
+  std::vector<std::string> ids;
+  for (auto& np : impl_->Snapshot()) ids.push_back(np->spec.node_id);
+  return ids;
+}
+
+Status NodeSupervisor::WithNode(const std::string& node_id,
+                                const std::function<Status(const NodeSpec&, RedisConn&)>& fn) {
+  auto np = impl_->Find(node_id);
+  if (!np) return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+  ManagedNode& n = *np;
+  std::lock_guard op(n.op_mu);
+  {
+    std::lock_guard lk(n.mu);
+    if (n.removed) return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+    if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, "node " + node_id + " is stopping");
+    if (n.state != RunState::kRunning) {
+      return MakeError(Errc::kUnavailable, "node " + node_id + " is " + RunStateName(n.state) +
+                                               (n.last_error.empty() ? "" : " (" + n.last_error + ")") +
+                                               "; retry when it runs");
+    }
+  }
+  if (!n.admin_conn) {
+    n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
+        .host = opts_.advertised_address,
+        .port = static_cast<uint16_t>(n.spec.port),
+        .connect_timeout_ms = opts_.redis_connect_timeout_ms,
+        .command_timeout_ms = opts_.redis_command_timeout_ms});
+  }
+  return fn(n.spec, *n.admin_conn);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<std::string> ResolveExecutable(const std::string& redis_server) {
+  std::string path = redis_server;
+  if (redis_server.find('/') == std::string::npos) {
+    auto found = bp::search_path(redis_server);
+    if (found.empty()) {
+      return MakeError(Errc::kNotFound, "redis_server '" + redis_server + "' not found on PATH");
+    }
+    path = found.string();
+  }
+  std::error_code ec;
+  path = fs::absolute(path, ec).string();
+  if (::access(path.c_str(), X_OK) != 0) {
+    return MakeError(Errc::kNotFound, "redis_server '" + path + "' is not an executable file");
+  }
+  return path;
+}
+
+Result<std::string> DetectRedisVersion(const std::string& exe) {
+  std::string output;
+  try {
+    bp::ipstream out;
+    std::error_code ec;
+    bp::child c(exe, "--version", bp::std_out > out, bp::std_err > bp::null, bp::std_in < bp::null,
+                ChildSetup{}, ec);
+    if (ec) return MakeError(Errc::kInternal, "run " + exe + " --version: " + ec.message());
+    std::string line;
+    while (std::getline(out, line)) output += line + "\n";
+    c.wait(ec);
+  } catch (const std::exception& e) {
+    return MakeError(Errc::kInternal, "run " + exe + " --version: " + e.what());
+  }
+  return ParseRedisServerVersion(output);
+}
+
+}  // namespace cf::agent
