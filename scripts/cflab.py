@@ -652,6 +652,10 @@ class Lab:
                     rec = json.loads((d / "node.json").read_text())
                 except (OSError, ValueError):
                     pass
+                spec = rec.get("spec") if isinstance(rec.get("spec"), dict) else {}
+                for k in ("port", "group_id"):  # the agent keeps them under "spec"
+                    if k not in rec and k in spec:
+                        rec[k] = spec[k]
                 rec.setdefault("node_id", d.name)
                 rec["host_id"] = host_id
                 rec["dir"] = str(d)
@@ -802,7 +806,9 @@ def write_read_keys(host: str, port: int, n: int = 1000, prefix: str = "cf:key:"
 def boto3_client(lab: Lab, **kw):
     import boto3
     from botocore.config import Config
-    cfg = kw.pop("config", None) or Config(retries={"max_attempts": 1, "mode": "standard"},
+    # Standard retries: 4xx faults are never retried (so error checks stay deterministic), but a
+    # pooled keep-alive connection that the server closed (idle timeout, restart) is.
+    cfg = kw.pop("config", None) or Config(retries={"max_attempts": 3, "mode": "standard"},
                                            connect_timeout=5, read_timeout=30)
     return boto3.client(
         "elasticache", endpoint_url=lab.endpoint, region_name=REGION,

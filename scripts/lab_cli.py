@@ -232,7 +232,7 @@ def cmd_demo() -> int:
     res = cflab.write_read_keys(host, port, 1000, prefix="demo:key:")
     print(f"   wrote {res['written']}/1000 (OK replies), read back {res['read_ok']}/1000 matching")
     for nd in cflab.cluster_nodes(host, port):
-        if "master" in nd["flags"]:
+        if "master" in nd["flags"] and nd["slots"]:
             k = cflab.redis_cli(nd["host"], nd["port"], "DBSIZE").stdout.strip()
             rng = ",".join(f"{a}-{b}" for a, b in nd["slots"])
             print(f"   primary {nd['host']}:{nd['port']} slots {rng}: {k} keys")

@@ -108,7 +108,7 @@ def run(deadline_s: int = 600) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(deadline_s)
-    prog = unittest.main(module="__main__", exit=False, verbosity=2)
+    prog = unittest.main(module="__main__", exit=False, verbosity=2, warnings="ignore")
     res = prog.result
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     _failed = failed > 0

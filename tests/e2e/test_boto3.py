@@ -152,7 +152,7 @@ class Boto3(unittest.TestCase):
     def test_06_bad_input(self):
         c = fx.client()
         loose = fx.client(config=Config(parameter_validation=False,
-                                        retries={"max_attempts": 1, "mode": "standard"}))
+                                        retries={"max_attempts": 3, "mode": "standard"}))
         before = snapshot()
         self.assertEqual(len(before), 4)
         self.assertTrue(all(g["Status"] == "available" for g in before))

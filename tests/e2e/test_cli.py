@@ -15,7 +15,7 @@ state = {}
 
 
 def setUpModule():
-    fx.start_lab("cli", ports_per_agent=16)
+    fx.start_lab("cli", ports_per_agent=40)
 
 
 def tearDownModule():
