@@ -181,13 +181,16 @@ def redis_processes_under(root: Path) -> list[dict]:
 
 
 def _bindable(port: int) -> bool:
-    """True if nothing listens on (or holds) the TCP port on any local address."""
+    """True if nothing listens on the TCP port on any local address. SO_REUSEADDR as the
+    servers use it (redis, Beast, gRPC): TIME_WAIT leftovers of earlier connections don't
+    count, a listener does."""
     families = [(socket.AF_INET, "0.0.0.0")]
     if socket.has_ipv6:
         families.append((socket.AF_INET6, "::"))
     for fam, addr in families:
         s = socket.socket(fam, socket.SOCK_STREAM)
         try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if fam == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             s.bind((addr, port))

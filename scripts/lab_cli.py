@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -250,6 +251,7 @@ Stop the lab:
 
 
 def main() -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `lab.sh status | head` must not trace back
     args = sys.argv[1:]
     cmd = args[0] if args else ""
     try:
