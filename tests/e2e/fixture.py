@@ -340,13 +340,3 @@ def primaries_and_replicas(cfg_host: str, cfg_port: int) -> tuple[list[dict], li
     masters = [n for n in nodes if "master" in n["flags"]]
     replicas = [n for n in nodes if "slave" in n["flags"]]
     return masters, replicas
-
-
-def wait_cluster_check(host: str, port: int, timeout_s: float = 15) -> tuple[bool, str]:
-    """`redis-cli --cluster check` until clean (gossip can lag the API by a moment)."""
-    deadline = time.monotonic() + timeout_s
-    ok, out = cluster_check(host, port)
-    while not ok and time.monotonic() < deadline:
-        time.sleep(0.3)
-        ok, out = cluster_check(host, port)
-    return ok, out
