@@ -37,6 +37,7 @@ struct ApiServer::Impl {
   std::shared_ptr<HttpListener> listener;
   std::vector<std::thread> threads;
   uint16_t port = 0;
+  std::string name;  // "127.0.0.1:8080", the log entity
   bool started = false;
 
   std::mutex mu;
@@ -115,7 +116,8 @@ Status ApiServer::Start() {
     });
   }
   s.started = true;
-  log->info("[api] listening on {}:{} ({} threads)", endpoint.address().to_string(), s.port, n);
+  s.name = endpoint.address().to_string() + ":" + std::to_string(s.port);
+  log->info("[{}] listening ({} threads)", s.name, n);
   return {};
 }
 
@@ -129,7 +131,7 @@ void ApiServer::Stop() {
   s.listener->ShutdownSessions(/*force=*/false);
   if (!s.WaitThreadsIdle(std::chrono::milliseconds(std::max(0, s.options.stop_grace_ms)))) {
     // 2. Grace period over: cut the remaining connections.
-    log->warn("[api] requests still running after {} ms; closing their connections",
+    log->warn("[{}] requests still running after {} ms; closing their connections", s.name,
               s.options.stop_grace_ms);
     s.listener->ShutdownSessions(/*force=*/true);
     if (!s.WaitThreadsIdle(std::chrono::milliseconds(500))) s.ioc->stop();
@@ -140,7 +142,7 @@ void ApiServer::Stop() {
   s.listener.reset();
   s.ioc.reset();
   s.started = false;
-  log->info("[api] stopped");
+  log->info("[{}] stopped", s.name);
 }
 
 }  // namespace cf::api

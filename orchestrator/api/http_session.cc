@@ -40,8 +40,8 @@ HttpSession::HttpSession(tcp::socket socket, const RequestHandler& handler, Sess
     : stream_(std::move(socket)), handler_(handler), limits_(limits) {}
 
 void HttpSession::Shutdown(bool force) {
+  stopping_ = true;
   net::post(stream_.get_executor(), [self = shared_from_this(), force] {
-    self->stopping_ = true;
     if (force || !self->busy_) self->stream_.close();  // cancels a pending read or write
   });
 }
@@ -75,6 +75,7 @@ net::awaitable<void> HttpSession::Run() {
         beast::error_code wec;
         co_await Write(RequestHandler::ErrorResponse(*error), 11, false, wec);
         busy_ = false;
+        if (!wec) co_await LingeringClose();
       }
       break;
     }
@@ -101,8 +102,9 @@ net::awaitable<void> HttpSession::Run() {
     if (out.status >= 500) {
       log->warn("[{}] {} {} in {} ms (request {})", what, out.status, out.error_code, elapsed_ms,
                 out.request_id);
-    } else {
-      log->debug("[{}] {} {} in {} ms", what, out.status, out.error_code, elapsed_ms);
+    } else if (log->should_log(spdlog::level::debug)) {
+      log->debug("[{}] {}{}{} in {} ms", what, out.status, out.error_code.empty() ? "" : " ",
+                 out.error_code, elapsed_ms);
     }
     const bool keep_alive = client_keep_alive && !stopping_;
     co_await Write(std::move(out), version, keep_alive, ec);
@@ -125,6 +127,23 @@ net::awaitable<void> HttpSession::Write(HttpResponseOut out, unsigned http_versi
   res.prepare_payload();
   stream_.expires_after(limits_.write_timeout);
   co_await http::async_write(stream_, res, net::redirect_error(net::use_awaitable, ec));
+}
+
+net::awaitable<void> HttpSession::LingeringClose() {
+  constexpr auto kLinger = std::chrono::seconds(2);
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  const size_t budget = 4 * limits_.max_body_bytes + 64 * 1024;
+  size_t drained = 0;
+  char scratch[16 * 1024];
+  stream_.expires_after(kLinger);
+  while (drained < budget && !stopping_) {
+    const size_t n = co_await stream_.async_read_some(net::buffer(scratch),
+                                                      net::redirect_error(net::use_awaitable, ec));
+    if (ec) break;  // EOF, timeout or reset: done either way
+    drained += n;
+  }
 }
 
 }  // namespace cf::api

@@ -16,6 +16,7 @@
 // First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -53,13 +54,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   boost::asio::awaitable<void> Write(HttpResponseOut out, unsigned http_version, bool keep_alive,
                                      boost::beast::error_code& ec);
+  // After answering a request we could not read: stop sending, then read and discard what the
+  // client is still sending (bounded in bytes and time) so that closing does not reset the
+  // connection before the client has read the answer.
+  boost::asio::awaitable<void> LingeringClose();
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   const RequestHandler& handler_;
   const SessionLimits limits_;
-  bool busy_ = false;      // a request is being handled or answered (strand only)
-  bool stopping_ = false;  // Shutdown() was called (strand only)
+  bool busy_ = false;  // a request is being handled or answered (strand only)
+  // Set by Shutdown() from any thread, so that a response being prepared right now already
+  // says "Connection: close".
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace cf::api
