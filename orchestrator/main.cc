@@ -1,0 +1,149 @@
+// cachefleet-orchestrator --config <file.yaml>
+//
+// Wires config -> store -> fleet server (gRPC) -> operation runner (resumes unfinished
+// operations) -> API dispatcher with the action handlers -> API server, prints
+// "cachefleet-orchestrator serving api on <host:port> fleet on <host:port>" once both listen,
+// and stops gracefully on SIGINT/SIGTERM (a second signal, or 15 s, forces the exit).
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "common/log.h"
+#include "orchestrator/agent_client.h"
+#include "orchestrator/api/api_server.h"
+#include "orchestrator/create_group_reconciler.h"
+#include "orchestrator/delete_group_reconciler.h"
+#include "orchestrator/fleet_service.h"
+#include "orchestrator/operation_runner.h"
+#include "orchestrator/orchestrator_config.h"
+#include "orchestrator/replication_group_frontend.h"
+#include "orchestrator/store.h"
+#include "orchestrator/task_pool.h"
+
+namespace {
+
+constexpr int kForcedExitAfterS = 15;
+
+void Usage() {
+  std::fprintf(stderr, "usage: cachefleet-orchestrator --config <file.yaml>\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cf::orchestrator;
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "-c") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--help" || a == "-h") {
+      Usage();
+      return 0;
+    } else {
+      Usage();
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    Usage();
+    return 2;
+  }
+
+  // Block the stop signals in every thread; main waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto cfg = LoadOrchestratorConfig(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "cachefleet-orchestrator: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  cf::SetLogLevel(cfg->log_level);
+  auto log = cf::Logger("main");
+
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(cfg->store_path).parent_path(), ec);
+  Store store;
+  if (auto st = store.Open(cfg->store_path); !st) {
+    log->critical("cannot open store {}: {}", cfg->store_path, st.error().message);
+    return 1;
+  }
+  log->info("store {} (schema version {})", cfg->store_path, store.schema_version());
+
+  FleetService fleet(store, *cfg);
+  if (auto st = fleet.Start(); !st) {
+    log->critical("{}", st.error().message);
+    return 1;
+  }
+
+  auto agents = MakeGrpcAgentApi();
+  TaskPool pool(cfg->operations.rpc_threads);
+  ReconcilerDeps deps;
+  deps.store = &store;
+  deps.agents = agents.get();
+  deps.pool = &pool;
+  deps.settings = cfg->operations;
+  deps.cluster_node_timeout_ms = cfg->cluster_node_timeout_ms;
+  CreateGroupReconciler create_reconciler(deps);
+  DeleteGroupReconciler delete_reconciler(deps);
+  OperationRunner runner(store, cfg->operations);
+  runner.SetHandler(OpKind::kCreateGroup, &create_reconciler);
+  runner.SetHandler(OpKind::kDeleteGroup, &delete_reconciler);
+  if (auto st = runner.Start(); !st) {
+    log->critical("cannot resume operations: {}", st.error().message);
+    return 1;
+  }
+
+  cf::api::Dispatcher dispatcher;
+  ReplicationGroupFrontend frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  frontend.Register(dispatcher);
+
+  cf::api::ApiServerOptions opts;
+  opts.listen_host = cfg->api_listen.host;
+  opts.port = cfg->api_listen.port;
+  opts.threads = cfg->api_threads;
+  opts.max_clock_skew_s = cfg->max_clock_skew_s;
+  opts.credentials = cfg->credentials;
+  const OrchestratorConfig& config = *cfg;
+  opts.health_json = [&store, &config] { return HealthJson(store, config); };
+  cf::api::ApiServer server(opts, dispatcher);
+  if (auto st = server.Start(); !st) {
+    log->critical("api: {}", st.error().message);
+    return 1;
+  }
+
+  std::printf("cachefleet-orchestrator serving api on %s:%u fleet on %s:%u\n",
+              cfg->api_listen.host.c_str(), static_cast<unsigned>(server.port()),
+              cfg->fleet_listen.host.c_str(), static_cast<unsigned>(fleet.port()));
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log->info("{} received: stopping (a second signal forces the exit)", strsignal(sig));
+  std::thread([stop_signals]() mutable {
+    // Forced stop: a second signal or the deadline.
+    struct timespec ts{kForcedExitAfterS, 0};
+    int s = sigtimedwait(&stop_signals, nullptr, &ts);
+    std::fprintf(stderr, "cachefleet-orchestrator: forced exit (%s)\n",
+                 s > 0 ? "second signal" : "stop deadline");
+    _exit(1);
+  }).detach();
+
+  server.Stop();
+  runner.Stop();
+  fleet.Stop();
+  log->info("stopped");
+  return 0;
+}

@@ -1,0 +1,108 @@
+#include "orchestrator/operation_types.h"
+
+namespace cf::orchestrator {
+
+const char* OpKindName(OpKind k) {
+  switch (k) {
+    case OpKind::kCreateGroup: return "create-group";
+    case OpKind::kDeleteGroup: return "delete-group";
+  }
+  return "unknown";
+}
+
+std::optional<OpKind> ParseOpKind(const std::string& s) {
+  if (s == "create-group") return OpKind::kCreateGroup;
+  if (s == "delete-group") return OpKind::kDeleteGroup;
+  return std::nullopt;
+}
+
+const char* OpStateName(OpState s) {
+  switch (s) {
+    case OpState::kPending: return "pending";
+    case OpState::kLaunchNodes: return "launch-nodes";
+    case OpState::kAssignSlots: return "assign-slots";
+    case OpState::kMeet: return "meet";
+    case OpState::kAwaitAgreement: return "await-agreement";
+    case OpState::kReplicate: return "replicate";
+    case OpState::kAwaitHealthy: return "await-healthy";
+    case OpState::kRollingBack: return "rolling-back";
+    case OpState::kStopNodes: return "stop-nodes";
+    case OpState::kSucceeded: return "succeeded";
+    case OpState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<OpState> ParseOpState(const std::string& s) {
+  for (OpState st : {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots,
+                     OpState::kMeet, OpState::kAwaitAgreement, OpState::kReplicate,
+                     OpState::kAwaitHealthy, OpState::kRollingBack, OpState::kStopNodes,
+                     OpState::kSucceeded, OpState::kFailed})
+    if (s == OpStateName(st)) return st;
+  return std::nullopt;
+}
+
+bool IsTerminal(OpState s) { return s == OpState::kSucceeded || s == OpState::kFailed; }
+
+OpState NextState(OpKind kind, Topology topology, OpState from) {
+  const bool cme = topology == Topology::kClusterModeEnabled;
+  switch (kind) {
+    case OpKind::kCreateGroup:
+      switch (from) {
+        case OpState::kPending: return OpState::kLaunchNodes;
+        case OpState::kLaunchNodes: return cme ? OpState::kAssignSlots : OpState::kReplicate;
+        case OpState::kAssignSlots: return OpState::kMeet;
+        case OpState::kMeet: return OpState::kAwaitAgreement;
+        case OpState::kAwaitAgreement: return OpState::kReplicate;
+        case OpState::kReplicate: return OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy: return OpState::kSucceeded;
+        case OpState::kRollingBack: return OpState::kFailed;
+        default: return from;
+      }
+    case OpKind::kDeleteGroup:
+      switch (from) {
+        case OpState::kPending: return OpState::kStopNodes;
+        case OpState::kStopNodes: return OpState::kSucceeded;
+        default: return from;
+      }
+  }
+  return from;
+}
+
+bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to) {
+  if (IsTerminal(from)) return false;  // a finished operation is never overwritten
+  if (from == to) return false;
+  const bool cme = topology == Topology::kClusterModeEnabled;
+  switch (kind) {
+    case OpKind::kCreateGroup:
+      if (to == OpState::kRollingBack) return from != OpState::kRollingBack;
+      switch (from) {
+        case OpState::kPending: return to == OpState::kLaunchNodes;
+        case OpState::kLaunchNodes:
+          return to == (cme ? OpState::kAssignSlots : OpState::kReplicate);
+        case OpState::kAssignSlots: return cme && to == OpState::kMeet;
+        case OpState::kMeet: return cme && to == OpState::kAwaitAgreement;
+        case OpState::kAwaitAgreement: return cme && to == OpState::kReplicate;
+        case OpState::kReplicate: return to == OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy: return to == OpState::kSucceeded;
+        case OpState::kRollingBack: return to == OpState::kFailed;
+        default: return false;
+      }
+    case OpKind::kDeleteGroup:
+      switch (from) {
+        case OpState::kPending: return to == OpState::kStopNodes;
+        case OpState::kStopNodes: return to == OpState::kSucceeded;
+        default: return false;
+      }
+  }
+  return false;
+}
+
+Status CheckTransition(OpKind kind, Topology topology, OpState from, OpState to) {
+  if (IsValidTransition(kind, topology, from, to)) return {};
+  return MakeError(Errc::kFailedPrecondition,
+                   std::string("illegal ") + OpKindName(kind) + " transition " +
+                       OpStateName(from) + " -> " + OpStateName(to));
+}
+
+}  // namespace cf::orchestrator

@@ -1,0 +1,143 @@
+// Store: the orchestrator's only source of truth, in SQLite (WAL).
+//
+// Threading: one connection behind `mu_`; every public method takes the mutex for its whole
+// duration, so each call is atomic with respect to the others. Every multi-row change runs in
+// one BEGIN IMMEDIATE transaction. Methods never call back into user code while holding the
+// mutex, except the `place` callback of CreateGroup, which must be pure (the placement planner).
+//
+// Schema: versioned (schema_version table, migrations applied in order at Open); see
+// docs/orchestrator.md for the tables. Records are the structs of orch_types.h and
+// operation_types.h.
+//
+// The interface is domain-level (CreateGroup, BeginDelete, CompleteCreate, ...) rather than
+// SQL-level so that a later, replicated backend (etcd) can implement the same calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "orchestrator/operation_types.h"
+#include "orchestrator/orch_types.h"
+#include "orchestrator/placement_planner.h"
+
+namespace cf::orchestrator {
+
+class SqliteDb;
+
+inline constexpr int kSchemaVersion = 1;
+
+// What placement needs to know about the fleet, read inside the create transaction.
+struct FleetSnapshot {
+  std::vector<HostRecord> hosts;
+  // Per host (same order as hosts): ports allocated or blocked, and the node count.
+  std::vector<std::vector<uint32_t>> used_ports;
+  std::vector<uint32_t> node_counts;
+};
+
+// Everything CreateReplicationGroup writes, in one transaction.
+struct NewGroup {
+  ReplicationGroupRecord group;
+  std::vector<NodeGroupRecord> node_groups;
+  std::vector<NodeRecord> nodes;  // host_id/port/az filled by the place callback
+  std::vector<Tag> tags;
+  OperationRecord operation;
+  std::string event_message;
+};
+
+class Store {
+ public:
+  Store();
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens (creating) the database and migrates the schema to kSchemaVersion.
+  Status Open(const std::string& path);
+  int schema_version() const { return schema_version_; }
+
+  // ---- hosts (fleet) ----
+  // Inserts or replaces a host (Register). State becomes up, last heartbeat = now_ms.
+  Status UpsertHost(const HostRecord& host);
+  // Heartbeat: false when the host is unknown or its boot id differs (-> re-register).
+  Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id, int64_t now_ms);
+  Result<std::vector<HostRecord>> ListHosts();
+  Result<std::optional<HostRecord>> GetHost(const std::string& host_id);
+  // Marks up hosts whose last heartbeat is older than now_ms - down_after_ms as down; returns
+  // the ids that changed.
+  Result<std::vector<std::string>> MarkStaleHostsDown(int64_t now_ms, int64_t down_after_ms);
+  // Writes the observed columns of the host's nodes (unknown node ids are ignored and
+  // returned, so that the caller can report orphans).
+  Result<std::vector<std::string>> RecordObservations(
+      const std::string& host_id, const std::vector<std::pair<std::string, ObservedNode>>& obs);
+
+  // ---- replication groups ----
+  Result<bool> GroupExists(const std::string& group_id);
+  // In one transaction: reads the fleet, calls place (which fills the nodes' placement or
+  // fails), then writes the group, node groups, nodes, port allocations, tags, operation and
+  // event. Returns the operation id. Errors: the place callback's error unchanged;
+  // Errc::kAlreadyExists when the id is taken.
+  Result<int64_t> CreateGroup(
+      NewGroup g, const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
+  Result<std::optional<GroupView>> GetGroup(const std::string& group_id);
+  // Groups with id > after_id, ordered by id, at most limit.
+  Result<std::vector<GroupView>> ListGroups(const std::string& after_id, int limit);
+  // Delete: checks the group exists (kNotFound) and may be deleted (available or create-failed,
+  // and no operation running: kFailedPrecondition), then sets it and its nodes `deleting`,
+  // records op and an event. Returns the group as it now is and the operation id.
+  Result<std::pair<GroupView, int64_t>> BeginDelete(const std::string& group_id,
+                                                    OperationRecord op,
+                                                    const std::string& event_message);
+
+  // ---- nodes ----
+  Status SetNodeClusterId(const std::string& node_id, const std::string& cluster_node_id);
+  Status SetNodeStatus(const std::string& node_id, const std::string& status);
+  // The node's port is taken by a process we do not manage: blocks it until block_until_ms,
+  // moves the node to the lowest free port of its host and returns it (kResourceExhausted
+  // when the host has none left).
+  Result<uint32_t> ReallocateNodePort(const std::string& node_id, uint32_t bad_port,
+                                      int64_t block_until_ms);
+
+  // ---- operations ----
+  Result<std::vector<OperationRecord>> ListUnfinishedOperations();
+  Result<std::optional<OperationRecord>> GetOperation(int64_t op_id);
+  // Takes the operation over: attempt++; returns the record with the new attempt.
+  Result<OperationRecord> ClaimOperation(int64_t op_id);
+  // Moves op from op.state to `to` (CheckTransition) if its row still has op.attempt and
+  // op.state; kFailedPrecondition otherwise (a newer attempt owns it). Updates op in place.
+  Status TransitionOperation(OperationRecord& op, OpState to, const std::string& step);
+  // Updates the current step text only (same compare-and-set).
+  Status SetOperationStep(OperationRecord& op, const std::string& step);
+  // Records a retryable failure: retries++, last_error.
+  Status RecordOperationError(OperationRecord& op, const std::string& error);
+  // kAwaitHealthy -> kSucceeded, group/node groups/nodes available, event; one transaction.
+  Status CompleteCreate(OperationRecord& op, const std::string& event_message);
+  // kRollingBack -> kFailed, group create-failed, event; one transaction.
+  Status FailCreate(OperationRecord& op, const std::string& event_message);
+  // kStopNodes -> kSucceeded; removes nodes, ports, node groups, tags and the group; event.
+  Status CompleteDelete(OperationRecord& op, const std::string& event_message);
+
+  // ---- events ----
+  Status AddEvent(const std::string& source_id, const std::string& source_type,
+                  const std::string& message, int64_t date_ms);
+  Result<std::vector<EventRecord>> ListEvents(const std::string& source_id);
+
+ private:
+  Status Migrate();
+  Result<GroupView> LoadGroupLocked(const std::string& group_id);
+  Status TransitionLocked(OperationRecord& op, OpState to, const std::string& step, int64_t now);
+  Status AddEventLocked(const std::string& source_id, const std::string& source_type,
+                        const std::string& message, int64_t date_ms);
+
+  std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;  // guarded by mu_
+  int schema_version_ = 0;
+};
+
+}  // namespace cf::orchestrator
