@@ -54,8 +54,17 @@ net::awaitable<void> HttpSession::Run() {
     parser.body_limit(limits_.max_body_bytes);
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     stream_.expires_after(limits_.idle_timeout);
-    co_await http::async_read(stream_, buffer_, parser,
-                              net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_read_header(stream_, buffer_, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
+    if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      // curl sends this for bodies over 1 KiB and otherwise waits a second before sending.
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      co_await http::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
+    }
+    if (!ec && !parser.is_done()) {
+      co_await http::async_read(stream_, buffer_, parser,
+                                net::redirect_error(net::use_awaitable, ec));
+    }
     if (ec) {
       // A request we cannot read gets an answer when the client is still listening; the
       // connection is closed afterwards because the rest of the stream cannot be parsed.

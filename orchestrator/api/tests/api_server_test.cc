@@ -652,6 +652,27 @@ TEST_F(ApiServerTest, BodyOverLimitIs413) {
   EXPECT_EQ(RawClient(server_->port()).Send(ok).result_int(), 200);
 }
 
+TEST_F(ApiServerTest, Expect100Continue) {
+  StartServer();
+  net::io_context ioc;
+  beast::tcp_stream s(ioc);
+  s.expires_after(std::chrono::seconds(10));
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+  auto req =
+      SignedPost(server_->port(), "Action=DescribeReplicationGroups&Pad=" + std::string(4000, 'x'));
+  req.set(http::field::expect, "100-continue");
+  http::request_serializer<http::string_body> sr{req};
+  http::write_header(s, sr);
+  beast::flat_buffer buf;
+  http::response<http::empty_body> cont;
+  http::read(s, buf, cont);
+  EXPECT_EQ(cont.result(), http::status::continue_);
+  http::write(s, sr);  // the body
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+}
+
 TEST_F(ApiServerTest, MalformedHttpIs400) {
   StartServer();
   net::io_context ioc;
