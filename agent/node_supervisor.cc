@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -130,8 +131,13 @@ bool LooksLikeNodeProcess(int64_t pid, uint32_t port, const std::string& conf_pa
   if (!ProcessAlive(pid)) return false;
   std::string cmd = ProcCmdline(pid);
   if (cmd.find("redis-server") == std::string::npos) return false;
-  return cmd.find(":" + std::to_string(port)) != std::string::npos ||
-         cmd.find(conf_path) != std::string::npos;
+  if (cmd.find(conf_path) != std::string::npos) return true;
+  const std::string needle = ":" + std::to_string(port);
+  for (size_t p = cmd.find(needle); p != std::string::npos; p = cmd.find(needle, p + 1)) {
+    size_t end = p + needle.size();
+    if (end == cmd.size() || !std::isdigit(static_cast<unsigned char>(cmd[end]))) return true;
+  }
+  return false;
 }
 
 void SignalGroup(int64_t pid, int sig) {
@@ -185,6 +191,20 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
   std::string s = all->size() > max_bytes ? all->substr(all->size() - max_bytes) : *all;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
+}
+
+// "a\n\nb\n" -> "a | b".
+std::string SquashLines(const std::string& text) {
+  std::string out, line;
+  for (char c : text + "\n") {
+    if (c == '\n' || c == '\r') {
+      if (!line.empty()) out += (out.empty() ? "" : " | ") + line;
+      line.clear();
+    } else {
+      line += c;
+    }
+  }
+  return out;
 }
 
 // The interesting line of a log tail: the last one mentioning an error, else the last line.
@@ -691,8 +711,13 @@ Status NodeSupervisor::Impl::LaunchFresh(const std::shared_ptr<ManagedNode>& np,
     why = n.last_error;
   }
   if (failed) {
-    std::string tail = ReadTail(n.dir + "/stderr.log", 2048) + "\n" + ReadTail(n.dir + "/redis.log", 2048);
-    std::string line = LastErrorLine(tail);
+    // Config errors go to stderr before the log file is open ("*** FATAL CONFIG FILE ERROR",
+    // the offending line, the reason); everything else to redis.log.
+    std::string err_tail = ReadTail(n.dir + "/stderr.log", 2048);
+    std::string tail = err_tail + "\n" + ReadTail(n.dir + "/redis.log", 2048);
+    std::string line = err_tail.find("FATAL CONFIG FILE ERROR") != std::string::npos
+                           ? SquashLines(err_tail.substr(err_tail.rfind("*** FATAL")))
+                           : LastErrorLine(tail);
     Errc code = Errc::kInternal;
     if (tail.find("Address already in use") != std::string::npos) {
       code = Errc::kResourceExhausted;
