@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -261,7 +262,8 @@ struct ManagedNode {
   uint32_t backoff_ms = 0;
   uint32_t ping_failures = 0;   // adopted nodes: consecutive failed liveness PINGs
   Clock::time_point started_at;
-  Clock::time_point next_poll;
+  Clock::time_point next_poll;        // adopted nodes: next liveness check
+  Clock::time_point next_ready_poll;  // slow readiness polling after ready_timeout_ms
   std::unique_ptr<bp::child> child;
   std::unique_ptr<asio::steady_timer> restart_timer;
 };
@@ -282,6 +284,7 @@ struct NodeSupervisor::Impl {
   std::atomic<bool> shutting_down{false};
   bool started = false;
   bool shut_down = false;
+  int lock_fd = -1;  // flock on <data_dir>/agent.lock: one agent per data_dir
 
   std::mutex spawn_mu;  // one fork at a time
 
@@ -458,8 +461,13 @@ struct NodeSupervisor::Impl {
     {
       std::lock_guard lk(n.mu);
       if (n.removed || n.exited || n.launching) return false;
-      check_ready = n.awaiting_ready;
       auto now = Clock::now();
+      check_ready = n.awaiting_ready;
+      if (check_ready && now - n.started_at > milliseconds(opts.ready_timeout_ms)) {
+        // Still not answering long after the start (stopped, stuck loading): poll slowly.
+        check_ready = now >= n.next_ready_poll;
+        if (check_ready) n.next_ready_poll = now + milliseconds(opts.adopted_poll_interval_ms);
+      }
       if (n.adopted && now >= n.next_poll) {
         check_alive = true;
         n.next_poll = now + milliseconds(opts.adopted_poll_interval_ms);
@@ -504,7 +512,7 @@ struct NodeSupervisor::Impl {
                   probe.error().message);
       }
     }
-    return n.awaiting_ready;
+    return n.awaiting_ready && Clock::now() - n.started_at <= milliseconds(opts.ready_timeout_ms);
   }
 
   // --- stopping (n.op_mu held) ---
@@ -545,6 +553,7 @@ struct NodeSupervisor::Impl {
       pid = n.pid;
     }
     SignalGroup(pid, SIGTERM);
+    SignalGroup(pid, SIGCONT);  // a SIGSTOPped node (failover drills) must see the SIGTERM
     if (WaitExited(np, milliseconds(grace_ms))) return {};
     log->warn("[{}] pid {} still running {} ms after SIGTERM; sending SIGKILL", n.spec.node_id, pid,
               grace_ms);
@@ -874,6 +883,22 @@ Status NodeSupervisor::Start() {
   std::error_code ec;
   fs::create_directories(m.NodesDir(), ec);
   if (ec) return MakeError(Errc::kIo, "cannot create " + m.NodesDir() + ": " + ec.message());
+  // Two agents on one data_dir would adopt and restart each other's nodes.
+  const std::string lock_path = opts_.data_dir + "/agent.lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError(Errc::kIo, "open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    auto holder = ReadWholeFile(lock_path);
+    return MakeError(Errc::kFailedPrecondition,
+                     "data_dir " + opts_.data_dir + " is in use by another cachefleet-agent (pid " +
+                         (holder.ok() ? *holder : std::string("?")) + ")");
+  }
+  std::string me = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    m.log->warn("cannot write {}: {}", lock_path, std::strerror(errno));
+  }
+  m.lock_fd = fd;
   m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       m.io.get_executor());
   m.io_thread = std::thread([&m] {
@@ -935,8 +960,14 @@ void NodeSupervisor::Shutdown(ExitPolicy policy) {
     np->child.reset();
     np->restart_timer.reset();
   }
-  std::lock_guard lk(m.registry_mu);
-  m.nodes.clear();
+  {
+    std::lock_guard lk(m.registry_mu);
+    m.nodes.clear();
+  }
+  if (m.lock_fd >= 0) {
+    ::close(m.lock_fd);  // releases the flock
+    m.lock_fd = -1;
+  }
 }
 
 Status NodeSupervisor::LaunchNode(const NodeSpec& spec, uint32_t ready_timeout_ms,

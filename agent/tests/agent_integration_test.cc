@@ -720,6 +720,24 @@ TEST_F(AgentTest, RedisConnPipelinesAgainstARealNode) {
   EXPECT_TRUE(again.ok()) << again.error().message;
 }
 
+TEST_F(AgentTest, SecondAgentOnTheSameDataDirIsRefused) {
+  auto agent = NewAgent();
+  agent->Start();
+  ASSERT_TRUE(Launch(*agent, MakeSpec("l-001", base_, false)).ok());
+  std::string err = dir_.path() + "/second.err";
+  std::string cmd = std::string(CF_AGENT_BINARY) + " --config " + agent->config_path() +
+                    " >/dev/null 2>" + err;
+  int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) != 0) << rc;
+  EXPECT_NE(ReadFileOrEmpty(err).find("in use by another cachefleet-agent"), std::string::npos)
+      << ReadFileOrEmpty(err);
+  // The first agent and its node are untouched.
+  pb::NodeStatus s;
+  ASSERT_TRUE(GetStatus(*agent, "l-001", &s));
+  EXPECT_EQ(s.state(), pb::NODE_RUNNING);
+  EXPECT_EQ(RedisPidsOnPort(base_).size(), 1u);
+}
+
 TEST(AgentBinaryTest, BadConfigExitsNonZero) {
   TempDir dir;
   std::string cfg = dir.path() + "/bad.yaml";
