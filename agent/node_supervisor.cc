@@ -126,13 +126,17 @@ std::string ProcCmdline(int64_t pid) {
   return s;
 }
 
-// redis-server rewrites its title to "redis-server 127.0.0.1:30001 [cluster]"; older titles
-// keep the config path. Either identifies the node.
-bool LooksLikeNodeProcess(int64_t pid, uint32_t port, const std::string& conf_path) {
+// Is `pid` the redis-server of the node in `dir`? redis chdirs into its `dir`, so the cwd is
+// the strongest proof; when /proc/<pid>/cwd is unreadable, fall back to the process title
+// ("redis-server 127.0.0.1:30001 [cluster]") or the config path in the command line.
+bool LooksLikeNodeProcess(int64_t pid, uint32_t port, const std::string& dir) {
   if (!ProcessAlive(pid)) return false;
   std::string cmd = ProcCmdline(pid);
   if (cmd.find("redis-server") == std::string::npos) return false;
-  if (cmd.find(conf_path) != std::string::npos) return true;
+  std::error_code ec;
+  auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+  if (!ec) return fs::path(dir).lexically_normal() == cwd.lexically_normal();
+  if (cmd.find(dir + "/redis.conf") != std::string::npos) return true;
   const std::string needle = ":" + std::to_string(port);
   for (size_t p = cmd.find(needle); p != std::string::npos; p = cmd.find(needle, p + 1)) {
     size_t end = p + needle.size();
@@ -810,8 +814,7 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
   }
   std::lock_guard lk(n.mu);
   n.restarts = rec->restarts;
-  const std::string conf = dir + "/redis.conf";
-  if (rec->pid > 0 && LooksLikeNodeProcess(rec->pid, rec->spec.port, conf)) {
+  if (rec->pid > 0 && LooksLikeNodeProcess(rec->pid, rec->spec.port, dir)) {
     n.adopted = true;
     n.exited = false;
     n.pid = rec->pid;
@@ -1057,7 +1060,7 @@ Result<bool> NodeSupervisor::StopNode(const std::string& node_id, bool purge_dat
     }
     std::lock_guard lk(n.mu);
     n.state = RunState::kStopped;
-    if (!purge_data) m.PersistLocked(n, true);
+    if (!purge_data && fs::exists(n.dir + "/node.json", ec)) m.PersistLocked(n, true);
     m.log->info("[{}] stopped{}", node_id, purge_data ? " and purged" : "");
   }
   if (purge_data) {

@@ -237,6 +237,11 @@ void AgentProcess::KillRecordedNodes() {
     std::vector<pid_t> pids = RedisPidsOnPort(static_cast<uint16_t>(rec->spec.port));
     if (rec->pid > 0) pids.push_back(static_cast<pid_t>(rec->pid));
     for (pid_t pid : pids) {
+      // Only processes that run in our node directories (redis chdirs into `dir`): never
+      // someone else's redis-server that took the port later.
+      std::error_code cwd_ec;
+      std::string cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", cwd_ec).string();
+      if (cwd_ec || cwd.rfind(data_dir(), 0) != 0) continue;
       if (ProcessAlive(pid) && Cmdline(pid).find("redis-server") != std::string::npos) {
         std::printf("[fixture] killing leftover redis-server pid %d (%s)\n", pid,
                     rec->spec.node_id.c_str());

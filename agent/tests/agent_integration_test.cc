@@ -662,7 +662,7 @@ TEST_F(AgentTest, SlowLaunchDoesNotBlockOtherNodes) {
   auto slow = std::async(std::launch::async, [&] { return Launch(a, MakeSpec("slow-001", base_ + 1, true)); });
   std::this_thread::sleep_for(milliseconds(200));
   long long worst = 0;
-  int calls = 0;
+  int calls = 0, starting_seen = 0;
   while (slow.wait_for(milliseconds(0)) != std::future_status::ready) {
     auto c0 = Clock::now();
     pb::NodeStatus s;
@@ -670,7 +670,7 @@ TEST_F(AgentTest, SlowLaunchDoesNotBlockOtherNodes) {
     EXPECT_EQ(s.state(), pb::NODE_RUNNING);
     pb::NodeStatus slow_status;
     EXPECT_TRUE(GetStatus(a, "slow-001", &slow_status));
-    EXPECT_EQ(slow_status.state(), pb::NODE_STARTING);
+    if (slow_status.state() == pb::NODE_STARTING) ++starting_seen;  // RUNNING at the very end
     EXPECT_TRUE(Meet(a, "fast-001", base_ + 2).ok());  // admin RPC on another node
     worst = std::max(worst, MsSince(c0));
     ++calls;
@@ -680,6 +680,7 @@ TEST_F(AgentTest, SlowLaunchDoesNotBlockOtherNodes) {
   EXPECT_TRUE(st.ok()) << st.error_message();
   EXPECT_GE(MsSince(t0), 1900);
   EXPECT_GT(calls, 5);
+  EXPECT_GE(starting_seen, calls - 1);
   EXPECT_LT(worst, 300) << "RPCs on other nodes stalled behind a slow launch";
   std::printf("[timing] %d status/admin rounds during a 2 s launch, slowest %lld ms\n", calls, worst);
 }
