@@ -41,6 +41,8 @@ class ApiServer {
   // The bound port (valid after Start).
   uint16_t port() const;
   // Stops accepting, lets in-flight requests finish for up to 2 s, joins the threads.
+  // (Grace is options.stop_grace_ms. Idle keep-alive connections close at once. Do not call
+  // from an action handler: it joins the thread that handler runs on. Start() may follow.)
   void Stop();
 
  private:
