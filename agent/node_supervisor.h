@@ -21,11 +21,14 @@
 // `on_exit` (on the supervisor's io thread) is the only reaper. Stopping sends SIGTERM to the
 // group and SIGKILL after the grace period.
 //
-// Restart of the agent: Start() reads every node.json. A node whose recorded pid is alive and
-// is redis-server for that node (/proc/<pid>/cmdline, then PING + INFO process_id) is adopted:
-// it is not our child, so a monitor thread polls it (kill(pid,0) + zombie check every 200 ms)
-// and restarts it like a crashed child when it disappears. Nodes whose process is gone are
-// started again (counted in `restarts` unless the agent stopped them itself on exit).
+// Restart of the agent: Start() takes an flock on <data_dir>/agent.lock (one agent per
+// data_dir) and reads every node.json. A node whose recorded pid is alive and is redis-server
+// running in that node's directory (/proc/<pid>/cmdline and /proc/<pid>/cwd, then PING + INFO
+// process_id) is adopted: it is not our child, so a monitor thread polls it (kill(pid,0) +
+// zombie check + PING every 200 ms) and restarts it like a crashed child when it disappears.
+// Zombies count as dead: an orphaned node that dies is reaped by init, or by nobody when init
+// does not reap (containers). Nodes whose process is gone are started again (counted in
+// `restarts` unless the agent stopped them itself on exit).
 //
 // Threading and locks:
 //   * io thread: Boost.Process exit notifications and restart timers.
