@@ -50,8 +50,12 @@ Status OperationRunner::Start() {
 }
 
 void OperationRunner::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
   cv_.notify_all();
+  watchdog_cv_.notify_all();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
   workers_.clear();
@@ -85,7 +89,9 @@ void OperationRunner::Schedule(int64_t op_id, int64_t delay_ms) {
     queued_.insert(op_id);
     due_.emplace(SteadyMs() + delay_ms, op_id);
   }
-  cv_.notify_one();
+  // Every worker re-evaluates the earliest due time (one of them may be sleeping until a
+  // later entry).
+  cv_.notify_all();
 }
 
 int64_t OperationRunner::BackoffMs(int failures) {
@@ -121,18 +127,23 @@ void OperationRunner::WorkerLoop() {
         }
       }
     }
-    RunOnce(op_id);
+    std::optional<int64_t> retry_in = RunOnce(op_id);
     bool again = false;
     {
       std::lock_guard lk(mu_);
       running_.erase(op_id);
       again = repoke_.erase(op_id) > 0;
     }
-    if (again && !stop_) Schedule(op_id, 0);
+    if (stop_) continue;
+    if (again) {
+      Schedule(op_id, 0);
+    } else if (retry_in) {
+      Schedule(op_id, *retry_in);
+    }
   }
 }
 
-void OperationRunner::RunOnce(int64_t op_id) {
+std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
   auto log = Logger("ops");
   // Take the operation over the first time, afterwards re-read it (same attempt).
   OperationRecord op;
@@ -146,8 +157,7 @@ void OperationRunner::RunOnce(int64_t op_id) {
     auto c = store_.ClaimOperation(op_id);
     if (!c) {
       log->warn("[op#{}] cannot claim: {}", op_id, c.error().message);
-      Schedule(op_id, BackoffMs(3));
-      return;
+      return BackoffMs(3);
     }
     op = *c;
     std::lock_guard lk(mu_);
@@ -156,24 +166,24 @@ void OperationRunner::RunOnce(int64_t op_id) {
     auto r = store_.GetOperation(op_id);
     if (!r || !*r) {
       log->warn("[op#{}] cannot load: {}", op_id, r ? "not found" : r.error().message);
-      if (!r) Schedule(op_id, BackoffMs(3));
-      return;
+      if (!r) return BackoffMs(3);
+      return std::nullopt;
     }
     op = **r;
     if (op.attempt != claimed) {
       log->warn("{} taken over by attempt {} (ours {}); dropping", OpTag(op), op.attempt, claimed);
-      return;
+      return std::nullopt;
     }
   }
   auto h = handlers_.find(op.kind);
   if (h == handlers_.end()) {
     log->error("{} has no handler", OpTag(op));
-    return;
+    return std::nullopt;
   }
   OperationHandler& handler = *h->second;
 
   while (!IsTerminal(op.state)) {
-    if (stop_) return;
+    if (stop_) return std::nullopt;
     const OpState before = op.state;
     Status st;
     if (op.deadline_ms != 0 && NowMs() > op.deadline_ms && op.state != OpState::kRollingBack) {
@@ -188,12 +198,12 @@ void OperationRunner::RunOnce(int64_t op_id) {
       }
       continue;
     }
-    if (stop_) return;  // interrupted by shutdown: not a failure
+    if (stop_) return std::nullopt;  // interrupted by shutdown: not a failure
     // A newer attempt may own the operation (its compare-and-set made ours fail).
     auto cur = store_.GetOperation(op_id);
     if (cur && *cur && (*cur)->attempt != op.attempt) {
       log->warn("{} taken over by attempt {}; dropping", OpTag(op), (*cur)->attempt);
-      return;
+      return std::nullopt;
     }
     int failures;
     {
@@ -205,8 +215,7 @@ void OperationRunner::RunOnce(int64_t op_id) {
     int64_t delay = BackoffMs(failures);
     log->warn("{} step {} failed (retry {} in {} ms): {}", OpTag(op), OpStateName(op.state),
               op.retries, delay, st.error().message);
-    Schedule(op_id, delay);
-    return;
+    return delay;
   }
   {
     std::lock_guard lk(mu_);
@@ -214,6 +223,7 @@ void OperationRunner::RunOnce(int64_t op_id) {
     attempts_.erase(op_id);
   }
   log->info("{} finished: {}", OpTag(op), OpStateName(op.state));
+  return std::nullopt;
 }
 
 void OperationRunner::WatchdogLoop() {
@@ -227,7 +237,7 @@ void OperationRunner::WatchdogLoop() {
   while (!stop_) {
     {
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(std::min<int64_t>(
+      watchdog_cv_.wait_for(lk, std::chrono::milliseconds(std::min<int64_t>(
                            5000, std::max<int64_t>(100, settings_.stuck_operation_warn_ms / 4))),
                    [&] { return stop_.load(); });
     }

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -75,7 +76,9 @@ class OperationRunner {
  private:
   void WorkerLoop();
   void WatchdogLoop();
-  void RunOnce(int64_t op_id);
+  // Runs the operation until it finishes or must wait; returns the delay before the next
+  // run after a failed step (nullopt: nothing to schedule).
+  std::optional<int64_t> RunOnce(int64_t op_id);
   void Schedule(int64_t op_id, int64_t delay_ms);
   int64_t BackoffMs(int failures);
 
@@ -85,7 +88,8 @@ class OperationRunner {
 
   std::atomic<bool> stop_{false};
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;           // workers: queue changes, stop
+  std::condition_variable watchdog_cv_;  // watchdog: stop
   // Guarded by mu_:
   std::multimap<int64_t, int64_t> due_;  // steady ms -> op id
   std::set<int64_t> queued_;             // ids in due_

@@ -77,8 +77,11 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     auto key = [&](size_t i) {
+      // Replicas in rounds (every shard's first replica, then every second one, ...) so that
+      // no shard is left with only crowded hosts at the end.
       return std::make_tuple(nodes[i].preferred_az ? 0 : 1,
-                             nodes[i].role == NodeRole::kPrimary ? 0 : 1, nodes[i].shard);
+                             nodes[i].role == NodeRole::kPrimary ? 0 : 1, nodes[i].member,
+                             nodes[i].shard);
     };
     return key(a) < key(b);
   });

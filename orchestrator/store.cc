@@ -940,6 +940,7 @@ Result<uint32_t> Store::ReallocateNodePort(const std::string& node_id, uint32_t 
       used.push_back(static_cast<uint32_t>(s->Int(0)));
     }
   }
+  used.push_back(bad_port);  // even if its block is already over
   auto port = LowestFreePort(start, end, used);
   if (!port)
     return MakeError(Errc::kResourceExhausted, "no free port left on host " + host_id);

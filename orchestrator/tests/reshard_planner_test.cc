@@ -10,7 +10,7 @@ namespace cf::orchestrator {
 namespace {
 
 std::string Id(int i) {
-  char buf[8];
+  char buf[16];
   std::snprintf(buf, sizeof buf, "%04d", i);
   return buf;
 }

@@ -108,10 +108,22 @@ def run(deadline_s: int = 600) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(deadline_s)
-    prog = unittest.main(module="__main__", exit=False, verbosity=2, warnings="ignore")
+    class _Result(unittest.TextTestResult):
+        # Mark the run failed as soon as a test fails, so that tearDownModule (which runs before
+        # unittest.main returns) dumps the daemons' logs and honours CACHEFLEET_E2E_KEEP.
+        def addFailure(self, test, err):
+            mark_failed()
+            super().addFailure(test, err)
+
+        def addError(self, test, err):
+            mark_failed()
+            super().addError(test, err)
+
+    runner = unittest.TextTestRunner(resultclass=_Result, verbosity=2, warnings="ignore")
+    prog = unittest.main(module="__main__", exit=False, testRunner=runner)
     res = prog.result
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
-    _failed = failed > 0
+    _failed = _failed or failed > 0
     passed = res.testsRun - failed - len(res.skipped)
     print(f"{passed} passed, {failed} failed" + (f", {len(res.skipped)} skipped"
                                                  if res.skipped else ""), flush=True)
