@@ -1,0 +1,89 @@
+// An in-process fake of the agents: a real Agent gRPC server per host (127.0.0.1:0) backed by
+// a shared, simulated "network" of Redis nodes. It is enough to exercise the orchestrator's
+// operations end to end without processes:
+//   * LaunchNode / StopNode / GetNodeStatus / ListNodes with the agent's idempotency rules
+//     (same spec -> status; other port -> FAILED_PRECONDITION "different spec").
+//   * Cluster mode: ClusterAddSlots (+ config epoch), ClusterMeet (nodes that met, directly or
+//     transitively, know each other: gossip is instant), ClusterReplicate (FAILED_PRECONDITION
+//     while the master is unknown), slot owners as each node sees them, cluster_state ok when
+//     the node's component covers all slots.
+//   * Replication: ReplicaOf; a replica's link comes up after `link_up_after_polls` status
+//     polls, so the orchestrator's wait loops are exercised.
+// Fault injection: ports that are "in use by another process" (LaunchNode -> RESOURCE_EXHAUSTED),
+// an agent that answers UNAVAILABLE to everything, and call counters.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cachefleet.pb.h"
+#include "common/slot_range.h"
+
+namespace cf::orchestrator::testing {
+
+struct FakeNode {
+  std::string node_id;
+  std::string host_id;
+  std::string address;
+  uint32_t port = 0;
+  bool cluster_enabled = false;
+  uint64_t maxmemory = 0;
+  std::string cluster_node_id;
+  uint64_t config_epoch = 0;
+  SlotRanges slots;
+  std::string role = "master";
+  std::string master_cluster_node_id;
+  std::string master_host;
+  uint32_t master_port = 0;
+  int polls_since_replicate = 0;
+  std::set<std::string> met;  // node ids this node met (either direction)
+};
+
+// The simulated network shared by every fake agent of a test.
+class FakeNetwork {
+ public:
+  int link_up_after_polls = 2;
+
+  std::mutex mu;
+  std::map<std::string, FakeNode> nodes;  // by node id; guarded by mu
+
+  // Helpers (lock held by caller).
+  std::set<std::string> ComponentOf(const std::string& node_id) const;
+  FakeNode* FindByAddress(const std::string& address, uint32_t port);
+  FakeNode* FindByClusterId(const std::string& id);
+  cachefleet::v1::NodeStatus StatusOf(FakeNode& n);  // counts as a poll
+  size_t NodesOn(const std::string& host_id) const;
+};
+
+class FakeAgent {
+ public:
+  FakeAgent(std::shared_ptr<FakeNetwork> net, std::string host_id, std::string address);
+  ~FakeAgent();
+
+  bool Start();  // listens on 127.0.0.1:0
+  void Shutdown();
+  std::string endpoint() const;
+  const std::string& host_id() const { return host_id_; }
+
+  // Fault injection and counters.
+  void SetPortBusy(uint32_t port);
+  std::atomic<bool> fail_all{false};
+  std::atomic<int> launches{0};
+  std::atomic<int> stops{0};
+  std::atomic<int> calls{0};
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<FakeNetwork> net_;
+  std::string host_id_;
+  std::string address_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cf::orchestrator::testing
