@@ -250,6 +250,7 @@ Status CreateGroupReconciler::AwaitAgreement(OperationRecord& op, const LoadedGr
     std::string why = CheckAgreement(probes, g.view.node_groups);
     if (why.empty()) return Advance(op, "configuring replicas");
     if (why != last_why) {
+      Logger("ops")->debug("{} waiting for cluster agreement: {}", GroupTag(g), why);
       (void)deps_.store->SetOperationStep(op, "waiting for cluster agreement: " + why);
       last_why = why;
     }
@@ -349,6 +350,7 @@ Status CreateGroupReconciler::AwaitHealthy(OperationRecord& op, const LoadedGrou
       return {};
     }
     if (why != last_why) {
+      Logger("ops")->debug("{} waiting: {}", GroupTag(g), why);
       (void)deps_.store->SetOperationStep(op, "waiting: " + why);
       last_why = why;
     }

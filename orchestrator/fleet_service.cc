@@ -199,6 +199,21 @@ std::string HealthJson(Store& store, const OrchestratorConfig& config) {
                           {"redis_versions", h.redis_versions},
                           {"last_heartbeat_ms", h.last_heartbeat_ms}});
   }
+  // Unfinished operations with their progress and retry state (STYLE.md #5).
+  j["operations"] = nlohmann::json::array();
+  if (auto ops = store.ListUnfinishedOperations(); ops.ok()) {
+    for (const auto& op : *ops)
+      j["operations"].push_back({{"id", op.id},
+                                 {"group_id", op.group_id},
+                                 {"kind", OpKindName(op.kind)},
+                                 {"state", OpStateName(op.state)},
+                                 {"step", op.step},
+                                 {"attempt", op.attempt},
+                                 {"retries", op.retries},
+                                 {"last_error", op.last_error},
+                                 {"created_ms", op.created_ms},
+                                 {"updated_ms", op.updated_ms}});
+  }
   return j.dump();
 }
 

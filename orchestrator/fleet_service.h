@@ -46,7 +46,9 @@ class FleetService {
   std::unique_ptr<Impl> impl_;
 };
 
-// {"status":"ok","hosts":[{"host_id":..,"az":..,"state":"up"|"down","address":..,...}]}
+// {"status":"ok","hosts":[{"host_id":..,"az":..,"state":"up"|"down","address":..,...}],
+//  "operations":[{"id":..,"group_id":..,"kind":..,"state":..,"step":..,"retries":..,
+//                 "last_error":..,...}]}   (unfinished operations only)
 std::string HealthJson(Store& store, const OrchestratorConfig& config);
 
 }  // namespace cf::orchestrator

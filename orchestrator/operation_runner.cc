@@ -193,6 +193,8 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
     }
     if (st) {
       if (op.state != before) {
+        log->debug("{} {} -> {} ({} ms since created)", OpTag(op), OpStateName(before),
+                   OpStateName(op.state), NowMs() - op.created_ms);
         std::lock_guard lk(mu_);
         failures_.erase(op_id);
       }
