@@ -78,6 +78,10 @@ Status ValidateNodeSpec(const NodeSpec& spec) {
     return MakeError(Errc::kInvalidArgument,
                      "node_id '" + spec.node_id + "' must be 1-128 chars of [A-Za-z0-9._-]");
   }
+  if (spec.node_id[0] == '_') {
+    return MakeError(Errc::kInvalidArgument,
+                     "node_id '" + spec.node_id + "': ids starting with '_' are reserved for the agent");
+  }
   if (spec.port == 0 || spec.port > kMaxNodePort) {
     return MakeError(Errc::kInvalidArgument, "port " + std::to_string(spec.port) +
                                                  " must be 1.." + std::to_string(kMaxNodePort) +
@@ -113,7 +117,7 @@ std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
   o << "protected-mode no\n";
   o << "dir " << ConfQuote(node_dir) << "\n";
   o << "daemonize no\n";
-  o << "logfile " << ConfQuote(node_dir + "/redis.log") << "\n";
+  o << "logfile redis.log\n";  // relative to dir: survives a rename of the directory
   o << "appendonly no\n";
   o << "save \"\"\n";
   o << "repl-diskless-sync yes\n";
@@ -125,7 +129,7 @@ std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
     uint32_t timeout =
         spec.cluster_node_timeout_ms ? spec.cluster_node_timeout_ms : kDefaultClusterNodeTimeoutMs;
     o << "cluster-enabled yes\n";
-    o << "cluster-config-file " << ConfQuote(node_dir + "/nodes.conf") << "\n";
+    o << "cluster-config-file nodes.conf\n";
     o << "cluster-node-timeout " << timeout << "\n";
     o << "cluster-announce-ip " << advertised_address << "\n";
     o << "cluster-allow-replica-migration no\n";
@@ -136,6 +140,58 @@ std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
     for (const auto& [k, v] : spec.config) o << k << " " << v << "\n";
   }
   return o.str();
+}
+
+std::string WarmNodeId(uint32_t port) { return "_warm-" + std::to_string(port); }
+
+bool IsWarmNodeId(std::string_view id) {
+  constexpr std::string_view kPrefix = "_warm-";
+  if (id.size() <= kPrefix.size() || id.substr(0, kPrefix.size()) != kPrefix) return false;
+  return id.substr(kPrefix.size()).find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RuntimeConfigSettings(
+    const NodeSpec& spec) {
+  // Directives whose redis.conf value is several words and whose CONFIG SET value is the same
+  // words separated by spaces.
+  static const std::set<std::string, std::less<>> kMultiWord = {
+      "save", "client-output-buffer-limit", "oom-score-adj-values",
+      "latency-tracking-info-percentiles"};
+  std::map<std::string, std::string> m;
+  m["maxmemory"] = std::to_string(spec.maxmemory_bytes);
+  m["maxmemory-policy"] = "volatile-lru";
+  if (spec.cluster_enabled) {
+    m["cluster-node-timeout"] = std::to_string(
+        spec.cluster_node_timeout_ms ? spec.cluster_node_timeout_ms : kDefaultClusterNodeTimeoutMs);
+  }
+  for (const auto& [k, v] : spec.config) {
+    if (v == "\"\"" || v == "''") {
+      m[k] = "";
+      continue;
+    }
+    if (v.empty() || v.find_first_of("\"'\\") != std::string::npos) {
+      return MakeError(Errc::kFailedPrecondition,
+                       "config '" + k + "' value needs redis.conf parsing; cold start required");
+    }
+    std::string words;
+    bool multi = false;
+    for (std::string_view w : Split(v, ' ')) {
+      for (std::string_view t : Split(w, '\t')) {
+        if (t.empty()) continue;
+        if (!words.empty()) {
+          words += ' ';
+          multi = true;
+        }
+        words += t;
+      }
+    }
+    if (words.empty() || (multi && !kMultiWord.count(k))) {
+      return MakeError(Errc::kFailedPrecondition,
+                       "config '" + k + "' value is not one word; cold start required");
+    }
+    m[k] = words;
+  }
+  return std::vector<std::pair<std::string, std::string>>(m.begin(), m.end());
 }
 
 std::string NodeRecordToJson(const NodeRecord& rec) {

@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -40,12 +42,30 @@ struct NodeRecord {
 // Node ids become directory names: [A-Za-z0-9._-], 1..128 chars, not "." or "..".
 bool IsValidNodeId(std::string_view id);
 // Checks ids, port range and spec.config (keys [a-z0-9-], no newlines, no directive the agent
-// owns such as port/bind/dir/cluster-config-file). kInvalidArgument on failure.
+// owns such as port/bind/dir/cluster-config-file). Ids starting with '_' are the agent's own
+// (warm pool). kInvalidArgument on failure.
 Status ValidateNodeSpec(const NodeSpec& spec);
 
+// Warm pool nodes (idle cluster-enabled nodes the agent keeps running) are named
+// "_warm-<port>". ElastiCache ids start with a letter, so these never collide.
+std::string WarmNodeId(uint32_t port);
+bool IsWarmNodeId(std::string_view id);
+
 // The redis.conf for a node living in `node_dir` (absolute) reachable at `advertised_address`.
+// `dir` is absolute; logfile and cluster-config-file are relative to it (redis chdirs into
+// `dir` while reading the config), so a running node keeps working when its directory is
+// renamed (a warm pool node being claimed).
 std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
                             const std::string& advertised_address);
+
+// The CONFIG SET arguments that give a running node started from another spec (same port,
+// same cluster mode) the runtime settings of `spec`: maxmemory, maxmemory-policy,
+// cluster-node-timeout, then every spec.config entry (which wins). kFailedPrecondition when a
+// spec.config value cannot be expressed as one CONFIG SET argument with the same meaning as
+// the redis.conf line (quotes, escapes, whitespace outside the known multi-argument
+// directives): such a spec needs a cold start.
+Result<std::vector<std::pair<std::string, std::string>>> RuntimeConfigSettings(
+    const NodeSpec& spec);
 
 std::string NodeRecordToJson(const NodeRecord& rec);
 Result<NodeRecord> NodeRecordFromJson(std::string_view json);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -31,11 +32,11 @@ TEST(RenderRedisConfTest, ClusterNode) {
   std::string c = RenderRedisConf(ClusterSpec(), "/data/nodes/orders-0001-002", "10.0.0.5");
   for (const char* line : {"port 30002", "bind 10.0.0.5", "protected-mode no",
                            "dir /data/nodes/orders-0001-002", "daemonize no",
-                           "logfile /data/nodes/orders-0001-002/redis.log", "appendonly no",
+                           "logfile redis.log", "appendonly no",
                            "save \"\"", "repl-diskless-sync yes", "repl-diskless-sync-delay 0",
                            "enable-debug-command local", "maxmemory 104857600",
                            "maxmemory-policy volatile-lru", "cluster-enabled yes",
-                           "cluster-config-file /data/nodes/orders-0001-002/nodes.conf",
+                           "cluster-config-file nodes.conf",
                            "cluster-node-timeout 3000", "cluster-announce-ip 10.0.0.5",
                            "cluster-allow-replica-migration no",
                            "cluster-require-full-coverage yes",
@@ -88,6 +89,81 @@ TEST(ValidateNodeSpecTest, AcceptsAndRejects) {
   s = ClusterSpec();
   s.config["Bad Key"] = "1";
   EXPECT_FALSE(ValidateNodeSpec(s).ok());
+}
+
+TEST(RenderRedisConfTest, NoPathButDirNamesTheNodeDirectory) {
+  // A claimed warm node's directory is renamed under the running process; only `dir` (which
+  // redis applies with chdir while reading the config) may name it.
+  std::string c = RenderRedisConf(ClusterSpec(), "/data/nodes/orders-0001-002", "10.0.0.5");
+  size_t first = c.find("/data/nodes/orders-0001-002");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(c.find("/data/nodes/orders-0001-002", first + 1), std::string::npos) << c;
+  EXPECT_LT(c.find("\ndir "), c.find("\nlogfile "));
+}
+
+TEST(NodeIdTest, WarmIds) {
+  EXPECT_EQ(WarmNodeId(30199), "_warm-30199");
+  EXPECT_TRUE(IsWarmNodeId("_warm-30199"));
+  EXPECT_TRUE(IsValidNodeId(WarmNodeId(1)));  // a directory name like any node's
+  EXPECT_FALSE(IsWarmNodeId("_warm-"));
+  EXPECT_FALSE(IsWarmNodeId("_warm-12a"));
+  EXPECT_FALSE(IsWarmNodeId("warm-12"));
+  EXPECT_FALSE(IsWarmNodeId("orders-0001-001"));
+  // LaunchNode cannot name a node like the agent's own.
+  NodeSpec s = ClusterSpec();
+  s.node_id = "_warm-30002";
+  EXPECT_EQ(ValidateNodeSpec(s).error().code, Errc::kInvalidArgument);
+  s.node_id = "_x";
+  EXPECT_FALSE(ValidateNodeSpec(s).ok());
+}
+
+TEST(RuntimeConfigSettingsTest, MirrorsTheRenderedDirectives) {
+  auto r = RuntimeConfigSettings(ClusterSpec());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::map<std::string, std::string> m(r->begin(), r->end());
+  EXPECT_EQ(m.size(), r->size());  // no duplicates: CONFIG SET refuses them
+  EXPECT_EQ(m["maxmemory"], "104857600");
+  EXPECT_EQ(m["maxmemory-policy"], "allkeys-lru");  // spec.config wins over the default
+  EXPECT_EQ(m["cluster-node-timeout"], "3000");
+  EXPECT_EQ(m["client-output-buffer-limit"], "replica 256mb 64mb 60");
+
+  NodeSpec s;
+  s.node_id = "a";
+  s.port = 1;
+  s.cluster_enabled = true;
+  r = RuntimeConfigSettings(s);
+  ASSERT_TRUE(r.ok());
+  m = std::map<std::string, std::string>(r->begin(), r->end());
+  EXPECT_EQ(m["maxmemory"], "0");
+  EXPECT_EQ(m["maxmemory-policy"], "volatile-lru");
+  EXPECT_EQ(m["cluster-node-timeout"], "5000");
+  s.cluster_enabled = false;
+  r = RuntimeConfigSettings(s);
+  ASSERT_TRUE(r.ok());
+  for (const auto& [k, v] : *r) EXPECT_NE(k, "cluster-node-timeout");
+
+  s.config = {{"save", "\"\""}, {"notify-keyspace-events", "Ex"}, {"save", "\"\""}};
+  r = RuntimeConfigSettings(s);
+  ASSERT_TRUE(r.ok());
+  m = std::map<std::string, std::string>(r->begin(), r->end());
+  EXPECT_EQ(m["save"], "");
+  EXPECT_EQ(m["notify-keyspace-events"], "Ex");
+  s.config = {{"save", "900  1\t300 10"}};
+  r = RuntimeConfigSettings(s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((std::map<std::string, std::string>(r->begin(), r->end())["save"]), "900 1 300 10");
+
+  // Values whose redis.conf meaning a CONFIG SET argument cannot reproduce: cold start.
+  for (auto bad : {std::pair<std::string, std::string>{"masterauth", "two words"},
+                   {"notify-keyspace-events", "\"Ex\""},
+                   {"dbfilename", "a\\b"},
+                   {"timeout", ""},
+                   {"timeout", "  "}}) {
+    s.config = {bad};
+    r = RuntimeConfigSettings(s);
+    ASSERT_FALSE(r.ok()) << bad.first << " " << bad.second;
+    EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
+  }
 }
 
 TEST(NodeIdTest, Rules) {
