@@ -95,7 +95,7 @@ Status CreateGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>&
     case OpState::kLaunchNodes: return LaunchNodes(op, g);
     case OpState::kAssignSlots: return AssignSlots(op, g);
     case OpState::kMeet: return Meet(op, g);
-    case OpState::kAwaitAgreement: return AwaitAgreement(op, g, stop);
+    case OpState::kAwaitMembership: return AwaitMembership(op, g, stop);
     case OpState::kReplicate: return Replicate(op, g, stop);
     case OpState::kAwaitHealthy: return AwaitHealthy(op, g, stop);
     case OpState::kRollingBack: return RollBack(op, g);
@@ -233,12 +233,12 @@ Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
       errors.Add(st.error());
   });
   if (auto st = errors.Result(pairs.size(), "meet"); !st) return st;
-  return Advance(op, "waiting for cluster agreement");
+  return Advance(op, "waiting for the nodes to meet");
 }
 
-// ---- await-agreement (CME) -------------------------------------------------------------------
+// ---- await-membership (CME) ------------------------------------------------------------------
 
-Status CreateGroupReconciler::AwaitAgreement(OperationRecord& op, const LoadedGroup& g,
+Status CreateGroupReconciler::AwaitMembership(OperationRecord& op, const LoadedGroup& g,
                                              const std::atomic<bool>& stop) {
   const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
   int64_t last_meet = SteadyMs();
@@ -247,16 +247,16 @@ Status CreateGroupReconciler::AwaitAgreement(OperationRecord& op, const LoadedGr
   while (true) {
     auto statuses = PollStatuses(deps_, g);
     auto probes = BuildProbes(g, statuses);
-    std::string why = CheckAgreement(probes, g.view.node_groups);
+    std::string why = CheckMembership(probes);
     if (why.empty()) return Advance(op, "configuring replicas");
     if (why != last_why) {
-      Logger("ops")->debug("{} waiting for cluster agreement: {}", GroupTag(g), why);
-      (void)deps_.store->SetOperationStep(op, "waiting for cluster agreement: " + why);
+      Logger("ops")->debug("{} waiting for the nodes to meet: {}", GroupTag(g), why);
+      (void)deps_.store->SetOperationStep(op, "waiting for the nodes to meet: " + why);
       last_why = why;
     }
     const int64_t now = SteadyMs();
     if (now >= deadline)
-      return MakeError(Errc::kTimeout, "cluster agreement not reached within " +
+      return MakeError(Errc::kTimeout, "cluster membership not complete within " +
                                            std::to_string(deps_.settings.step_wait_timeout_ms) +
                                            " ms: " + why);
     if (now - last_meet >= kRemeetEveryMs && !nodes.empty()) {

@@ -10,14 +10,20 @@
 //                    on fresh nodes avoid epoch-collision rounds); primaries get their slots.
 //   meet             CME: CLUSTER MEET. Up to kFullMeshMaxNodes nodes, every pair meets directly
 //                    (no wait for gossip); larger groups meet the first node (star).
-//   await-agreement  CME: polls GetNodeStatus on all nodes every poll_interval_ms until every
-//                    node knows every node and all slot signatures agree (§2). Nodes that still
+//   await-membership CME: polls GetNodeStatus on all nodes every poll_interval_ms until every
+//                    node knows every node and none is still in handshake. Nodes that still
 //                    miss peers are re-met every second.
 //   replicate        ClusterReplicate (CME; retried quickly while the master is unknown) or
 //                    ReplicaOf (CMD) on every replica, in parallel.
-//   await-healthy    Polls until replicas report master_link_up, every node cluster_state ok and
-//                    no open slots (CME), then one transaction makes the group, its node groups
-//                    and nodes `available` and writes the "created" event.
+//   await-healthy    Polls until the full health gate (§2) holds: every node's slot-owner
+//                    signature equals the plan, cluster_state ok and no open slots everywhere,
+//                    replicas follow their primary with master_link_up, and every node sees
+//                    every replica under its primary (when the agent reports replicas_seen).
+//                    Then one transaction makes the group, its node groups and nodes
+//                    `available` and writes the "created" event.
+// Replicas are attached as soon as the nodes know each other rather than after slot agreement:
+// both travel by gossip, so waiting for them together saves a round of gossip; the gate before
+// `available` is unchanged.
 // A wait that exceeds step_wait_timeout_ms fails the step (retried with backoff by the
 // runner). Past the operation's deadline (create_timeout_ms) the create rolls back: every node
 // is stopped and purged, the group becomes `create-failed` with an event naming the last error.
@@ -43,7 +49,7 @@ class CreateGroupReconciler final : public OperationHandler {
   Status LaunchOne(const LoadedGroup& g, NodeRecord node);
   Status AssignSlots(OperationRecord& op, const LoadedGroup& g);
   Status Meet(OperationRecord& op, const LoadedGroup& g);
-  Status AwaitAgreement(OperationRecord& op, const LoadedGroup& g, const std::atomic<bool>& stop);
+  Status AwaitMembership(OperationRecord& op, const LoadedGroup& g, const std::atomic<bool>& stop);
   Status Replicate(OperationRecord& op, const LoadedGroup& g, const std::atomic<bool>& stop);
   Status AwaitHealthy(OperationRecord& op, const LoadedGroup& g, const std::atomic<bool>& stop);
   Status RollBack(OperationRecord& op, const LoadedGroup& g);

@@ -1,6 +1,7 @@
 #include "orchestrator/formation_checks.h"
 
 #include <algorithm>
+#include <map>
 
 namespace cf::orchestrator {
 namespace {
@@ -56,9 +57,7 @@ std::string ExpectedSignature(const std::vector<NodeProbe>& probes,
   return sig;
 }
 
-std::string CheckAgreement(const std::vector<NodeProbe>& probes,
-                           const std::vector<NodeGroupRecord>& node_groups) {
-  const std::string want = ExpectedSignature(probes, node_groups);
+std::string CheckMembership(const std::vector<NodeProbe>& probes) {
   for (const auto& p : probes) {
     const std::string& id = p.node->node_id;
     if (!p.status) return id + " did not answer";
@@ -67,7 +66,45 @@ std::string CheckAgreement(const std::vector<NodeProbe>& probes,
              std::to_string(probes.size()) + " nodes";
     if (p.status->unhealthy_peers_size() > 0)
       return id + " still sees " + p.status->unhealthy_peers(0) + " as unhealthy/handshake";
-    if (SlotSignature(*p.status) != want) return id + " does not agree on slot ownership yet";
+  }
+  return "";
+}
+
+std::string CheckAgreement(const std::vector<NodeProbe>& probes,
+                           const std::vector<NodeGroupRecord>& node_groups) {
+  if (auto why = CheckMembership(probes); !why.empty()) return why;
+  const std::string want = ExpectedSignature(probes, node_groups);
+  for (const auto& p : probes)
+    if (SlotSignature(*p.status) != want)
+      return p.node->node_id + " does not agree on slot ownership yet";
+  return "";
+}
+
+std::string CheckRolesSeen(const std::vector<NodeProbe>& probes) {
+  // Supported when some replica lists itself (an agent that fills replicas_seen always does).
+  bool reported = false;
+  for (const auto& p : probes) {
+    if (!p.status || p.node->desired_role != NodeRole::kReplica) continue;
+    for (const auto& r : p.status->replicas_seen())
+      if (r.cluster_node_id() == p.status->cluster_node_id()) reported = true;
+  }
+  if (!reported) return "";
+  for (const auto& viewer : probes) {
+    if (!viewer.status) return viewer.node->node_id + " did not answer";
+    std::map<std::string, std::string> seen;  // replica id -> master id in this view
+    for (const auto& r : viewer.status->replicas_seen())
+      seen[r.cluster_node_id()] = r.master_cluster_node_id();
+    for (const auto& p : probes) {
+      const std::string id = p.status ? p.status->cluster_node_id() : p.node->cluster_node_id;
+      if (p.node->desired_role == NodeRole::kReplica) {
+        auto it = seen.find(id);
+        if (it == seen.end() || it->second != p.primary_cluster_node_id)
+          return viewer.node->node_id + " does not see " + p.node->node_id +
+                 " as a replica of its primary yet";
+      } else if (seen.count(id)) {
+        return viewer.node->node_id + " sees primary " + p.node->node_id + " as a replica";
+      }
+    }
   }
   return "";
 }
@@ -89,7 +126,7 @@ std::string CheckClusterHealthy(const std::vector<NodeProbe>& probes,
     }
     if (s.cluster_state() != "ok") return id + " reports cluster_state " + s.cluster_state();
   }
-  return "";
+  return CheckRolesSeen(probes);
 }
 
 std::string CheckReplicationHealthy(const std::vector<NodeProbe>& probes) {

@@ -27,12 +27,16 @@ std::string SlotSignature(const cachefleet::v1::NodeStatus& status);
 std::string ExpectedSignature(const std::vector<NodeProbe>& probes,
                               const std::vector<NodeGroupRecord>& node_groups);
 
-// CME: every node knows all nodes, none flags a peer as fail/handshake/noaddr, and every
-// node's slot signature equals the expected one.
+// CME: every node answers, knows all nodes, and flags no peer as fail/handshake/noaddr.
+std::string CheckMembership(const std::vector<NodeProbe>& probes);
+// CME: membership, plus every node's slot signature equals the expected one.
 std::string CheckAgreement(const std::vector<NodeProbe>& probes,
                            const std::vector<NodeGroupRecord>& node_groups);
-// CME: agreement, plus cluster_state ok everywhere, no open slots, primaries are masters and
-// every replica follows its primary with the link up.
+// CME: every node sees every replica under its primary (NodeStatus.replicas_seen). Skipped ("")
+// when the agents do not report replicas_seen (no replica lists itself).
+std::string CheckRolesSeen(const std::vector<NodeProbe>& probes);
+// CME, the full health gate: agreement, cluster_state ok everywhere, no open slots, primaries
+// are masters, every replica follows its primary with the link up, roles seen by all.
 std::string CheckClusterHealthy(const std::vector<NodeProbe>& probes,
                                 const std::vector<NodeGroupRecord>& node_groups);
 // CMD: the primary is a master; every replica follows it with the link up.

@@ -22,7 +22,7 @@ const char* OpStateName(OpState s) {
     case OpState::kLaunchNodes: return "launch-nodes";
     case OpState::kAssignSlots: return "assign-slots";
     case OpState::kMeet: return "meet";
-    case OpState::kAwaitAgreement: return "await-agreement";
+    case OpState::kAwaitMembership: return "await-membership";
     case OpState::kReplicate: return "replicate";
     case OpState::kAwaitHealthy: return "await-healthy";
     case OpState::kRollingBack: return "rolling-back";
@@ -35,7 +35,7 @@ const char* OpStateName(OpState s) {
 
 std::optional<OpState> ParseOpState(const std::string& s) {
   for (OpState st : {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots,
-                     OpState::kMeet, OpState::kAwaitAgreement, OpState::kReplicate,
+                     OpState::kMeet, OpState::kAwaitMembership, OpState::kReplicate,
                      OpState::kAwaitHealthy, OpState::kRollingBack, OpState::kStopNodes,
                      OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
@@ -52,8 +52,8 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
         case OpState::kPending: return OpState::kLaunchNodes;
         case OpState::kLaunchNodes: return cme ? OpState::kAssignSlots : OpState::kReplicate;
         case OpState::kAssignSlots: return OpState::kMeet;
-        case OpState::kMeet: return OpState::kAwaitAgreement;
-        case OpState::kAwaitAgreement: return OpState::kReplicate;
+        case OpState::kMeet: return OpState::kAwaitMembership;
+        case OpState::kAwaitMembership: return OpState::kReplicate;
         case OpState::kReplicate: return OpState::kAwaitHealthy;
         case OpState::kAwaitHealthy: return OpState::kSucceeded;
         case OpState::kRollingBack: return OpState::kFailed;
@@ -81,8 +81,8 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
         case OpState::kLaunchNodes:
           return to == (cme ? OpState::kAssignSlots : OpState::kReplicate);
         case OpState::kAssignSlots: return cme && to == OpState::kMeet;
-        case OpState::kMeet: return cme && to == OpState::kAwaitAgreement;
-        case OpState::kAwaitAgreement: return cme && to == OpState::kReplicate;
+        case OpState::kMeet: return cme && to == OpState::kAwaitMembership;
+        case OpState::kAwaitMembership: return cme && to == OpState::kReplicate;
         case OpState::kReplicate: return to == OpState::kAwaitHealthy;
         case OpState::kAwaitHealthy: return to == OpState::kSucceeded;
         case OpState::kRollingBack: return to == OpState::kFailed;

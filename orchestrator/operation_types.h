@@ -27,9 +27,9 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //
 // Create, cluster mode enabled (CME):
 //
-//   kPending ─► kLaunchNodes ─► kAssignSlots ─► kMeet ─► kAwaitAgreement ─► kReplicate
-//                                                                               │
-//                                      kSucceeded ◄─ kAwaitHealthy ◄────────────┘
+//   kPending ─► kLaunchNodes ─► kAssignSlots ─► kMeet ─► kAwaitMembership ─► kReplicate
+//                                                                                │
+//                                      kSucceeded ◄─ kAwaitHealthy ◄─────────────┘
 //
 // Create, cluster mode disabled (CMD):
 //
@@ -49,7 +49,7 @@ enum class OpState {
   kLaunchNodes,      // create: LaunchNode on every node, in parallel
   kAssignSlots,      // create CME: ClusterAddSlots (+ distinct config epochs) on every node
   kMeet,             // create CME: CLUSTER MEET so every node knows every other
-  kAwaitAgreement,   // create CME: all nodes know all nodes, slot-owner signatures agree
+  kAwaitMembership,  // create CME: every node knows every node (handshakes done)
   kReplicate,        // create: ClusterReplicate (CME) / ReplicaOf (CMD) on every replica
   kAwaitHealthy,     // create: replica links up, cluster_state ok, no open slots
   kRollingBack,      // create: deadline passed; stopping nodes, then kFailed

@@ -569,10 +569,10 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
     req.shards.push_back(std::move(shard));
   } else {
     // Cluster mode enabled.
-    if (auto_failover && !*auto_failover && (num_node_groups.value_or(1) > 1 || ngc.size() > 1))
-      return InvalidParameterCombination(
-          "AutomaticFailoverEnabled must be true for cluster mode enabled replication groups "
-          "with more than one node group.");
+    // AWS answers InvalidParameterValue with this text for any cluster-mode-enabled group.
+    if (auto_failover && !*auto_failover)
+      return InvalidParameterValue(
+          "Redis with cluster mode enabled cannot be created with auto failover turned off.");
     g.automatic_failover = auto_failover.value_or(true);
     int64_t shards = num_node_groups.value_or(ngc.empty() ? 1 : static_cast<int64_t>(ngc.size()));
     if (!ngc.empty() && static_cast<int64_t>(ngc.size()) != shards)

@@ -88,6 +88,11 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   uint32_t covered = 0;
   for (const auto& id : comp) {
     const FakeNode& o = nodes.at(id);
+    if (o.role == "slave") {
+      auto* r = s.add_replicas_seen();
+      r->set_cluster_node_id(o.cluster_node_id);
+      r->set_master_cluster_node_id(o.master_cluster_node_id);
+    }
     if (o.slots.empty() || o.role != "master") continue;
     auto* owner = s.add_slot_owners();
     owner->set_cluster_node_id(o.cluster_node_id);

@@ -56,7 +56,7 @@ class FrontendTest : public ::testing::Test {
       op = *store_.ClaimOperation(op.id);
       std::vector<OpState> path = op.topology == Topology::kClusterModeEnabled
           ? std::vector<OpState>{OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
-                                 OpState::kAwaitAgreement, OpState::kReplicate, OpState::kAwaitHealthy}
+                                 OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy}
           : std::vector<OpState>{OpState::kLaunchNodes, OpState::kReplicate, OpState::kAwaitHealthy};
       for (OpState s : path) ASSERT_TRUE(store_.TransitionOperation(op, s, "").ok());
       ASSERT_TRUE(store_.CompleteCreate(op, "created").ok());
@@ -162,7 +162,7 @@ TEST_F(FrontendTest, RejectionsChangeNothing) {
   ExpectFault("CreateReplicationGroup",
               {{"ReplicationGroupId", "bad"}, {"ReplicationGroupDescription", "d"},
                {"NumNodeGroups", "2"}, {"AutomaticFailoverEnabled", "false"}},
-              "InvalidParameterCombination");
+              "InvalidParameterValue");
   EXPECT_FALSE(*store_.GroupExists("bad"));
   EXPECT_EQ(store_.ListUnfinishedOperations()->size(), ops_before);
   EXPECT_EQ(EventCount("bad"), 0u);

@@ -9,7 +9,7 @@ namespace {
 
 const std::vector<OpState> kAll = {
     OpState::kPending,   OpState::kLaunchNodes,  OpState::kAssignSlots, OpState::kMeet,
-    OpState::kAwaitAgreement, OpState::kReplicate, OpState::kAwaitHealthy, OpState::kRollingBack,
+    OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy, OpState::kRollingBack,
     OpState::kStopNodes, OpState::kSucceeded,    OpState::kFailed};
 
 // Walks `path` and checks every step is legal and NextState agrees.
@@ -24,7 +24,7 @@ void ExpectHappyPath(OpKind kind, Topology t, const std::vector<OpState>& path) 
 TEST(OperationStates, CreateClusterModeEnabledHappyPath) {
   ExpectHappyPath(OpKind::kCreateGroup, Topology::kClusterModeEnabled,
                   {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
-                   OpState::kAwaitAgreement, OpState::kReplicate, OpState::kAwaitHealthy,
+                   OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy,
                    OpState::kSucceeded});
 }
 
@@ -44,7 +44,7 @@ TEST(OperationStates, CmdSkipsClusterSteps) {
   const auto t = Topology::kClusterModeDisabled;
   EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kLaunchNodes, OpState::kAssignSlots));
   EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kAssignSlots, OpState::kMeet));
-  EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kMeet, OpState::kAwaitAgreement));
+  EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kMeet, OpState::kAwaitMembership));
 }
 
 TEST(OperationStates, IllegalSkipsAreRejected) {

@@ -341,7 +341,7 @@ TEST_P(CrashTest, CreateCmeSurvivesACrashBeforeAnyCommit) {
 INSTANTIATE_TEST_SUITE_P(EveryStep, CrashTest,
                          ::testing::Values(OpState::kPending, OpState::kLaunchNodes,
                                            OpState::kAssignSlots, OpState::kMeet,
-                                           OpState::kAwaitAgreement, OpState::kReplicate,
+                                           OpState::kAwaitMembership, OpState::kReplicate,
                                            OpState::kAwaitHealthy),
                          [](const auto& info) {
                            std::string n = OpStateName(info.param);

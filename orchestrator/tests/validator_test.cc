@@ -381,11 +381,13 @@ TEST_F(ValidatorTest, CmeSignals) {
 }
 
 TEST_F(ValidatorTest, CmeRequiresAutomaticFailover) {
+  // AWS: InvalidParameterValue "Redis with cluster mode enabled cannot be created with auto
+  // failover turned off." (for one shard too).
   Fault(Base({{"NumNodeGroups", "2"}, {"AutomaticFailoverEnabled", "false"}}),
-        "InvalidParameterCombination", "AutomaticFailoverEnabled");
-  // A single-shard cluster may turn it off.
-  EXPECT_FALSE(Ok(Base({{"ClusterMode", "enabled"}, {"AutomaticFailoverEnabled", "false"}}))
-                   .group.automatic_failover);
+        "InvalidParameterValue", "auto failover turned off");
+  Fault(Base({{"ClusterMode", "enabled"}, {"AutomaticFailoverEnabled", "false"}}),
+        "InvalidParameterValue", "auto failover turned off");
+  EXPECT_TRUE(Ok(Base({{"ClusterMode", "enabled"}})).group.automatic_failover);
   Fault(Base({{"NumNodeGroups", "2"}, {"MultiAZEnabled", "true"}}), "InvalidParameterCombination",
         "replica");
   EXPECT_TRUE(Ok(Base({{"NumNodeGroups", "2"}, {"ReplicasPerNodeGroup", "1"},
