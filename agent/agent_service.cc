@@ -6,6 +6,7 @@
 #include "agent/node_spec.h"
 #include "agent/node_supervisor.h"
 #include "agent/redis_conn.h"
+#include "agent/slot_mover_rpc.h"
 #include "cachefleet.grpc.pb.h"
 #include "common/log.h"
 
@@ -92,6 +93,17 @@ class AgentServiceImpl final : public pb::Agent::Service {
     return Reply("ReplicaOf", req->node_id(), s);
   }
 
+  // Resharding (agent/slot_mover.h, agent/slot_mover_rpc.h).
+  grpc::Status MoveSlots(grpc::ServerContext* ctx, const pb::MoveSlotsRequest* req,
+                         grpc::ServerWriter<pb::MoveSlotsProgress>* writer) override {
+    return ServeMoveSlots(sup_, moves_, ctx, req, writer);
+  }
+
+  grpc::Status ClusterForget(grpc::ServerContext*, const pb::ForgetRequest* req,
+                             pb::Ack*) override {
+    return ServeClusterForget(sup_, req);
+  }
+
  private:
   // `quiet`: expected, retried errors (NOT_FOUND status probes, REPLICATE before MEET
   // converged) are logged at debug.
@@ -111,6 +123,7 @@ class AgentServiceImpl final : public pb::Agent::Service {
 
   NodeSupervisor& sup_;
   std::shared_ptr<spdlog::logger> log_;
+  MoveRegistry moves_;  // one running MoveSlots per source node
 };
 
 }  // namespace
