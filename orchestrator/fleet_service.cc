@@ -51,6 +51,7 @@ class FleetServiceImpl final : public pb::Fleet::Service {
     h.port_range_end = req->port_range_end();
     h.max_nodes = req->max_nodes();
     h.redis_versions.assign(req->redis_versions().begin(), req->redis_versions().end());
+    h.warm_cluster_ports.assign(req->warm_cluster_ports().begin(), req->warm_cluster_ports().end());
     h.boot_id = req->boot_id();
     h.registered_ms = now;
     h.last_heartbeat_ms = now;
@@ -60,9 +61,10 @@ class FleetServiceImpl final : public pb::Fleet::Service {
       return {grpc::StatusCode::UNAVAILABLE, st.error().message};
     }
     Record(h.host_id, req->nodes(), now);
-    log->info("[{}] registered: {} az={} agent={} ports {}-{} versions [{}] nodes={}", h.host_id,
-              h.address, h.az, h.agent_endpoint, h.port_range_start, h.port_range_end,
-              fmt::join(h.redis_versions, ","), req->nodes_size());
+    log->info("[{}] registered: {} az={} agent={} ports {}-{} versions [{}] nodes={} warm={}",
+              h.host_id, h.address, h.az, h.agent_endpoint, h.port_range_start,
+              h.port_range_end, fmt::join(h.redis_versions, ","), req->nodes_size(),
+              h.warm_cluster_ports.size());
     reply->set_heartbeat_interval_ms(static_cast<uint32_t>(config_.heartbeat_interval_ms));
     return grpc::Status::OK;
   }
@@ -70,7 +72,9 @@ class FleetServiceImpl final : public pb::Fleet::Service {
   grpc::Status Heartbeat(grpc::ServerContext*, const pb::HeartbeatRequest* req,
                          pb::HeartbeatReply* reply) override {
     const int64_t now = NowMs();
-    auto known = store_.TouchHost(req->host_id(), req->boot_id(), now);
+    auto known = store_.TouchHost(
+        req->host_id(), req->boot_id(), now,
+        std::vector<uint32_t>(req->warm_cluster_ports().begin(), req->warm_cluster_ports().end()));
     if (!known) return {grpc::StatusCode::UNAVAILABLE, known.error().message};
     if (!*known) {
       Logger("fleet")->info("[{}] heartbeat from an unknown host or boot; asking to re-register",
@@ -197,6 +201,7 @@ std::string HealthJson(Store& store, const OrchestratorConfig& config) {
                           {"address", h.address},
                           {"agent_endpoint", h.agent_endpoint},
                           {"redis_versions", h.redis_versions},
+                          {"warm_cluster_ports", h.warm_cluster_ports},
                           {"last_heartbeat_ms", h.last_heartbeat_ms}});
   }
   // Unfinished operations with their progress and retry state (STYLE.md #5).

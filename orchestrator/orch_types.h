@@ -27,6 +27,9 @@ struct HostRecord {
   uint32_t port_range_end = 0;  // inclusive
   uint32_t max_nodes = 0;       // 0 = limited by the port range only
   std::vector<std::string> redis_versions;
+  // Warm pool: ports where the agent keeps an idle cluster-enabled redis-server that a
+  // cluster-mode LaunchNode claims (no 2 s start-up delay). Refreshed by every heartbeat.
+  std::vector<uint32_t> warm_cluster_ports;
   std::string boot_id;
   int64_t registered_ms = 0;
   int64_t last_heartbeat_ms = 0;

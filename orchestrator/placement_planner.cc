@@ -11,21 +11,29 @@ namespace {
 struct PlannerHost {
   const PlacementHost* host = nullptr;
   std::set<uint32_t> used;   // used + planned ports
+  std::set<uint32_t> warm;   // warm ports in the range, not used or planned
   uint32_t count = 0;        // node_count + planned
   uint32_t group_count = 0;  // nodes of this group planned here
   std::map<int, uint32_t> shard_count;  // shard -> nodes planned here
 
-  bool HasCapacity() const {
+  bool HasCapacity(bool cluster_mode) const {
     if (host->max_nodes != 0 && count >= host->max_nodes) return false;
-    return FreePort().has_value();
+    return FreePort(cluster_mode).has_value();
   }
-  std::optional<uint32_t> FreePort() const {
+  // Cluster-mode nodes: the lowest warm port, else the lowest cold one. Others: never a warm
+  // port (a process is listening there).
+  std::optional<uint32_t> FreePort(bool cluster_mode) const {
+    if (cluster_mode && !warm.empty()) return *warm.begin();
     if (host->port_range_end < host->port_range_start) return std::nullopt;
     for (uint32_t p = host->port_range_start;; ++p) {
-      if (!used.count(p)) return p;
+      if (!used.count(p) && !warm.count(p)) return p;
       if (p == host->port_range_end) break;
     }
     return std::nullopt;
+  }
+  void Take(uint32_t port) {
+    used.insert(port);
+    warm.erase(port);
   }
 };
 
@@ -69,6 +77,8 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
     s.host = &h;
     s.used = std::set<uint32_t>(h.used_ports.begin(), h.used_ports.end());
     s.count = h.node_count;
+    for (uint32_t p : h.warm_ports)
+      if (p >= h.port_range_start && p <= h.port_range_end && !s.used.count(p)) s.warm.insert(p);
     states.push_back(std::move(s));
   }
 
@@ -99,7 +109,7 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
     for (size_t i = 0; i < nstates; ++i) {
       PlannerHost& s = states[i];
       if (n.preferred_az && s.host->az != *n.preferred_az) continue;
-      if (!s.HasCapacity()) continue;
+      if (!s.HasCapacity(n.cluster_mode)) continue;
       const bool free_az = !n.preferred_az.has_value();
       auto sc = s.shard_count.find(n.shard);
       auto key = std::make_tuple(
@@ -119,8 +129,8 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
                            ": no host that is up, offers the engine version and has a free "
                            "port is left.");
     }
-    uint32_t port = *best->FreePort();
-    best->used.insert(port);
+    uint32_t port = *best->FreePort(n.cluster_mode);
+    best->Take(port);
     best->count++;
     best->group_count++;
     best->shard_count[n.shard]++;

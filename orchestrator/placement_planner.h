@@ -16,6 +16,13 @@
 //      redis-cli offsets replicas, so the plan is deterministic and even.
 //   6. Each node gets the lowest free port of its host (ports are per host).
 //
+// Warm pool: agents may keep idle cluster-enabled redis-servers on some ports (warm_ports); a
+// cluster-mode LaunchNode on such a port claims the process and skips Redis' 2 s start-up
+// delay. Warm ports change the port, never the host: a cluster-mode node takes the lowest
+// warm port of the host the rules above chose (else a cold port), every other node treats
+// warm ports as used. (Preferring warm hosts was tried: greedily it unbalances groups when
+// pools are uneven. Size each agent's pool to the nodes per host of the groups you create.)
+//
 // Example: hosts a(lab-a), b(lab-b), c(lab-c), 3 shards x 1 replica, no preferences ->
 // primaries on a, b, c; shard 1's replica on b, shard 2's on c, shard 3's on a.
 #pragma once
@@ -38,6 +45,7 @@ struct PlacementHost {
   uint32_t port_range_start = 0;
   uint32_t port_range_end = 0;    // inclusive
   std::vector<uint32_t> used_ports;  // allocated (or blocked) ports on this host
+  std::vector<uint32_t> warm_ports;  // the agent's warm cluster-mode processes (see below)
   uint32_t max_nodes = 0;         // 0 = limited by the port range only
   uint32_t node_count = 0;        // nodes already placed on this host
 };
@@ -48,6 +56,7 @@ struct PlacementRequest {
   int member = 0;  // 0 = the primary, 1.. = replicas (rotates tie-breaks across hosts)
   NodeRole role = NodeRole::kPrimary;
   std::optional<std::string> preferred_az;
+  bool cluster_mode = false;  // may claim a warm port
 };
 
 struct NodePlacement {

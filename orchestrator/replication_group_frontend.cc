@@ -114,6 +114,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(
       p.shard = static_cast<int>(s);
       p.member = m;
       p.role = n.desired_role;
+      p.cluster_mode = cme;
       if (m == 0) {
         p.preferred_az = shard.primary_az;
       } else if (!shard.replica_azs.empty()) {
@@ -151,6 +152,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(
       p.port_range_start = h.port_range_start;
       p.port_range_end = h.port_range_end;
       p.used_ports = snap.used_ports[i];
+      p.warm_ports = h.warm_cluster_ports;
       p.max_nodes = h.max_nodes;
       p.node_count = snap.node_counts[i];
       ph.push_back(std::move(p));

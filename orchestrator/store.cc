@@ -146,6 +146,10 @@ CREATE TABLE events(
 );
 CREATE INDEX events_by_source ON events(source_id, date_ms);
 )sql",
+    // v2: the agents' warm pool ports (JSON array), refreshed by every heartbeat.
+    R"sql(
+ALTER TABLE hosts ADD COLUMN warm_cluster_ports TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -161,6 +165,17 @@ std::vector<std::string> FromJsonArray(const std::string& s) {
   return out;
 }
 
+std::string ToJsonPorts(const std::vector<uint32_t>& v) { return json(v).dump(); }
+
+std::vector<uint32_t> FromJsonPorts(const std::string& s) {
+  auto j = json::parse(s, nullptr, /*allow_exceptions=*/false);
+  std::vector<uint32_t> out;
+  if (!j.is_array()) return out;
+  for (const auto& e : j)
+    if (e.is_number_unsigned()) out.push_back(e.get<uint32_t>());
+  return out;
+}
+
 SlotRanges ParseSlotsColumn(const std::string& s) {
   if (s.empty()) return {};
   auto r = ParseSlotRanges(s);
@@ -173,7 +188,7 @@ const char* TopologyName(Topology t) {
 
 constexpr char kHostColumns[] =
     "host_id, address, az, agent_endpoint, port_range_start, port_range_end, max_nodes, "
-    "redis_versions, boot_id, registered_ms, last_heartbeat_ms, state";
+    "redis_versions, boot_id, registered_ms, last_heartbeat_ms, state, warm_cluster_ports";
 
 HostRecord ReadHost(const SqliteStmt& s) {
   HostRecord h;
@@ -189,6 +204,7 @@ HostRecord ReadHost(const SqliteStmt& s) {
   h.registered_ms = s.Int(9);
   h.last_heartbeat_ms = s.Int(10);
   h.state = s.Text(11) == "down" ? HostState::kDown : HostState::kUp;
+  h.warm_cluster_ports = FromJsonPorts(s.Text(12));
   return h;
 }
 
@@ -422,13 +438,15 @@ Status Store::UpsertHost(const HostRecord& h) {
   return RunSql(
       *db_,
       "INSERT INTO hosts(host_id, address, az, agent_endpoint, port_range_start, port_range_end, "
-      "max_nodes, redis_versions, boot_id, registered_ms, last_heartbeat_ms, state) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,'up') ON CONFLICT(host_id) DO UPDATE SET "
+      "max_nodes, redis_versions, boot_id, registered_ms, last_heartbeat_ms, state, "
+      "warm_cluster_ports) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,'up',?) ON CONFLICT(host_id) DO UPDATE SET "
       "address=excluded.address, az=excluded.az, agent_endpoint=excluded.agent_endpoint, "
       "port_range_start=excluded.port_range_start, port_range_end=excluded.port_range_end, "
       "max_nodes=excluded.max_nodes, redis_versions=excluded.redis_versions, "
       "boot_id=excluded.boot_id, registered_ms=excluded.registered_ms, "
-      "last_heartbeat_ms=excluded.last_heartbeat_ms, state='up'",
+      "last_heartbeat_ms=excluded.last_heartbeat_ms, state='up', "
+      "warm_cluster_ports=excluded.warm_cluster_ports",
       [&](SqliteStmt& s) {
         s.Bind(1, h.host_id)
             .Bind(2, h.address)
@@ -440,17 +458,19 @@ Status Store::UpsertHost(const HostRecord& h) {
             .Bind(8, ToJsonArray(h.redis_versions))
             .Bind(9, h.boot_id)
             .Bind(10, h.registered_ms)
-            .Bind(11, h.last_heartbeat_ms);
+            .Bind(11, h.last_heartbeat_ms)
+            .Bind(12, ToJsonPorts(h.warm_cluster_ports));
       });
 }
 
 Result<bool> Store::TouchHost(const std::string& host_id, const std::string& boot_id,
-                              int64_t now_ms) {
+                              int64_t now_ms, const std::vector<uint32_t>& warm_cluster_ports) {
   std::lock_guard lk(mu_);
   auto s = db_->Prepare(
-      "UPDATE hosts SET last_heartbeat_ms=?, state='up' WHERE host_id=? AND boot_id=?");
+      "UPDATE hosts SET last_heartbeat_ms=?, state='up', warm_cluster_ports=? "
+      "WHERE host_id=? AND boot_id=?");
   if (!s) return s.error();
-  s->Bind(1, now_ms).Bind(2, host_id).Bind(3, boot_id);
+  s->Bind(1, now_ms).Bind(2, ToJsonPorts(warm_cluster_ports)).Bind(3, host_id).Bind(4, boot_id);
   if (auto st = s->Run(); !st) return st.error();
   return s->Changes() > 0;
 }

@@ -31,7 +31,7 @@ namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -66,7 +66,9 @@ class Store {
   // Inserts or replaces a host (Register). State becomes up, last heartbeat = now_ms.
   Status UpsertHost(const HostRecord& host);
   // Heartbeat: false when the host is unknown or its boot id differs (-> re-register).
-  Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id, int64_t now_ms);
+  // Also replaces the host's warm pool ports.
+  Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id, int64_t now_ms,
+                         const std::vector<uint32_t>& warm_cluster_ports = {});
   Result<std::vector<HostRecord>> ListHosts();
   Result<std::optional<HostRecord>> GetHost(const std::string& host_id);
   // Marks up hosts whose last heartbeat is older than now_ms - down_after_ms as down; returns

@@ -80,6 +80,12 @@ TEST_F(FleetServiceTest, RegisterHeartbeatAndReregister) {
   ASSERT_TRUE(Heartbeat(hb, &reply).ok());
   EXPECT_FALSE(reply.reregister());
 
+  hb.add_warm_cluster_ports(30099);
+  ASSERT_TRUE(Heartbeat(hb, &reply).ok());
+  EXPECT_EQ((*store_.GetHost("host-a"))->warm_cluster_ports, std::vector<uint32_t>{30099});
+  auto health = nlohmann::json::parse(HealthJson(store_, cfg_));
+  EXPECT_EQ(health["hosts"][0]["warm_cluster_ports"][0], 30099);
+
   hb.set_boot_id("boot-2");  // the agent restarted
   ASSERT_TRUE(Heartbeat(hb, &reply).ok());
   EXPECT_TRUE(reply.reregister());

@@ -293,6 +293,55 @@ TEST(PlacementPlanner, AzsBeforeHostsWhenAzsHaveDifferentHostCounts) {
   EXPECT_EQ(per["a2"], 1);
 }
 
+std::vector<PlacementRequest> ClusterMode(std::vector<PlacementRequest> r) {
+  for (auto& x : r) x.cluster_mode = true;
+  return r;
+}
+
+TEST(PlacementPlanner, ClusterModeNodesClaimWarmPorts) {
+  auto hosts = ThreeAzs();
+  hosts[0].warm_ports = {30098, 30099};
+  hosts[1].warm_ports = {31099, 31098};
+  hosts[2].warm_ports = {32099};
+  auto r = PlanPlacement(hosts, ClusterMode(Topo(3, 1)));
+  ASSERT_TRUE(r.ok());
+  std::map<std::string, std::vector<uint32_t>> ports;
+  for (const auto& x : *r) ports[x.host_id].push_back(x.port);
+  for (auto& [h, p] : ports) std::sort(p.begin(), p.end());
+  EXPECT_EQ(ports["host-a"], (std::vector<uint32_t>{30098, 30099}));
+  EXPECT_EQ(ports["host-b"], (std::vector<uint32_t>{31098, 31099}));
+  // host-c has one warm port: its second node starts cold on the lowest free port.
+  EXPECT_EQ(ports["host-c"], (std::vector<uint32_t>{32000, 32099}));
+  ExpectShardsOnDistinctHosts(Topo(3, 1), *r);
+  // The same hosts as without warm ports (balance first).
+  auto cold = PlanPlacement(ThreeAzs(), ClusterMode(Topo(3, 1)));
+  for (size_t i = 0; i < r->size(); ++i) EXPECT_EQ((*r)[i].host_id, (*cold)[i].host_id);
+}
+
+TEST(PlacementPlanner, OtherNodesNeverTakeWarmPorts) {
+  auto h = Host("h", "lab-a", 30000, 30002);
+  h.warm_ports = {30000, 30002};
+  auto r = PlanPlacement({h}, Topo(1, 0));  // cluster mode disabled
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].port, 30001u);
+  auto full = PlanPlacement({h}, Topo(1, 1));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, Errc::kResourceExhausted);
+  // The same host has room for three cluster-mode nodes.
+  auto cme = PlanPlacement({h}, ClusterMode(Topo(1, 2)));
+  ASSERT_TRUE(cme.ok());
+}
+
+TEST(PlacementPlanner, AllocatedWarmPortsAreNotOfferedAgain) {
+  auto h = Host("a", "lab-a");
+  h.warm_ports = {30099, 30098, 40000 /* outside the range: ignored */};
+  h.used_ports = {30099};
+  auto r = PlanPlacement({h}, ClusterMode(Topo(1, 1)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].port, 30098u);
+  EXPECT_EQ((*r)[1].port, 30000u);
+}
+
 TEST(PlacementPlanner, LowestFreePort) {
   EXPECT_EQ(LowestFreePort(10, 12, {}), 10u);
   EXPECT_EQ(LowestFreePort(10, 12, {10, 11}), 12u);

@@ -77,6 +77,17 @@ TEST_F(StoreTest, SchemaIsVersionedAndReopens) {
   EXPECT_EQ(hosts->size(), 1u);
 }
 
+TEST_F(StoreTest, WarmPortsFollowRegistrationAndHeartbeats) {
+  HostRecord h = TestHost("host-w", "lab-w", 40000);
+  h.warm_cluster_ports = {40099, 40098};
+  ASSERT_TRUE(store_.UpsertHost(h).ok());
+  EXPECT_EQ((*store_.GetHost("host-w"))->warm_cluster_ports, (std::vector<uint32_t>{40099, 40098}));
+  ASSERT_TRUE(*store_.TouchHost("host-w", "boot-host-w", NowMs(), {40097}));
+  EXPECT_EQ((*store_.GetHost("host-w"))->warm_cluster_ports, (std::vector<uint32_t>{40097}));
+  ASSERT_TRUE(*store_.TouchHost("host-w", "boot-host-w", NowMs()));
+  EXPECT_TRUE((*store_.GetHost("host-w"))->warm_cluster_ports.empty());
+}
+
 TEST_F(StoreTest, HostsHeartbeatsAndDown) {
   auto h = store_.GetHost("host-a");
   ASSERT_TRUE(h.ok() && *h);
