@@ -70,7 +70,8 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml_text, const std::stri
       "host_id", "advertised_address", "availability_zone", "listen", "orchestrator",
       "port_range", "max_nodes", "data_dir", "redis_server", "heartbeat_interval_ms",
       "log_level", "redis_connect_timeout_ms", "redis_command_timeout_ms", "status_timeout_ms",
-      "ready_timeout_ms", "stop_grace_ms", "fleet_rpc_timeout_ms"};
+      "ready_timeout_ms", "stop_grace_ms", "fleet_rpc_timeout_ms", "warm_pool_cluster_nodes",
+      "warm_formation_node_timeout_ms"};
   for (const auto& kv : root) {
     std::string k = kv.first.as<std::string>();
     if (!kKnown.count(k)) return Bad("unknown key '" + k + "'");
@@ -102,7 +103,10 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml_text, const std::stri
                             {"status_timeout_ms", &c.status_timeout_ms},
                             {"ready_timeout_ms", &c.ready_timeout_ms},
                             {"stop_grace_ms", &c.stop_grace_ms},
-                            {"fleet_rpc_timeout_ms", &c.fleet_rpc_timeout_ms}}) {
+                            {"fleet_rpc_timeout_ms", &c.fleet_rpc_timeout_ms},
+                            {"warm_pool_cluster_nodes", &c.warm_pool_cluster_nodes},
+                            {"warm_formation_node_timeout_ms",
+                             &c.warm_formation_node_timeout_ms}}) {
     if (auto s = ReadUint(root, key, field); !s.ok()) return s.error();
   }
 
@@ -124,6 +128,10 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml_text, const std::stri
       c.port_range_end > kMaxNodePort) {
     return Bad("port_range must satisfy 1 <= start <= end <= " + std::to_string(kMaxNodePort) +
                " (bus port = port + 10000)");
+  }
+  if (c.warm_pool_cluster_nodes > c.port_range_end - c.port_range_start + 1) {
+    return Bad("warm_pool_cluster_nodes " + std::to_string(c.warm_pool_cluster_nodes) +
+               " exceeds the port range");
   }
   if (c.data_dir.empty()) return Bad("data_dir must not be empty");
   if (c.redis_server.empty()) return Bad("redis_server must not be empty");

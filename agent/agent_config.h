@@ -22,6 +22,10 @@ struct AgentConfig {
   std::string redis_server = "redis-server";
   uint32_t heartbeat_interval_ms = 1000;
   std::string log_level = "info";
+  // Idle cluster-enabled redis-servers kept running on the highest free ports of the range, so
+  // a LaunchNode on such a port claims a node that is past Redis' 2 s cluster start-up delay.
+  // 0 = off.
+  uint32_t warm_pool_cluster_nodes = 0;
 
   // Optional tuning (not in the example file; defaults are what the lab uses).
   uint32_t redis_connect_timeout_ms = 500;
@@ -30,6 +34,9 @@ struct AgentConfig {
   uint32_t ready_timeout_ms = 10000;      // LaunchNode default
   uint32_t stop_grace_ms = 5000;          // StopNode default (SIGTERM -> SIGKILL)
   uint32_t fleet_rpc_timeout_ms = 3000;   // Register / Heartbeat deadline
+  // cluster-node-timeout of a claimed warm node until it reports cluster_state ok (Redis'
+  // rejoin delay is this value, at least 500 ms); 0 = the spec's value at once.
+  uint32_t warm_formation_node_timeout_ms = 500;
 };
 
 // Parses and validates YAML text. Unknown keys are rejected (typos must not pass silently).

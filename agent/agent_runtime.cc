@@ -71,6 +71,8 @@ Result<std::unique_ptr<AgentRuntime>> AgentRuntime::Start(const AgentConfig& con
   so.status_timeout_ms = config.status_timeout_ms;
   so.ready_timeout_ms = config.ready_timeout_ms;
   so.stop_grace_ms = config.stop_grace_ms;
+  so.warm_pool_cluster_nodes = config.warm_pool_cluster_nodes;
+  so.warm_formation_node_timeout_ms = config.warm_formation_node_timeout_ms;
   m.supervisor = std::make_unique<NodeSupervisor>(so);
   if (auto s = m.supervisor->Start(); !s.ok()) return s.error();
 

@@ -91,6 +91,7 @@ struct FleetClient::Impl {
         std::vector<pb::NodeStatus> nodes;
         sup.CollectStatuses(&nodes);
         for (auto& n : nodes) *req.add_nodes() = std::move(n);
+        for (uint32_t port : sup.WarmClusterPorts()) req.add_warm_cluster_ports(port);
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(opts.rpc_timeout_ms));
         pb::RegisterReply reply;
@@ -122,6 +123,7 @@ struct FleetClient::Impl {
       std::vector<pb::NodeStatus> nodes;
       sup.CollectStatuses(&nodes);
       for (auto& n : nodes) *req.add_nodes() = std::move(n);
+      for (uint32_t port : sup.WarmClusterPorts()) req.add_warm_cluster_ports(port);
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(opts.rpc_timeout_ms));
       pb::HeartbeatReply reply;

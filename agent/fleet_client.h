@@ -4,8 +4,9 @@
 //   kRegistering: Register (deadline fleet_rpc_timeout_ms) until it succeeds, backing off
 //                 100 ms doubling to 5 s with jitter. The orchestrator may start after us.
 //   kRegistered:  every heartbeat_interval_ms (the orchestrator's value from RegisterReply if
-//                 set) send Heartbeat with every node's status. `reregister` in the reply goes
-//                 back to kRegistering at once. RPC failures are logged (rate-limited) and the
+//                 set) send Heartbeat with every node's status and the warm pool ports
+//                 (NodeSupervisor::WarmClusterPorts; Register carries both too).
+//                 `reregister` in the reply goes back to kRegistering at once. RPC failures are logged (rate-limited) and the
 //                 heartbeats continue; an orchestrator that lost us answers `reregister`.
 // Stop() interrupts any wait and joins the thread (at most one RPC deadline).
 #pragma once

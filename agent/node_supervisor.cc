@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -18,6 +19,8 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -46,6 +49,9 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 enum class RunState { kStarting, kRunning, kCrashed, kStopping, kStopped };
+
+// How often the monitor checks whether a claimed node reached cluster_state ok.
+constexpr uint32_t kNodeTimeoutCheckMs = 50;
 
 const char* RunStateName(RunState s) {
   switch (s) {
@@ -145,6 +151,27 @@ bool LooksLikeNodeProcess(int64_t pid, uint32_t port, const std::string& dir) {
   return false;
 }
 
+// How long ago `pid` started (/proc/<pid>/stat starttime against /proc/uptime); -1 unknown.
+int64_t ProcessAgeMs(int64_t pid) {
+  auto stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
+  auto up = ReadWholeFile("/proc/uptime");
+  if (!stat.ok() || !up.ok()) return -1;
+  size_t paren = stat->rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream in(stat->substr(paren + 1));
+  std::string tok;
+  unsigned long long start_ticks = 0;
+  for (int field = 3; field <= 22; ++field) {  // field 3 is the state, 22 the start time
+    if (!(in >> tok)) return -1;
+    if (field == 22) start_ticks = std::strtoull(tok.c_str(), nullptr, 10);
+  }
+  double uptime_s = std::strtod(up->c_str(), nullptr);
+  long hz = ::sysconf(_SC_CLK_TCK);
+  if (hz <= 0 || uptime_s <= 0) return -1;
+  double age_ms = (uptime_s - static_cast<double>(start_ticks) / static_cast<double>(hz)) * 1000.0;
+  return age_ms < 0 ? 0 : static_cast<int64_t>(age_ms);
+}
+
 void SignalGroup(int64_t pid, int sig) {
   if (pid <= 0) return;
   if (::kill(-static_cast<pid_t>(pid), sig) != 0) ::kill(static_cast<pid_t>(pid), sig);
@@ -175,6 +202,17 @@ bool PortFree(const std::string& address, uint32_t port) {
   bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0;
   ::close(fd);
   return ok;
+}
+
+// The cluster-node-timeout a node started from `spec` runs with (spec.config wins, as in the
+// rendered redis.conf).
+uint32_t SpecNodeTimeoutMs(const NodeSpec& spec) {
+  if (auto it = spec.config.find("cluster-node-timeout"); it != spec.config.end()) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (end && *end == '\0' && v > 0 && v <= UINT32_MAX) return static_cast<uint32_t>(v);
+  }
+  return spec.cluster_node_timeout_ms ? spec.cluster_node_timeout_ms : kDefaultClusterNodeTimeoutMs;
 }
 
 std::string DescribeExit(int native_status, const std::error_code& ec) {
@@ -240,8 +278,12 @@ std::string LastErrorLine(const std::string& tail) {
 struct ManagedNode {
   ManagedNode(NodeSpec s, std::string d) : spec(std::move(s)), dir(std::move(d)) {}
 
-  const NodeSpec spec;  // immutable: a LaunchNode with another spec for the id is refused
-  const std::string dir;
+  // Change only when a warm pool node is claimed (ClaimWarm's rename and commit hold op_mu,
+  // mu and registry_mu); read them holding at least one of those. A LaunchNode with another
+  // spec for an existing id is refused.
+  NodeSpec spec;
+  std::string dir;
+  bool reserved = false;  // guarded by registry_mu: a claim or pool retire owns this warm node
 
   std::mutex op_mu;  // serialises Launch/Stop/admin on this node
   std::unique_ptr<RedisConn> admin_conn;  // guarded by op_mu
@@ -265,9 +307,15 @@ struct ManagedNode {
   uint64_t generation = 0;      // bumped per spawn/adopt; stale exit notifications are ignored
   uint32_t backoff_ms = 0;
   uint32_t ping_failures = 0;   // adopted nodes: consecutive failed liveness PINGs
-  Clock::time_point started_at;
+  Clock::time_point started_at;          // spawn or adoption (restart backoff reset)
+  Clock::time_point process_started_at;  // when the process itself started (warm pool age)
   Clock::time_point next_poll;        // adopted nodes: next liveness check
   Clock::time_point next_ready_poll;  // slow readiness polling after ready_timeout_ms
+  // A claimed warm node runs with a low cluster-node-timeout until it reports cluster_state ok
+  // (Redis' rejoin delay, see the header); the monitor then sets this value. 0 = none pending.
+  uint32_t pending_node_timeout_ms = 0;
+  Clock::time_point pending_node_timeout_until;  // set it anyway after this
+  Clock::time_point next_node_timeout_check;
   std::unique_ptr<bp::child> child;
   std::unique_ptr<asio::steady_timer> restart_timer;
 };
@@ -293,7 +341,19 @@ struct NodeSupervisor::Impl {
   std::mutex spawn_mu;  // one fork at a time
 
   std::mutex registry_mu;
+  std::condition_variable registry_cv;  // claims/retires finished, nodes forgotten
   std::map<std::string, std::shared_ptr<ManagedNode>> nodes;  // guarded by registry_mu
+  std::set<std::string> claiming;  // guarded by registry_mu: ids whose claim is in progress
+
+  // Warm pool thread.
+  std::thread pool_thread;
+  std::mutex pool_mu;
+  std::condition_variable pool_cv;
+  bool pool_stop = false;           // guarded by pool_mu
+  bool pool_kick = false;           // guarded by pool_mu
+  Clock::time_point last_claim;     // guarded by pool_mu
+  std::map<uint32_t, Clock::time_point> port_cooldown;  // pool thread only: failed spawns
+  uint64_t pool_warnings = 0;       // pool thread only
 
   std::string NodesDir() const { return opts.data_dir + "/nodes"; }
   std::string NodeDir(const std::string& id) const { return NodesDir() + "/" + id; }
@@ -303,10 +363,13 @@ struct NodeSupervisor::Impl {
     auto it = nodes.find(id);
     return it == nodes.end() ? nullptr : it->second;
   }
-  std::vector<std::shared_ptr<ManagedNode>> Snapshot() {
+  enum class Include { kAll, kRealOnly };
+  std::vector<std::shared_ptr<ManagedNode>> Snapshot(Include which = Include::kAll) {
     std::lock_guard lk(registry_mu);
     std::vector<std::shared_ptr<ManagedNode>> out;
-    for (auto& [id, n] : nodes) out.push_back(n);
+    for (auto& [id, n] : nodes) {
+      if (which == Include::kAll || !IsWarmNodeId(id)) out.push_back(n);
+    }
     return out;
   }
   void Forget(const std::shared_ptr<ManagedNode>& n) {
@@ -315,9 +378,34 @@ struct NodeSupervisor::Impl {
       auto it = nodes.find(n->spec.node_id);
       if (it != nodes.end() && it->second == n) nodes.erase(it);
     }
+    registry_cv.notify_all();
     std::lock_guard lk(n->mu);
     n->removed = true;
     n->cv.notify_all();
+  }
+  // registry_mu held.
+  size_t RealNodeCountLocked() const {
+    size_t count = 0;
+    for (const auto& [id, n] : nodes) count += IsWarmNodeId(id) ? 0 : 1;
+    return count;
+  }
+  // registry_mu held. A claim of this id, or a claim/retire of the warm node on its port, is
+  // in progress.
+  bool ClaimBusyLocked(const NodeSpec& spec) const {
+    if (claiming.count(spec.node_id)) return true;
+    if (nodes.count(spec.node_id)) return false;
+    for (const auto& [id, n] : nodes) {
+      if (n->spec.port == spec.port && n->reserved) return true;
+    }
+    return false;
+  }
+  void KickPool(bool after_claim) {
+    {
+      std::lock_guard lk(pool_mu);
+      pool_kick = true;
+      if (after_claim) last_claim = Clock::now();
+    }
+    pool_cv.notify_all();
   }
 
   // --- persistence (n.mu held) ---
@@ -377,6 +465,8 @@ struct NodeSupervisor::Impl {
     n.adopted = false;
     n.ping_failures = 0;
     n.started_at = Clock::now();
+    n.process_started_at = n.started_at;
+    n.pending_node_timeout_ms = 0;  // the rendered redis.conf has the spec's value
     PersistLocked(n, false);
     log->debug("[{}] spawned pid {} on port {}", n.spec.node_id, n.pid, n.spec.port);
     return {};
@@ -462,6 +552,9 @@ struct NodeSupervisor::Impl {
     bool check_ready = false, check_alive = false;
     int64_t pid = 0;
     uint64_t gen = 0;
+    uint32_t port = 0;
+    uint32_t node_timeout_ms = 0;
+    bool node_timeout_now = false;
     {
       std::lock_guard lk(n.mu);
       if (n.removed || n.exited || n.launching) return false;
@@ -476,9 +569,17 @@ struct NodeSupervisor::Impl {
         check_alive = true;
         n.next_poll = now + milliseconds(opts.adopted_poll_interval_ms);
       }
+      if (n.pending_node_timeout_ms && n.state == RunState::kRunning &&
+          now >= n.next_node_timeout_check) {
+        node_timeout_ms = n.pending_node_timeout_ms;
+        node_timeout_now = now >= n.pending_node_timeout_until;
+        n.next_node_timeout_check = now + milliseconds(kNodeTimeoutCheckMs);
+      }
       pid = n.pid;
       gen = n.generation;
+      port = n.spec.port;
     }
+    if (node_timeout_ms) RestoreNodeTimeout(np, gen, port, node_timeout_ms, node_timeout_now);
     if (check_alive && !ProcessAlive(pid)) {
       std::lock_guard lk(n.mu);
       if (gen != n.generation || n.exited) return false;
@@ -496,7 +597,7 @@ struct NodeSupervisor::Impl {
       return false;
     }
     if (!check_ready && !check_alive) return false;
-    auto probe = Probe(n.spec.port, check_ready ? 50 : 200);
+    auto probe = Probe(port, check_ready ? 50 : 200);
     std::lock_guard lk(n.mu);
     if (gen != n.generation || n.exited || n.removed) return false;
     if (probe.ok() && *probe == pid) {
@@ -517,6 +618,32 @@ struct NodeSupervisor::Impl {
       }
     }
     return n.awaiting_ready && Clock::now() - n.started_at <= milliseconds(opts.ready_timeout_ms);
+  }
+
+  // Monitor thread. Sets the node's own cluster-node-timeout once it reports cluster_state ok
+  // (or at once when `now`).
+  void RestoreNodeTimeout(const std::shared_ptr<ManagedNode>& np, uint64_t gen, uint32_t port,
+                          uint32_t timeout_ms, bool now) {
+    RedisConn c({.host = opts.advertised_address,
+                 .port = static_cast<uint16_t>(port),
+                 .connect_timeout_ms = 200,
+                 .command_timeout_ms = 200});
+    if (!now) {
+      auto info = c.Command({"CLUSTER", "INFO"});
+      if (!info.ok() || InfoString(ParseInfo(info->str()), "cluster_state") != "ok") return;
+    }
+    auto r = c.Command({"CONFIG", "SET", "cluster-node-timeout", std::to_string(timeout_ms)});
+    ManagedNode& n = *np;
+    std::lock_guard lk(n.mu);
+    if (!r.ok()) {
+      log->warn("[{}] CONFIG SET cluster-node-timeout {}: {}", n.spec.node_id, timeout_ms,
+                r.error().message);
+      return;
+    }
+    if (gen != n.generation || n.pending_node_timeout_ms != timeout_ms) return;
+    n.pending_node_timeout_ms = 0;
+    log->info("[{}] cluster-node-timeout {} ms ({})", n.spec.node_id, timeout_ms,
+              now ? "formation window over" : "cluster_state ok");
   }
 
   // --- stopping (n.op_mu held) ---
@@ -573,16 +700,20 @@ struct NodeSupervisor::Impl {
     RunState state;
     int64_t pid;
     bool exited;
+    uint32_t port;
+    bool cluster_enabled;
     {
       std::lock_guard lk(n.mu);
       state = n.state;
       pid = n.pid;
       exited = n.exited;
+      port = n.spec.port;
+      cluster_enabled = n.spec.cluster_enabled;
+      out->set_node_id(n.spec.node_id);
       out->set_restarts(n.restarts);
       out->set_last_error(n.last_error);
     }
-    out->set_node_id(n.spec.node_id);
-    out->set_port(n.spec.port);
+    out->set_port(port);
     out->set_state(ToProto(state));
     out->set_pid(exited ? 0 : pid);
     if (exited || state == RunState::kStopping || state == RunState::kStopped) return;
@@ -590,11 +721,11 @@ struct NodeSupervisor::Impl {
     if (!n.status_conn) {
       n.status_conn = std::make_unique<RedisConn>(RedisConnOptions{
           .host = opts.advertised_address,
-          .port = static_cast<uint16_t>(n.spec.port),
+          .port = static_cast<uint16_t>(port),
           .connect_timeout_ms = std::min(opts.redis_connect_timeout_ms, opts.status_timeout_ms),
           .command_timeout_ms = opts.status_timeout_ms});
     }
-    auto obs = ObserveRedis(*n.status_conn, n.spec.cluster_enabled);
+    auto obs = ObserveRedis(*n.status_conn, cluster_enabled);
     if (!obs.ok()) {
       if (state == RunState::kRunning) out->set_last_error(obs.error().message);
       return;
@@ -602,7 +733,7 @@ struct NodeSupervisor::Impl {
     FillNodeStatus(*obs, out);
     int64_t answered = InfoInt(obs->info, "process_id", -1);
     if (answered != pid) {
-      out->set_last_error("port " + std::to_string(n.spec.port) + " answered by pid " +
+      out->set_last_error("port " + std::to_string(port) + " answered by pid " +
                           std::to_string(answered) + ", not the node's pid " + std::to_string(pid));
     }
   }
@@ -615,8 +746,390 @@ struct NodeSupervisor::Impl {
                       cachefleet::v1::NodeStatus* out, bool* retry);
 
   void Adopt(const std::string& dir);
+  void DiscardInterruptedClaim(const NodeRecord& rec, const std::string& dir);
   void StopForExit(const std::shared_ptr<ManagedNode>& np);
+
+  // --- warm pool ---
+  NodeSpec WarmSpec(uint32_t port) const {
+    NodeSpec s;
+    s.node_id = WarmNodeId(port);
+    s.port = port;
+    s.cluster_enabled = true;
+    s.engine_version = opts.installed_version;
+    return s;
+  }
+  // n.op_mu held. Stops the node, forgets it and removes its directory.
+  Status RetireLocked(const std::shared_ptr<ManagedNode>& np, const std::string& why);
+  // LaunchNode of an unknown id on the port of warm node `np` (reserved by the caller).
+  // Claimed: OK and *cold false. *cold true: the warm node is gone (retired here or before),
+  // cold-start the id. Errors: shutting down, or a warm node that would not die.
+  Status ClaimWarm(const std::shared_ptr<ManagedNode>& np, const NodeSpec& spec,
+                   Clock::time_point deadline, cachefleet::v1::NodeStatus* out, bool* cold);
+  // n.op_mu held. "" when the warm node is pristine and runs a matching version, else why not.
+  std::string CheckPristine(ManagedNode& n, const NodeSpec& spec, int64_t pid);
+  // n.op_mu held. "" when every runtime setting of `spec` was applied, else why not. With
+  // warm_formation_node_timeout_ms below the spec's cluster-node-timeout, that lower value is
+  // applied and the spec's is returned in *pending_node_timeout_ms (else 0).
+  std::string ApplyRuntimeConfig(ManagedNode& n, const NodeSpec& spec,
+                                 uint32_t* pending_node_timeout_ms);
+  void PoolLoop();
+  void ReconcilePool();
+  bool SpawnWarm(uint32_t port);
+  bool RetireWarm(const std::shared_ptr<ManagedNode>& np, const std::string& why);
 };
+
+// A warm node that fails this many restarts in a row (and is not running) is replaced.
+constexpr uint32_t kWarmMaxRestarts = 3;
+constexpr auto kWarmPortCooldown = std::chrono::seconds(10);
+
+Status NodeSupervisor::Impl::RetireLocked(const std::shared_ptr<ManagedNode>& np,
+                                          const std::string& why) {
+  ManagedNode& n = *np;
+  std::string id, dir;
+  {
+    std::lock_guard lk(n.mu);
+    n.stop_requested = true;  // no restarts; a pending restart timer becomes a no-op
+    if (n.state != RunState::kStopped) n.state = RunState::kStopping;
+    n.cv.notify_all();
+    id = n.spec.node_id;
+    dir = n.dir;
+  }
+  if (auto s = Terminate(np, opts.stop_grace_ms); !s.ok()) return s;
+  Forget(np);
+  n.admin_conn.reset();
+  {
+    std::lock_guard slk(n.status_mu);
+    n.status_conn.reset();
+  }
+  {
+    std::lock_guard lk(n.mu);
+    n.state = RunState::kStopped;
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) log->warn("[{}] remove {}: {}", id, dir, ec.message());
+  log->info("[{}] retired: {}", id, why);
+  return {};
+}
+
+std::string NodeSupervisor::Impl::CheckPristine(ManagedNode& n, const NodeSpec& spec,
+                                                int64_t pid) {
+  if (!n.admin_conn) {
+    n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
+        .host = opts.advertised_address,
+        .port = static_cast<uint16_t>(n.spec.port),
+        .connect_timeout_ms = opts.redis_connect_timeout_ms,
+        .command_timeout_ms = opts.redis_command_timeout_ms});
+  }
+  auto r = n.admin_conn->Pipeline({{"INFO", "server"}, {"DBSIZE"}, {"CLUSTER", "INFO"}});
+  if (!r.ok()) return "not answering: " + r.error().message;
+  for (const auto& reply : *r) {
+    if (!reply.ok()) return reply.error().message;
+  }
+  InfoMap info = ParseInfo((*r)[0]->str());
+  int64_t answered = InfoInt(info, "process_id", -1);
+  if (answered != pid) return "port answered by pid " + std::to_string(answered);
+  std::string version = InfoString(info, "redis_version");
+  if (!EngineVersionMatches(version, spec.engine_version)) {
+    return "it runs redis " + version + ", the spec wants " + spec.engine_version;
+  }
+  if ((*r)[1]->integer() != 0) return "it holds " + std::to_string((*r)[1]->integer()) + " keys";
+  InfoMap cluster = ParseInfo((*r)[2]->str());
+  int64_t known = InfoInt(cluster, "cluster_known_nodes", -1);
+  int64_t slots = InfoInt(cluster, "cluster_slots_assigned", -1);
+  if (known != 1 || slots != 0) {
+    return "not pristine: knows " + std::to_string(known) + " node(s), " + std::to_string(slots) +
+           " slot(s) assigned";
+  }
+  return {};
+}
+
+std::string NodeSupervisor::Impl::ApplyRuntimeConfig(ManagedNode& n, const NodeSpec& spec,
+                                                     uint32_t* pending_node_timeout_ms) {
+  *pending_node_timeout_ms = 0;
+  auto settings = RuntimeConfigSettings(spec);
+  if (!settings.ok()) return settings.error().message;
+  std::vector<std::string> argv = {"CONFIG", "SET"};
+  for (const auto& [k, v] : *settings) {
+    argv.push_back(k);
+    uint32_t spec_timeout = SpecNodeTimeoutMs(spec);
+    if (k == "cluster-node-timeout" && opts.warm_formation_node_timeout_ms > 0 &&
+        opts.warm_formation_node_timeout_ms < spec_timeout) {
+      argv.push_back(std::to_string(opts.warm_formation_node_timeout_ms));
+      *pending_node_timeout_ms = spec_timeout;
+    } else {
+      argv.push_back(v);
+    }
+  }
+  // One CONFIG SET with every pair is atomic in Redis 7: all applied or none.
+  auto r = n.admin_conn->Command(argv);
+  if (!r.ok()) return "CONFIG SET failed: " + r.error().message;
+  return {};
+}
+
+Status NodeSupervisor::Impl::ClaimWarm(const std::shared_ptr<ManagedNode>& np,
+                                       const NodeSpec& spec, Clock::time_point deadline,
+                                       cachefleet::v1::NodeStatus* out, bool* cold) {
+  ManagedNode& n = *np;
+  *cold = false;
+  auto t0 = Clock::now();
+  std::unique_lock op(n.op_mu);
+  std::string warm_id, why;  // `why` set: retire the warm node and cold-start the id
+  int64_t pid = 0;
+  {
+    std::unique_lock lk(n.mu);
+    if (n.removed) {
+      *cold = true;
+      return {};
+    }
+    warm_id = n.spec.node_id;
+    // A warm node that is still starting (just spawned or restarted) is worth waiting for.
+    while (!n.stop_requested && !n.exited && n.state == RunState::kStarting && !shutting_down &&
+           Clock::now() < deadline) {
+      n.cv.wait_for(lk, milliseconds(opts.ready_poll_interval_ms));
+    }
+    if (shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+    if (n.stop_requested) {
+      why = "it is being stopped";
+    } else if (n.exited || n.state != RunState::kRunning) {
+      why = std::string("it is ") + RunStateName(n.state) +
+            (n.last_error.empty() ? "" : " (" + n.last_error + ")");
+    } else if (!spec.cluster_enabled) {
+      why = "the spec has cluster mode off";
+    } else {
+      n.launching = true;  // from here an exit fails the claim instead of restarting the node
+    }
+    pid = n.pid;
+  }
+  const std::string new_dir = NodeDir(spec.node_id);
+  std::error_code ec;
+  if (why.empty() && fs::exists(new_dir, ec)) {
+    why = new_dir + " exists (the data of a node stopped without purge)";
+  }
+  if (why.empty()) why = CheckPristine(n, spec, pid);
+  // Rename before anything changes in the process: a crash of the agent from here on leaves
+  // nodes/<id> with a node.json naming the warm node, which the next agent discards; before
+  // it, the warm node is untouched. n.dir changes under n.mu + registry_mu (+ op_mu held).
+  auto alive_locked = [&] {
+    return !n.exited && !n.removed && !n.stop_requested && n.pid == pid;
+  };
+  if (why.empty()) {
+    std::lock_guard lk(n.mu);
+    if (!alive_locked()) {
+      why = "it exited or was stopped during the claim";
+    } else if (fs::rename(n.dir, new_dir, ec); ec) {
+      why = "rename " + n.dir + ": " + ec.message();
+    } else {
+      std::lock_guard rlk(registry_mu);
+      n.dir = new_dir;
+    }
+  }
+  uint32_t pending_node_timeout_ms = 0;
+  if (why.empty()) why = ApplyRuntimeConfig(n, spec, &pending_node_timeout_ms);
+  if (why.empty()) {
+    // Commit. n.mu, then registry_mu inside it (the only nesting; see the header).
+    std::lock_guard lk(n.mu);
+    if (!alive_locked()) {
+      why = "it exited or was stopped during the claim";
+    } else {
+      {
+        std::lock_guard rlk(registry_mu);
+        auto it = nodes.find(n.spec.node_id);
+        if (it != nodes.end() && it->second == np) nodes.erase(it);
+        n.spec = spec;
+        nodes[spec.node_id] = np;
+      }
+      n.launching = false;
+      n.restarts = 0;
+      n.backoff_ms = 0;
+      n.ping_failures = 0;
+      n.last_error.clear();
+      n.pending_node_timeout_ms = pending_node_timeout_ms;
+      n.pending_node_timeout_until = Clock::now() + milliseconds(opts.warm_formation_window_ms);
+      n.next_node_timeout_check = Clock::now();
+      // Same directives a restart will render; the process already has them (CONFIG SET).
+      if (auto s = WriteFileAtomic(new_dir + "/redis.conf",
+                                   RenderRedisConf(spec, new_dir, opts.advertised_address));
+          !s.ok()) {
+        log->warn("[{}] {}", spec.node_id, s.error().message);
+      }
+      PersistLocked(n, false);
+    }
+  }
+  if (!why.empty()) {
+    log->info("[{}] warm node {} on port {} not claimed ({}); cold start", spec.node_id, warm_id,
+              spec.port, why);
+    if (auto s = RetireLocked(np, "replaced by a cold start of " + spec.node_id); !s.ok()) {
+      return s;
+    }
+    *cold = true;
+    return {};
+  }
+  // redis' cwd is the directory inode, so it followed the rename.
+  std::error_code cwd_ec;
+  if (!fs::equivalent("/proc/" + std::to_string(pid) + "/cwd", new_dir, cwd_ec)) {
+    log->error("[{}] pid {} does not run in {} after the rename ({})", spec.node_id, pid, new_dir,
+               cwd_ec ? cwd_ec.message() : "other directory");
+  }
+  log->info("[{}] claimed warm node {} (pid {}, port {}) in {} ms", spec.node_id, warm_id, pid,
+            spec.port, std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
+  op.unlock();
+  FillStatus(np, out);
+  return {};
+}
+
+void NodeSupervisor::Impl::PoolLoop() {
+  std::unique_lock lk(pool_mu);
+  while (!pool_stop) {
+    pool_kick = false;
+    lk.unlock();
+    try {
+      ReconcilePool();
+    } catch (const std::exception& e) {
+      log->error("warm pool: {}", e.what());
+    }
+    lk.lock();
+    auto wait = milliseconds(opts.warm_pool_interval_ms);
+    auto refill_at = last_claim + milliseconds(opts.warm_pool_refill_delay_ms);
+    auto now = Clock::now();
+    if (refill_at > now) {
+      auto until_refill = std::chrono::duration_cast<milliseconds>(refill_at - now);
+      wait = std::min(wait, until_refill + milliseconds(1));
+    }
+    pool_cv.wait_for(lk, wait, [this] { return pool_stop || pool_kick; });
+  }
+}
+
+void NodeSupervisor::Impl::ReconcilePool() {
+  if (shutting_down) return;
+  std::vector<std::shared_ptr<ManagedNode>> warm;
+  std::set<uint32_t> used_ports;
+  size_t real = 0;
+  {
+    std::lock_guard lk(registry_mu);
+    for (auto& [id, np] : nodes) {
+      used_ports.insert(np->spec.port);
+      if (!IsWarmNodeId(id)) {
+        ++real;
+      } else if (!np->reserved) {
+        warm.push_back(np);
+      }
+    }
+  }
+  size_t target = opts.warm_pool_cluster_nodes;
+  if (opts.max_nodes > 0) {
+    target = std::min<size_t>(target, opts.max_nodes > real ? opts.max_nodes - real : 0);
+  }
+
+  // Retire warm nodes outside the range or failing, then the excess (lowest ports first: the
+  // orchestrator allocates from the low end).
+  std::vector<std::pair<uint32_t, std::shared_ptr<ManagedNode>>> keep;
+  for (auto& np : warm) {
+    std::string why;
+    uint32_t port;
+    {
+      std::lock_guard lk(np->mu);
+      if (np->stop_requested || np->removed) continue;  // being stopped by someone else
+      port = np->spec.port;
+      if (port < opts.port_range_start || port > opts.port_range_end) {
+        why = "port outside the range";
+      } else if (np->restarts >= kWarmMaxRestarts && np->state != RunState::kRunning) {
+        why = "keeps failing: " + np->last_error;
+      }
+    }
+    if (!why.empty()) {
+      RetireWarm(np, why);
+    } else {
+      keep.emplace_back(port, np);
+    }
+  }
+  std::sort(keep.begin(), keep.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t excess = keep.size() > target ? keep.size() - target : 0;
+  for (size_t i = 0; i < excess; ++i) {
+    RetireWarm(keep[i].second, "the pool wants " + std::to_string(target) + " node(s)");
+  }
+  if (keep.size() >= target) return;
+  {
+    std::lock_guard lk(pool_mu);
+    if (Clock::now() < last_claim + milliseconds(opts.warm_pool_refill_delay_ms)) return;
+  }
+  size_t missing = target - keep.size();
+  auto now = Clock::now();
+  for (uint32_t port = opts.port_range_end; missing > 0 && port >= opts.port_range_start; --port) {
+    if (shutting_down) return;
+    if (used_ports.count(port)) continue;
+    if (auto cd = port_cooldown.find(port); cd != port_cooldown.end()) {
+      if (now < cd->second) continue;
+      port_cooldown.erase(cd);
+    }
+    if (!PortFree(opts.advertised_address, port) ||
+        !PortFree(opts.advertised_address, port + 10000)) {
+      log->debug("warm pool: port {} or {} is busy", port, port + 10000);
+      continue;
+    }
+    if (SpawnWarm(port)) {
+      --missing;
+    } else {
+      port_cooldown[port] = Clock::now() + kWarmPortCooldown;
+    }
+  }
+  if (missing > 0 && pool_warnings++ % 20 == 0) {
+    log->warn("warm pool: {} node(s) short of {}; no free port pair in {}-{}", missing, target,
+              opts.port_range_start, opts.port_range_end);
+  }
+}
+
+bool NodeSupervisor::Impl::SpawnWarm(uint32_t port) {
+  NodeSpec spec = WarmSpec(port);
+  const std::string dir = NodeDir(spec.node_id);
+  auto np = std::make_shared<ManagedNode>(spec, dir);
+  np->launching = true;
+  {
+    std::lock_guard lk(registry_mu);
+    if (shutting_down || nodes.count(spec.node_id)) return false;
+    for (const auto& [id, other] : nodes) {
+      if (other->spec.port == port) return false;
+    }
+    nodes[spec.node_id] = np;
+  }
+  // Leftovers of an earlier warm node on this port go: a pool node starts pristine.
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  cachefleet::v1::NodeStatus status;
+  auto s = LaunchFresh(np, Clock::now() + milliseconds(opts.ready_timeout_ms),
+                       opts.ready_timeout_ms, &status);
+  if (!s.ok()) {
+    if (!shutting_down) {
+      log->warn("warm pool: cannot start a node on port {}: {}", port, s.error().message);
+    }
+    return false;
+  }
+  log->info("[{}] warm pool node ready: pid {} port {}", spec.node_id, status.pid(), port);
+  return true;
+}
+
+bool NodeSupervisor::Impl::RetireWarm(const std::shared_ptr<ManagedNode>& np,
+                                      const std::string& why) {
+  {
+    std::lock_guard lk(registry_mu);
+    auto it = nodes.find(np->spec.node_id);
+    if (np->reserved || it == nodes.end() || it->second != np) return false;
+    np->reserved = true;  // a LaunchNode on this port waits for the retire, then cold-starts
+  }
+  Status s;
+  {
+    std::lock_guard op(np->op_mu);
+    s = RetireLocked(np, why);
+  }
+  {
+    std::lock_guard lk(registry_mu);
+    np->reserved = false;
+  }
+  registry_cv.notify_all();
+  if (!s.ok()) log->error("warm pool: retire failed: {}", s.error().message);
+  return s.ok();
+}
 
 Status NodeSupervisor::Impl::LaunchFresh(const std::shared_ptr<ManagedNode>& np,
                                          Clock::time_point deadline, uint32_t ready_timeout_ms,
@@ -752,13 +1265,13 @@ Status NodeSupervisor::Impl::WaitExisting(const std::shared_ptr<ManagedNode>& np
                                           cachefleet::v1::NodeStatus* out, bool* retry) {
   ManagedNode& n = *np;
   *retry = false;
-  if (!(n.spec == spec)) {
-    return MakeError(Errc::kFailedPrecondition,
-                     "node " + spec.node_id + " already exists with a different spec (port " +
-                         std::to_string(n.spec.port) + "); stop it first");
-  }
   {
     std::unique_lock lk(n.mu);
+    if (!(n.spec == spec)) {
+      return MakeError(Errc::kFailedPrecondition,
+                       "node " + spec.node_id + " already exists with a different spec (port " +
+                           std::to_string(n.spec.port) + "); stop it first");
+    }
     while (true) {
       if (n.removed) {
         *retry = true;
@@ -799,7 +1312,19 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
     return;
   }
   if (rec->spec.node_id != id) {
+    if (IsWarmNodeId(rec->spec.node_id) && !IsWarmNodeId(id)) {
+      DiscardInterruptedClaim(*rec, dir);
+      return;
+    }
     log->warn("[{}] node.json names node '{}'; ignoring the directory", id, rec->spec.node_id);
+    return;
+  }
+  if (IsWarmNodeId(id) &&
+      (rec->stopped || rec->pid <= 0 || !LooksLikeNodeProcess(rec->pid, rec->spec.port, dir))) {
+    // A dead warm node is not worth a restart: purge it, the pool starts a fresh one.
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    log->info("[{}] warm pool node not running (pid {}); purged", id, rec->pid);
     return;
   }
   if (rec->stopped) {
@@ -820,7 +1345,15 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
     n.pid = rec->pid;
     ++n.generation;
     n.started_at = Clock::now();
+    int64_t age_ms = ProcessAgeMs(n.pid);
+    n.process_started_at = n.started_at - milliseconds(age_ms > 0 ? age_ms : 0);
     n.next_poll = n.started_at + milliseconds(opts.adopted_poll_interval_ms);
+    if (n.spec.cluster_enabled && !IsWarmNodeId(id)) {
+      // A previous agent may have died while this (claimed) node ran with the formation
+      // timeout: set the spec's value again once it reports cluster_state ok.
+      n.pending_node_timeout_ms = SpecNodeTimeoutMs(n.spec);
+      n.pending_node_timeout_until = n.started_at + milliseconds(opts.warm_formation_window_ms);
+    }
     auto probe = Probe(n.spec.port, 200);
     if (probe.ok() && *probe == n.pid) {
       n.state = RunState::kRunning;
@@ -854,6 +1387,25 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
   n.awaiting_ready = true;
 }
 
+// The agent died between the rename of a claimed warm node's directory and its node.json: the
+// LaunchNode never answered, so nobody uses the process. Kill it and purge the directory; the
+// orchestrator's retried LaunchNode cold-starts the node.
+void NodeSupervisor::Impl::DiscardInterruptedClaim(const NodeRecord& rec, const std::string& dir) {
+  std::string id = fs::path(dir).filename().string();
+  log->warn("[{}] interrupted claim of warm node {} (pid {}); discarding it", id,
+            rec.spec.node_id, rec.pid);
+  if (rec.pid > 0 && LooksLikeNodeProcess(rec.pid, rec.spec.port, dir)) {
+    SignalGroup(rec.pid, SIGKILL);
+    auto until = Clock::now() + milliseconds(opts.kill_wait_ms);
+    while (ProcessAlive(rec.pid) && Clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) log->warn("[{}] remove {}: {}", id, dir, ec.message());
+}
+
 void NodeSupervisor::Impl::StopForExit(const std::shared_ptr<ManagedNode>& np) {
   ManagedNode& n = *np;
   {
@@ -868,6 +1420,12 @@ void NodeSupervisor::Impl::StopForExit(const std::shared_ptr<ManagedNode>& np) {
     return;
   }
   std::lock_guard lk(n.mu);
+  if (IsWarmNodeId(n.spec.node_id)) {
+    std::error_code ec;
+    fs::remove_all(n.dir, ec);  // the next agent's pool starts fresh ones
+    log->info("[{}] stopped and purged (agent exit)", n.spec.node_id);
+    return;
+  }
   // pid 0, not stopped: the next agent starts it again without counting a restart.
   n.pid = 0;
   PersistLocked(n, false);
@@ -921,7 +1479,11 @@ Status NodeSupervisor::Start() {
   }
   for (const auto& d : dirs) m.Adopt(d);
   m.monitor_thread = std::thread([&m] { m.MonitorLoop(); });
-  m.log->info("supervising {} node(s) from {}", m.Snapshot().size(), m.NodesDir());
+  m.pool_thread = std::thread([&m] { m.PoolLoop(); });
+  m.log->info("supervising {} node(s) and {} warm pool node(s) from {}; warm pool target {}",
+              m.Snapshot(Impl::Include::kRealOnly).size(),
+              m.Snapshot().size() - m.Snapshot(Impl::Include::kRealOnly).size(), m.NodesDir(),
+              opts_.warm_pool_cluster_nodes);
   return {};
 }
 
@@ -933,6 +1495,13 @@ void NodeSupervisor::Shutdown(ExitPolicy policy) {
   m.shut_down = true;
   m.shutting_down = true;
   if (!m.started) return;
+  {
+    std::lock_guard lk(m.pool_mu);
+    m.pool_stop = true;
+  }
+  m.pool_cv.notify_all();
+  if (m.pool_thread.joinable()) m.pool_thread.join();  // a spawn in progress sees shutting_down
+  m.registry_cv.notify_all();
   {
     std::lock_guard lk(m.monitor_mu);
     m.monitor_stop = true;
@@ -990,31 +1559,62 @@ Status NodeSupervisor::LaunchNode(const NodeSpec& spec, uint32_t ready_timeout_m
   }
   uint32_t timeout_ms = ready_timeout_ms ? ready_timeout_ms : opts_.ready_timeout_ms;
   auto deadline = Clock::now() + milliseconds(timeout_ms);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::shared_ptr<ManagedNode> np;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::shared_ptr<ManagedNode> np, warm;
     bool fresh = false;
     {
-      std::lock_guard lk(m.registry_mu);
-      if (m.shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+      std::unique_lock lk(m.registry_mu);
+      // A claim of this id, or a claim/retire of the warm node on this port, is in progress:
+      // its outcome decides what this call finds.
+      while (true) {
+        if (m.shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+        if (!m.ClaimBusyLocked(spec)) break;
+        if (Clock::now() >= deadline) {
+          return MakeError(Errc::kTimeout, "node " + spec.node_id + " / port " +
+                                               std::to_string(spec.port) +
+                                               " still busy with a warm pool claim");
+        }
+        m.registry_cv.wait_for(lk, milliseconds(opts_.ready_poll_interval_ms));
+      }
       auto it = m.nodes.find(spec.node_id);
       if (it != m.nodes.end()) {
         np = it->second;
       } else {
-        if (opts_.max_nodes > 0 && m.nodes.size() >= opts_.max_nodes) {
+        if (opts_.max_nodes > 0 && m.RealNodeCountLocked() >= opts_.max_nodes) {
           return MakeError(Errc::kResourceExhausted,
                            "host runs max_nodes=" + std::to_string(opts_.max_nodes) + " nodes");
         }
         for (const auto& [id, other] : m.nodes) {
-          if (other->spec.port == spec.port) {
+          if (other->spec.port != spec.port) continue;
+          if (!IsWarmNodeId(id)) {
             return MakeError(Errc::kResourceExhausted,
                              "port " + std::to_string(spec.port) + " is used by node " + id);
           }
+          warm = other;
         }
-        np = std::make_shared<ManagedNode>(spec, m.NodeDir(spec.node_id));
-        np->launching = true;
-        m.nodes[spec.node_id] = np;
-        fresh = true;
+        if (warm) {
+          warm->reserved = true;
+          m.claiming.insert(spec.node_id);
+        } else {
+          np = std::make_shared<ManagedNode>(spec, m.NodeDir(spec.node_id));
+          np->launching = true;
+          m.nodes[spec.node_id] = np;
+          fresh = true;
+        }
       }
+    }
+    if (warm) {
+      bool cold = false;
+      auto s = m.ClaimWarm(warm, spec, deadline, out, &cold);
+      {
+        std::lock_guard lk(m.registry_mu);
+        m.claiming.erase(spec.node_id);
+        warm->reserved = false;
+      }
+      m.registry_cv.notify_all();
+      m.KickPool(true);
+      if (!cold) return s;
+      continue;  // the warm node was retired: the next round cold-starts on the port
     }
     if (fresh) return m.LaunchFresh(np, deadline, timeout_ms, out);
     bool retry = false;
@@ -1030,6 +1630,15 @@ Result<bool> NodeSupervisor::StopNode(const std::string& node_id, bool purge_dat
   if (!IsValidNodeId(node_id)) {
     return MakeError(Errc::kInvalidArgument, "bad node_id '" + node_id + "'");
   }
+  if (IsWarmNodeId(node_id)) purge_data = true;  // warm pool nodes are disposable
+  {
+    // A claim of this id in progress: stop what it produces.
+    std::unique_lock lk(m.registry_mu);
+    auto until = Clock::now() + milliseconds(opts_.ready_timeout_ms);
+    while (m.claiming.count(node_id) && !m.shutting_down && Clock::now() < until) {
+      m.registry_cv.wait_for(lk, milliseconds(opts_.ready_poll_interval_ms));
+    }
+  }
   auto np = m.Find(node_id);
   std::error_code ec;
   if (!np) {
@@ -1039,6 +1648,8 @@ Result<bool> NodeSupervisor::StopNode(const std::string& node_id, bool purge_dat
   ManagedNode& n = *np;
   {
     std::lock_guard lk(n.mu);
+    // A warm node may have been claimed (renamed) since Find: then `node_id` is gone.
+    if (n.spec.node_id != node_id) return false;
     n.stop_requested = true;  // no more restarts; a pending restart timer becomes a no-op
     if (n.state != RunState::kStopped) n.state = RunState::kStopping;
     n.cv.notify_all();
@@ -1078,7 +1689,7 @@ Status NodeSupervisor::GetNodeStatus(const std::string& node_id, cachefleet::v1:
 }
 
 void NodeSupervisor::CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out) {
-  auto all = impl_->Snapshot();
+  auto all = impl_->Snapshot(Impl::Include::kRealOnly);
   out->assign(all.size(), cachefleet::v1::NodeStatus());
   if (all.size() == 1) {
     impl_->FillStatus(all[0], &(*out)[0]);
@@ -1096,8 +1707,35 @@ void NodeSupervisor::CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* ou
 
 std::vector<std::string> NodeSupervisor::NodeIds() {
   std::vector<std::string> ids;
-  for (auto& np : impl_->Snapshot()) ids.push_back(np->spec.node_id);
+  for (auto& np : impl_->Snapshot(Impl::Include::kRealOnly)) {
+    std::lock_guard lk(np->mu);
+    ids.push_back(np->spec.node_id);
+  }
   return ids;
+}
+
+std::vector<uint32_t> NodeSupervisor::WarmClusterPorts() {
+  Impl& m = *impl_;
+  std::vector<std::shared_ptr<ManagedNode>> warm;
+  {
+    std::lock_guard lk(m.registry_mu);
+    for (auto& [id, np] : m.nodes) {
+      if (IsWarmNodeId(id) && !np->reserved) warm.push_back(np);
+    }
+  }
+  std::vector<uint32_t> ports;
+  auto now = Clock::now();
+  for (auto& np : warm) {
+    std::lock_guard lk(np->mu);
+    if (!IsWarmNodeId(np->spec.node_id) || np->removed || np->stop_requested || np->exited ||
+        np->state != RunState::kRunning ||
+        now - np->process_started_at < milliseconds(opts_.warm_min_age_ms)) {
+      continue;
+    }
+    ports.push_back(np->spec.port);
+  }
+  std::sort(ports.begin(), ports.end());
+  return ports;
 }
 
 Status NodeSupervisor::WithNode(const std::string& node_id,
@@ -1108,7 +1746,9 @@ Status NodeSupervisor::WithNode(const std::string& node_id,
   std::lock_guard op(n.op_mu);
   {
     std::lock_guard lk(n.mu);
-    if (n.removed) return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+    if (n.removed || n.spec.node_id != node_id || IsWarmNodeId(node_id)) {
+      return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+    }
     if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, "node " + node_id + " is stopping");
     if (n.state != RunState::kRunning) {
       return MakeError(Errc::kUnavailable, "node " + node_id + " is " + RunStateName(n.state) +

@@ -30,15 +30,75 @@
 // does not reap (containers). Nodes whose process is gone are started again (counted in
 // `restarts` unless the agent stopped them itself on exit).
 //
+// Warm pool (warm_pool_cluster_nodes = N > 0). Redis 7.0 keeps a cluster master's
+// cluster_state at `fail` for 2 s after the process starts (CLUSTER_WRITABLE_DELAY), so a
+// cold-started cluster cannot be `available` sooner. The pool keeps N idle cluster-enabled
+// nodes running, each an ordinary ManagedNode with id "_warm-<port>" (WarmNodeId) and the
+// spec {cluster_enabled, installed version, no maxmemory, default node timeout}, on the
+// highest free ports of the range (the orchestrator allocates from the low end; a port is
+// free when port and port+10000 bind). They are supervised, persisted (node.json with pid),
+// restarted and re-adopted like any node, but are not nodes to the outside: CollectStatuses /
+// NodeIds / max_nodes skip them; WarmClusterPorts() lists the running ones older than
+// warm_min_age_ms (2.2 s) for Register/Heartbeat. A pool thread reconciles every
+// warm_pool_interval_ms: retires warm nodes beyond N (or beyond max_nodes - real nodes),
+// outside the port range, or stuck failing; refills up to N (waiting
+// warm_pool_refill_delay_ms after the last claim, so refills do not compete with the cluster
+// being formed). With --stop-nodes-on-exit warm nodes are stopped and purged; a warm node
+// found dead at agent start is purged, not restarted.
+//
+// Claim: LaunchNode(spec) of an unknown id on a port where warm node W runs.
+//
+//   LaunchNode ──registry: reserve W (W.reserved), the id (claiming)──> ClaimWarm, W.op_mu:
+//     wait until W runs ──> compatible? spec.cluster_enabled, nodes/<id> does not exist
+//     ──> pristine? INFO: our pid, version matches; CLUSTER INFO: known_nodes 1, no slots;
+//         DBSIZE 0
+//     ──> rename nodes/_warm-<port> -> nodes/<id> (W.mu + registry_mu: W.dir = new dir)
+//     ──> CONFIG SET maxmemory, maxmemory-policy, cluster-node-timeout, spec.config
+//         (one atomic CONFIG SET; RuntimeConfigSettings; the node timeout is lowered for the
+//         formation, see below)
+//     ──> commit (W.mu, then registry_mu inside it): W.spec = spec, re-key the registry,
+//         restarts = 0, redis.conf re-rendered, node.json written (same pid) ──> claimed.
+//   Any "no" on the way (or W exiting/stopping meanwhile) retires W (SIGTERM, forget, purge)
+//   and LaunchNode cold-starts the id on the port as usual.
+//
+// Formation node timeout. An idle master owning no slot counts itself in the minority (cluster
+// size 0, quorum 1, 0 reachable), so every cluster cron of a warm node stamps Redis'
+// among_minority_time; once it has slots, its cluster_state may turn ok only
+// clamp(cluster-node-timeout, 500 ms, 5 s) after that stamp (the rejoin delay; cold nodes
+// escape it because the first 2 s return before that code). With the usual 5000 ms a claimed
+// master would need 5 s after ADDSLOTS, worse than a cold start. So the claim applies
+// cluster-node-timeout min(spec, warm_formation_node_timeout_ms = 500) and the monitor thread
+// sets the spec's value as soon as the node reports cluster_state ok (polled every 50 ms), or
+// after warm_formation_window_ms (30 s) at the latest. A restart of the node renders the spec's
+// value; an agent restart re-applies it to every adopted cluster node once it is ok. The price:
+// during the formation, failure detection runs with a 500 ms node timeout.
+//
+// The process is untouched: a child stays our child (same bp::child, same on_exit, immediate
+// exit notification), an adopted one stays polled. redis' cwd is the directory inode, so the
+// relative nodes.conf / redis.log keep working after the rename (CONFIG GET dir shows the new
+// path); only redis' own idea of its config file path is stale, so CONFIG REWRITE fails on a
+// claimed node (the agent never uses it; it re-renders redis.conf itself). A crash of the agent
+// between the rename and node.json leaves nodes/<id>/node.json naming "_warm-<port>": Start()
+// treats that as an interrupted claim, kills the process and purges the directory (the
+// orchestrator's retried LaunchNode cold-starts it). Concurrent LaunchNode calls for the same
+// id, or for the port of a reserved warm node, wait for the claim (or retire) to finish;
+// StopNode of an id being claimed waits too.
+//
 // Threading and locks:
 //   * io thread: Boost.Process exit notifications and restart timers.
 //   * monitor thread: adopted-node liveness, readiness of restarted nodes.
+//   * pool thread: warm pool reconcile (fill, trim).
 //   * callers (gRPC threads): LaunchNode/StopNode/GetNodeStatus/WithNode, concurrently.
-//   Per node: `op_mu` serialises Launch/Stop/admin commands on that node (never held while
-//   taking another node's op_mu); `mu` guards the node's state (short sections only; also held
-//   across fork so the exit handler cannot run before the child is recorded); `status_mu`
-//   guards the status connection, so GetNodeStatus never waits for an admin command or a
-//   launch. `registry_mu_` guards the id -> node map and is never held while waiting.
+//   Per node: `op_mu` serialises Launch/Claim/Stop/admin commands on that node (never held
+//   while taking another node's op_mu); `mu` guards the node's state (short sections only;
+//   also held across fork so the exit handler cannot run before the child is recorded);
+//   `status_mu` guards the status connection, so GetNodeStatus never waits for an admin
+//   command or a launch. `registry_mu` guards the id -> node map, `claiming` and each node's
+//   `reserved`, and is never held while waiting or while taking a node lock; the one nesting
+//   is registry_mu inside a node's mu (claim rename and commit).
+//   Lock order: op_mu -> mu -> registry_mu.
+//   A node's `spec` and `dir` change only in a claim (rename, commit), which holds op_mu, mu
+//   and registry_mu; every reader holds at least one of the three.
 //   A slow LaunchNode of one node therefore never blocks status or RPCs of other nodes.
 #pragma once
 
@@ -78,6 +138,14 @@ struct SupervisorOptions {
   uint32_t restart_backoff_reset_ms = 30000;  // uptime after which the backoff starts over
   uint32_t ready_poll_interval_ms = 5;
   uint32_t adopted_poll_interval_ms = 200;
+  uint32_t warm_pool_cluster_nodes = 0;       // idle cluster nodes kept for claims; 0 = off
+  uint32_t warm_min_age_ms = 2200;            // WarmClusterPorts: process at least this old
+  uint32_t warm_pool_interval_ms = 500;       // pool reconcile period
+  uint32_t warm_pool_refill_delay_ms = 1000;  // refills wait this long after the last claim
+  // A claim applies min(this, spec's cluster-node-timeout) and the spec's value once the node
+  // reports cluster_state ok, or after warm_formation_window_ms. 0 = the spec's value at once.
+  uint32_t warm_formation_node_timeout_ms = 500;
+  uint32_t warm_formation_window_ms = 30000;
 };
 
 enum class ExitPolicy { kLeaveNodesRunning, kStopNodes };
@@ -98,21 +166,27 @@ class NodeSupervisor {
   // kLeaveNodesRunning detaches them so the next agent re-adopts them.
   void Shutdown(ExitPolicy policy);
 
-  // Starts the node (or waits for / returns the node that already runs with this spec).
+  // Starts the node (or waits for / returns the node that already runs with this spec). A
+  // compatible warm pool node on spec.port is claimed instead of starting a process.
   // kInvalidArgument: bad spec or engine version; kResourceExhausted: port taken or no
   // capacity; kFailedPrecondition: same id with another spec, or stopping; kTimeout: not
   // answering PING within ready_timeout_ms (0 = default); kInternal: redis exited at start.
   Status LaunchNode(const NodeSpec& spec, uint32_t ready_timeout_ms,
                     cachefleet::v1::NodeStatus* out);
-  // Stops the node; returns whether it existed. grace_ms 0 = default.
+  // Stops the node; returns whether it existed. grace_ms 0 = default. Warm pool nodes
+  // ("_warm-<port>") can be stopped too; they are always purged.
   Result<bool> StopNode(const std::string& node_id, bool purge_data, uint32_t grace_ms);
-  // kNotFound for unknown nodes.
+  // kNotFound for unknown nodes. Works for warm pool nodes too.
   Status GetNodeStatus(const std::string& node_id, cachefleet::v1::NodeStatus* out);
-  // Status of every node, queried in parallel.
+  // Status of every node (warm pool nodes excluded), queried in parallel.
   void CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out);
-  std::vector<std::string> NodeIds();
+  std::vector<std::string> NodeIds();  // warm pool nodes excluded
+  // Ports of warm pool nodes that are running, not being claimed, and whose process started
+  // at least warm_min_age_ms ago (a claimed master can reach cluster_state ok at once).
+  // Ascending.
+  std::vector<uint32_t> WarmClusterPorts();
   // Runs `fn` with the node's admin connection, holding the node's op lock. kNotFound for
-  // unknown nodes, kUnavailable when the node is not running.
+  // unknown nodes and warm pool nodes, kUnavailable when the node is not running.
   Status WithNode(const std::string& node_id,
                   const std::function<Status(const NodeSpec&, RedisConn&)>& fn);
 

@@ -48,6 +48,19 @@ TEST(AgentConfigTest, ParsesTheExampleShape) {
   EXPECT_EQ(c->ready_timeout_ms, 10000u);  // default of an optional key
 }
 
+TEST(AgentConfigTest, WarmPool) {
+  auto c = ParseAgentConfig(kGood, "/base");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->warm_pool_cluster_nodes, 0u);  // off by default
+  c = ParseAgentConfig(std::string(kGood) + "warm_pool_cluster_nodes: 6\n", "/base");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->warm_pool_cluster_nodes, 6u);
+  c = ParseAgentConfig(std::string(kGood) + "warm_pool_cluster_nodes: 201\n", "/base");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("exceeds the port range"), std::string::npos);
+  EXPECT_FALSE(ParseAgentConfig(std::string(kGood) + "warm_pool_cluster_nodes: -1\n", "/base").ok());
+}
+
 TEST(AgentConfigTest, TheRepositoryExampleIsValid) {
   std::ifstream in(std::string(CF_SOURCE_DIR) + "/configs/agent.example.yaml");
   ASSERT_TRUE(in.good());
