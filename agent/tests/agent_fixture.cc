@@ -161,6 +161,9 @@ void AgentProcess::WriteConfig() {
       << "redis_server: " << opts_.redis_server << "\n"
       << "heartbeat_interval_ms: " << opts_.heartbeat_interval_ms << "\n"
       << "log_level: " << opts_.log_level << "\n";
+  if (opts_.warm_pool_cluster_nodes > 0) {
+    out << "warm_pool_cluster_nodes: " << opts_.warm_pool_cluster_nodes << "\n";
+  }
 }
 
 std::string AgentProcess::stderr_text() const { return ReadFileOrEmpty(dir_ + "/agent.err"); }

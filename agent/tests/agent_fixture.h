@@ -56,6 +56,7 @@ struct AgentOptions {
   uint32_t heartbeat_interval_ms = 200;
   bool stop_nodes_on_exit = true;
   std::string log_level = "info";
+  uint32_t warm_pool_cluster_nodes = 0;
 };
 
 class AgentProcess {

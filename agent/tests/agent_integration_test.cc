@@ -25,6 +25,7 @@
 #include "agent/redis_conn.h"
 #include "agent/redis_text.h"
 #include "agent/tests/agent_fixture.h"
+#include "agent/tests/agent_test_base.h"
 #include "common/slot_range.h"
 
 namespace cf::agent::testing {
@@ -33,15 +34,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-long long MsSince(Clock::time_point t0) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
-}
-
-RedisConn Conn(uint16_t port) {
-  return RedisConn({.host = "127.0.0.1", .port = port, .connect_timeout_ms = 500,
-                    .command_timeout_ms = 2000});
-}
 
 std::string SlotSignature(const pb::NodeStatus& s) {
   std::vector<std::string> parts;
@@ -55,95 +47,6 @@ std::string SlotSignature(const pb::NodeStatus& s) {
   for (auto& p : parts) out += p + "|";
   return out;
 }
-
-class AgentTest : public ::testing::Test {
- protected:
-  void SetUp() override { base_ = FindFreePortBlock(kPorts); }
-
-  std::unique_ptr<AgentProcess> NewAgent(AgentOptions o = {}) {
-    o.port_start = base_;
-    o.port_end = base_ + kPorts - 1;
-    return std::make_unique<AgentProcess>(o, dir_.path());
-  }
-
-  grpc::Status Launch(AgentProcess& a, const pb::NodeSpec& spec, pb::NodeStatus* out = nullptr,
-                      uint32_t ready_timeout_ms = 10000) {
-    pb::LaunchNodeRequest req;
-    *req.mutable_spec() = spec;
-    req.set_ready_timeout_ms(ready_timeout_ms);
-    pb::NodeStatus s;
-    auto ctx = Ctx(ready_timeout_ms + 5000);
-    grpc::Status st = a.stub().LaunchNode(ctx.get(), req, &s);
-    if (out) *out = s;
-    return st;
-  }
-
-  grpc::Status Stop(AgentProcess& a, const std::string& id, bool purge, bool* existed = nullptr) {
-    pb::StopNodeRequest req;
-    req.set_node_id(id);
-    req.set_purge_data(purge);
-    req.set_grace_ms(3000);
-    pb::StopNodeReply rep;
-    auto ctx = Ctx();
-    grpc::Status st = a.stub().StopNode(ctx.get(), req, &rep);
-    if (existed) *existed = rep.existed();
-    return st;
-  }
-
-  grpc::Status AddSlots(AgentProcess& a, const std::string& id, SlotRange r, uint64_t epoch) {
-    pb::ClusterAddSlotsRequest req;
-    req.set_node_id(id);
-    auto* pr = req.add_ranges();
-    pr->set_start(r.start);
-    pr->set_end(r.end);
-    req.set_config_epoch(epoch);
-    pb::Ack ack;
-    auto ctx = Ctx();
-    return a.stub().ClusterAddSlots(ctx.get(), req, &ack);
-  }
-
-  grpc::Status Meet(AgentProcess& a, const std::string& id, uint16_t peer_port) {
-    pb::ClusterMeetRequest req;
-    req.set_node_id(id);
-    req.set_peer_ip("127.0.0.1");
-    req.set_peer_port(peer_port);
-    pb::Ack ack;
-    auto ctx = Ctx();
-    return a.stub().ClusterMeet(ctx.get(), req, &ack);
-  }
-
-  grpc::Status Replicate(AgentProcess& a, const std::string& id, const std::string& master) {
-    pb::ClusterReplicateRequest req;
-    req.set_node_id(id);
-    req.set_master_cluster_node_id(master);
-    pb::Ack ack;
-    auto ctx = Ctx();
-    return a.stub().ClusterReplicate(ctx.get(), req, &ack);
-  }
-
-  grpc::Status ReplicaOf(AgentProcess& a, const std::string& id, const std::string& host,
-                         uint32_t port) {
-    pb::ReplicaOfRequest req;
-    req.set_node_id(id);
-    req.set_master_host(host);
-    req.set_master_port(port);
-    pb::Ack ack;
-    auto ctx = Ctx();
-    return a.stub().ReplicaOf(ctx.get(), req, &ack);
-  }
-
-  std::vector<pb::NodeStatus> List(AgentProcess& a) {
-    pb::ListNodesRequest req;
-    pb::ListNodesReply rep;
-    auto ctx = Ctx();
-    EXPECT_TRUE(a.stub().ListNodes(ctx.get(), req, &rep).ok());
-    return {rep.nodes().begin(), rep.nodes().end()};
-  }
-
-  static constexpr int kPorts = 12;
-  TempDir dir_;
-  uint16_t base_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The main scenario: form a 3x2 cluster through the RPCs, then survive node crashes, agent
@@ -756,47 +659,8 @@ TEST(AgentBinaryTest, BadConfigExitsNonZero) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fleet side: a tiny in-test Fleet server that records Register/Heartbeat calls. It starts
-// after the agent (the agent must keep retrying), and asks for one re-registration.
-
-class RecordingFleet final : public pb::Fleet::Service {
- public:
-  grpc::Status Register(grpc::ServerContext*, const pb::RegisterRequest* req,
-                        pb::RegisterReply* rep) override {
-    std::lock_guard lk(mu_);
-    registers_.push_back(*req);
-    rep->set_heartbeat_interval_ms(100);
-    return grpc::Status::OK;
-  }
-  grpc::Status Heartbeat(grpc::ServerContext*, const pb::HeartbeatRequest* req,
-                         pb::HeartbeatReply* rep) override {
-    std::lock_guard lk(mu_);
-    heartbeats_.push_back(*req);
-    if (ask_reregister_) {
-      ask_reregister_ = false;
-      rep->set_reregister(true);
-    }
-    return grpc::Status::OK;
-  }
-  std::vector<pb::RegisterRequest> registers() {
-    std::lock_guard lk(mu_);
-    return registers_;
-  }
-  std::vector<pb::HeartbeatRequest> heartbeats() {
-    std::lock_guard lk(mu_);
-    return heartbeats_;
-  }
-  void AskReregister() {
-    std::lock_guard lk(mu_);
-    ask_reregister_ = true;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<pb::RegisterRequest> registers_;
-  std::vector<pb::HeartbeatRequest> heartbeats_;
-  bool ask_reregister_ = false;
-};
+// Fleet side: RecordingFleet (agent_test_base.h) starts after the agent (the agent must keep
+// retrying), and asks for one re-registration.
 
 TEST_F(AgentTest, RegistersWithALateOrchestratorAndHeartbeats) {
   uint16_t fleet_port = PickUnusedPort();
