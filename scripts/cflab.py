@@ -43,6 +43,14 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 HOSTS = (("host-a", "lab-a"), ("host-b", "lab-b"), ("host-c", "lab-c"))
 CLUSTER_NODE_TIMEOUT_MS = 5000
+# Idle cluster-enabled redis-servers each agent keeps ready (agent.warm_pool_cluster_nodes, see
+# agent/node_supervisor.h): a cluster-mode create claims them instead of cold-starting nodes.
+WARM_POOL = 4
+WARM_PREFIX = "_warm-"
+
+
+def is_warm(node_id: str) -> bool:
+    return node_id.startswith(WARM_PREFIX)
 
 _ORCH_READY = re.compile(
     rb"cachefleet-orchestrator serving api on (\S+):(\d+) fleet on (\S+):(\d+)")
@@ -344,7 +352,7 @@ log_level: info
 
 
 def _agent_yaml(host_id: str, az: str, fleet_addr: str, port_range: tuple[int, int],
-                data_dir: Path, heartbeat_ms: int) -> str:
+                data_dir: Path, heartbeat_ms: int, warm_pool: int) -> str:
     return f"""# cachefleet-agent config written by scripts/cflab.py (format: configs/agent.example.yaml).
 host_id: {host_id}
 advertised_address: 127.0.0.1
@@ -358,6 +366,7 @@ max_nodes: 0
 data_dir: {data_dir}
 redis_server: redis-server
 heartbeat_interval_ms: {heartbeat_ms}
+warm_pool_cluster_nodes: {warm_pool}   # idle cluster nodes kept ready (ports at the top of the range)
 log_level: info
 """
 
@@ -383,7 +392,8 @@ class Lab:
                  agent_bin: Path | None = None, orchestrator_bin: Path | None = None,
                  hosts=HOSTS, ports_per_agent: int = 100, heartbeat_ms: int = 500,
                  cluster_node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
-                 stop_nodes_on_exit: bool = True, ready_timeout_s: float = 60.0):
+                 stop_nodes_on_exit: bool = True, ready_timeout_s: float = 60.0,
+                 warm_pool: int = WARM_POOL):
         self.root = Path(root).resolve()
         self.detach = detach
         dflt_agent, dflt_orch = default_binaries()
@@ -395,6 +405,7 @@ class Lab:
         self.cluster_node_timeout_ms = cluster_node_timeout_ms
         self.stop_nodes_on_exit = stop_nodes_on_exit
         self.ready_timeout_s = ready_timeout_s
+        self.warm_pool = warm_pool
         self.api_port: int | None = None
         self.fleet_port: int | None = None
         self.agent_ports: dict[str, int] = {}
@@ -551,7 +562,7 @@ class Lab:
             data_dir.mkdir(parents=True, exist_ok=True)
             self.agent_config(host_id).write_text(
                 _agent_yaml(host_id, az, f"127.0.0.1:{self.fleet_port}", rng, data_dir,
-                            self.heartbeat_ms))
+                            self.heartbeat_ms, self.warm_pool))
             name = f"agent-{host_id}"
             offset = self.log_path(name).stat().st_size if self.log_path(name).exists() else 0
             argv = [str(self.agent_bin), "--config", str(self.agent_config(host_id))]
@@ -674,17 +685,42 @@ class Lab:
     def az_of_host(self, host_id: str) -> str:
         return dict(self.hosts)[host_id]
 
-    def redis_pids(self) -> list[int]:
+    def redis_pids(self, include_warm: bool = True) -> list[int]:
         """Live redis-servers of this lab: node.json pids plus any redis-server working in the
-        lab directory."""
+        lab directory. include_warm=False leaves out the agents' idle warm-pool nodes."""
         pids = set()
         for rec in self.node_records():
             pid = rec.get("pid")
+            if not include_warm and is_warm(rec["node_id"]):
+                continue
             if isinstance(pid, int) and pid > 0 and is_redis_server(pid):
                 pids.add(pid)
         for p in redis_processes_under(self.root):
+            if not include_warm and f"/{WARM_PREFIX}" in p["cwd"]:
+                continue
             pids.add(p["pid"])
         return sorted(pids)
+
+    def warm_ports(self) -> dict[str, list[int]]:
+        """host -> warm-pool ports the orchestrator knows (from /cachefleet/health)."""
+        try:
+            return {h.get("host_id"): list(h.get("warm_cluster_ports") or [])
+                    for h in self.health().get("hosts", [])}
+        except (OSError, ValueError):
+            return {}
+
+    def wait_warm(self, per_host: int, timeout_s: float = 15.0) -> bool:
+        """Waits until every agent reports at least per_host warm ports (False on timeout or
+        when the pool is off)."""
+        if self.warm_pool < per_host:
+            return False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            w = self.warm_ports()
+            if len(w) >= len(self.hosts) and all(len(v) >= per_host for v in w.values()):
+                return True
+            time.sleep(0.1)
+        return False
 
     # -- stop ---------------------------------------------------------------------------------
     def kill_orchestrator(self, sig: int = signal.SIGKILL) -> None:

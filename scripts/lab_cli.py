@@ -112,8 +112,12 @@ def cmd_status() -> int:
         print(f"  {name:<20} {'pid ' + str(pid) if pid else 'not running':<14}{extra}")
     nodes = [r for r in lab.node_records()]
     live = set(lab.redis_pids())
-    print(f"redis-server nodes: {len(live)} running")
+    warm = [r for r in nodes if cflab.is_warm(r["node_id"]) and r.get("pid") in live]
+    print(f"redis-server processes: {len(live)} running "
+          f"({len(warm)} of them idle in the agents' warm pools)")
     for r in nodes:
+        if cflab.is_warm(r["node_id"]):
+            continue
         pid = r.get("pid")
         state = "running" if pid in live else "not running"
         print(f"  {r['node_id']:<28} {r['host_id']:<8} port {r.get('port', '?'):<6} "

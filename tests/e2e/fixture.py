@@ -329,7 +329,8 @@ def group_processes(member_ids) -> list[dict]:
 
 
 def all_lab_redis() -> list[int]:
-    return lab().redis_pids()
+    """Live redis-servers of the lab that are nodes of some group (not idle warm-pool nodes)."""
+    return lab().redis_pids(include_warm=False)
 
 
 def assert_group_gone(tc: unittest.TestCase, member_ids, pids_before) -> None:

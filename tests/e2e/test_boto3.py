@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 import fixture as fx
 
 CME, CMD, NGC = "boto-cme", "boto-cmd", "boto-ngc"
-PORTS_PER_AGENT = 12  # 36 node ports in the lab: small enough to exhaust on purpose
+PORTS_PER_AGENT = 16  # 48 node ports in the lab (4 per agent idle in the warm pool): small
+                      # enough to exhaust on purpose
 state = {}
 
 
@@ -203,7 +204,7 @@ class Boto3(unittest.TestCase):
                 **cmd_kwargs("bad-maz", n=2, AutomaticFailoverEnabled=False, MultiAZEnabled=True)),
              "InvalidParameterCombination", 400),
             ("more nodes than the hosts' port ranges", lambda: c.create_replication_group(
-                **cme_kwargs("too-big", shards=10, replicas=3)),
+                **cme_kwargs("too-big", shards=10, replicas=5)),
              "InsufficientCacheClusterCapacity", 400),
             ("create without description", lambda: loose.create_replication_group(
                 ReplicationGroupId="no-desc", NumCacheClusters=1),
