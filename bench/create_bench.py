@@ -64,7 +64,8 @@ def bench_cachefleet(lab: cflab.Lab, runs: int, timeout_s: float) -> list[float 
             continue
         times.append(dt)
         print(f"  cachefleet run {i + 1}: {dt:.3f} s"
-              f"{'' if warm else ' (warm pool not ready: cold start)'}", flush=True)
+              f"{' (warm pool not refilled in time: cold start)' if lab.warm_pool and not warm else ''}",
+              flush=True)
         c.delete_replication_group(ReplicationGroupId=gid)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -177,14 +178,14 @@ def main() -> int:
     rows += [("redis-cli --cluster create (returns)", [t for t, _ in theirs]),
              ("redis-cli create -> healthy", [h for _, h in theirs])]
     print()
-    hdr = f"{'':38}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(args.runs)) + \
+    hdr = f"{'':46}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(args.runs)) + \
         f"{'median':>10}"
     print(hdr)
     print("-" * len(hdr))
     for name, ts in rows:
         ok = [t for t in ts if t is not None]
         med = f"{statistics.median(ok):10.3f}" if ok else f"{'-':>10}"
-        print(f"{name:38}" + "".join(f"{t:9.3f}" if t is not None else f"{'stuck':>9}"
+        print(f"{name:46}" + "".join(f"{t:9.3f}" if t is not None else f"{'stuck':>9}"
                                      for t in ts) + med)
     main_runs = ours[cflab.WARM_POOL]
     ok = [t for t in main_runs if t is not None]
