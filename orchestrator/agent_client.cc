@@ -1,10 +1,10 @@
 #include "orchestrator/agent_client.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <map>
 #include <mutex>
-
-#include <grpcpp/grpcpp.h>
 
 #include "cachefleet.grpc.pb.h"
 
@@ -14,15 +14,33 @@ namespace {
 Error FromGrpc(const grpc::Status& s, const AgentTarget& t, const char* call) {
   Errc c = Errc::kInternal;
   switch (s.error_code()) {
-    case grpc::StatusCode::INVALID_ARGUMENT: c = Errc::kInvalidArgument; break;
-    case grpc::StatusCode::NOT_FOUND: c = Errc::kNotFound; break;
-    case grpc::StatusCode::ALREADY_EXISTS: c = Errc::kAlreadyExists; break;
-    case grpc::StatusCode::FAILED_PRECONDITION: c = Errc::kFailedPrecondition; break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: c = Errc::kResourceExhausted; break;
-    case grpc::StatusCode::UNAVAILABLE: c = Errc::kUnavailable; break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: c = Errc::kTimeout; break;
-    case grpc::StatusCode::CANCELLED: c = Errc::kUnavailable; break;
-    default: c = Errc::kInternal; break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      c = Errc::kInvalidArgument;
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      c = Errc::kNotFound;
+      break;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      c = Errc::kAlreadyExists;
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      c = Errc::kFailedPrecondition;
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      c = Errc::kResourceExhausted;
+      break;
+    case grpc::StatusCode::UNAVAILABLE:
+      c = Errc::kUnavailable;
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      c = Errc::kTimeout;
+      break;
+    case grpc::StatusCode::CANCELLED:
+      c = Errc::kUnavailable;
+      break;
+    default:
+      c = Errc::kInternal;
+      break;
   }
   return MakeError(c, t.host_id + " " + call + ": " + s.error_message());
 }
@@ -31,31 +49,29 @@ class GrpcAgentApi final : public AgentApi {
  public:
   Result<pb::NodeStatus> LaunchNode(const AgentTarget& t, const pb::LaunchNodeRequest& req,
                                     int64_t timeout_ms) override {
-    return Unary<pb::NodeStatus>(t, "LaunchNode", timeout_ms, [&](auto& stub, auto* ctx, auto* out) {
-      return stub.LaunchNode(ctx, req, out);
-    });
+    return Unary<pb::NodeStatus>(
+        t, "LaunchNode", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.LaunchNode(ctx, req, out); });
   }
   Result<pb::StopNodeReply> StopNode(const AgentTarget& t, const pb::StopNodeRequest& req,
                                      int64_t timeout_ms) override {
-    return Unary<pb::StopNodeReply>(t, "StopNode", timeout_ms, [&](auto& stub, auto* ctx, auto* out) {
-      return stub.StopNode(ctx, req, out);
-    });
+    return Unary<pb::StopNodeReply>(
+        t, "StopNode", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.StopNode(ctx, req, out); });
   }
   Result<pb::NodeStatus> GetNodeStatus(const AgentTarget& t, const std::string& node_id,
                                        int64_t timeout_ms) override {
     pb::NodeRef ref;
     ref.set_node_id(node_id);
-    return Unary<pb::NodeStatus>(t, "GetNodeStatus", timeout_ms,
-                                 [&](auto& stub, auto* ctx, auto* out) {
-                                   return stub.GetNodeStatus(ctx, ref, out);
-                                 });
+    return Unary<pb::NodeStatus>(
+        t, "GetNodeStatus", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.GetNodeStatus(ctx, ref, out); });
   }
   Result<pb::ListNodesReply> ListNodes(const AgentTarget& t, int64_t timeout_ms) override {
     pb::ListNodesRequest req;
-    return Unary<pb::ListNodesReply>(t, "ListNodes", timeout_ms,
-                                     [&](auto& stub, auto* ctx, auto* out) {
-                                       return stub.ListNodes(ctx, req, out);
-                                     });
+    return Unary<pb::ListNodesReply>(
+        t, "ListNodes", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.ListNodes(ctx, req, out); });
   }
   Status ClusterMeet(const AgentTarget& t, const pb::ClusterMeetRequest& req,
                      int64_t timeout_ms) override {
@@ -77,9 +93,8 @@ class GrpcAgentApi final : public AgentApi {
   }
   Status ReplicaOf(const AgentTarget& t, const pb::ReplicaOfRequest& req,
                    int64_t timeout_ms) override {
-    return AckCall(t, "ReplicaOf", timeout_ms, [&](auto& stub, auto* ctx, auto* out) {
-      return stub.ReplicaOf(ctx, req, out);
-    });
+    return AckCall(t, "ReplicaOf", timeout_ms,
+                   [&](auto& stub, auto* ctx, auto* out) { return stub.ReplicaOf(ctx, req, out); });
   }
 
  private:
@@ -101,8 +116,7 @@ class GrpcAgentApi final : public AgentApi {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-      ch->channel =
-          grpc::CreateCustomChannel(t.endpoint, grpc::InsecureChannelCredentials(), args);
+      ch->channel = grpc::CreateCustomChannel(t.endpoint, grpc::InsecureChannelCredentials(), args);
       ch->stub = pb::Agent::NewStub(ch->channel);
       c = ch;
     }

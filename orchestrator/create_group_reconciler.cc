@@ -34,8 +34,8 @@ class ErrorCollector {
     std::lock_guard lk(mu_);
     if (!first_) return {};
     return MakeError(first_->code, what + ": " + std::to_string(count_) + " of " +
-                                       std::to_string(total) + " failed; first: " +
-                                       first_->message);
+                                       std::to_string(total) +
+                                       " failed; first: " + first_->message);
   }
 
  private:
@@ -92,13 +92,20 @@ Status CreateGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>&
   switch (op.state) {
     case OpState::kPending:
       return Advance(op, "launching " + std::to_string(g.view.nodes.size()) + " nodes");
-    case OpState::kLaunchNodes: return LaunchNodes(op, g);
-    case OpState::kAssignSlots: return AssignSlots(op, g);
-    case OpState::kMeet: return Meet(op, g);
-    case OpState::kAwaitMembership: return AwaitMembership(op, g, stop);
-    case OpState::kReplicate: return Replicate(op, g, stop);
-    case OpState::kAwaitHealthy: return AwaitHealthy(op, g, stop);
-    case OpState::kRollingBack: return RollBack(op, g);
+    case OpState::kLaunchNodes:
+      return LaunchNodes(op, g);
+    case OpState::kAssignSlots:
+      return AssignSlots(op, g);
+    case OpState::kMeet:
+      return Meet(op, g);
+    case OpState::kAwaitMembership:
+      return AwaitMembership(op, g, stop);
+    case OpState::kReplicate:
+      return Replicate(op, g, stop);
+    case OpState::kAwaitHealthy:
+      return AwaitHealthy(op, g, stop);
+    case OpState::kRollingBack:
+      return RollBack(op, g);
     default:
       return MakeError(Errc::kInternal,
                        std::string("create-group has no step for state ") + OpStateName(op.state));
@@ -106,8 +113,8 @@ Status CreateGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>&
 }
 
 Status CreateGroupReconciler::OnDeadline(OperationRecord& op) {
-  std::string reason = "creation did not finish within " +
-                       std::to_string(deps_.settings.create_timeout_ms) + " ms";
+  std::string reason =
+      "creation did not finish within " + std::to_string(deps_.settings.create_timeout_ms) + " ms";
   if (!op.last_error.empty()) reason += "; last error: " + op.last_error;
   Logger("ops")->error("[{}] {}; rolling back", op.group_id, reason);
   return deps_.store->TransitionOperation(op, OpState::kRollingBack, kRollbackPrefix + reason);
@@ -133,7 +140,8 @@ Status CreateGroupReconciler::LaunchOne(const LoadedGroup& g, NodeRecord node) {
       (void)deps_.store->RecordObservations(node.host_id, {{node.node_id, ToObserved(*r, now)}});
       if (g.view.group.cluster_enabled) {
         if (r->cluster_node_id().empty())
-          return MakeError(Errc::kUnavailable, node.node_id + ": agent reported no cluster node id");
+          return MakeError(Errc::kUnavailable,
+                           node.node_id + ": agent reported no cluster node id");
         if (auto st = deps_.store->SetNodeClusterId(node.node_id, r->cluster_node_id()); !st)
           return st;
       }
@@ -153,13 +161,13 @@ Status CreateGroupReconciler::LaunchOne(const LoadedGroup& g, NodeRecord node) {
     if (e.code == Errc::kFailedPrecondition && !restarted_stale &&
         e.message.find("different spec") != std::string::npos) {
       // A launch of an earlier attempt (other port) survived: the node holds no data yet.
-      log->warn("{} {} exists on {} with another spec; restarting it ({})", GroupTag(g), node.node_id,
-                node.host_id, e.message);
+      log->warn("{} {} exists on {} with another spec; restarting it ({})", GroupTag(g),
+                node.node_id, node.host_id, e.message);
       pb::StopNodeRequest stop;
       stop.set_node_id(node.node_id);
       stop.set_purge_data(true);
-      auto s = deps_.agents->StopNode(target, stop,
-                                      deps_.settings.stop_grace_ms + deps_.settings.agent_rpc_timeout_ms);
+      auto s = deps_.agents->StopNode(
+          target, stop, deps_.settings.stop_grace_ms + deps_.settings.agent_rpc_timeout_ms);
       if (!s) return s.error();
       restarted_stale = true;
       continue;
@@ -198,8 +206,8 @@ Status CreateGroupReconciler::AssignSlots(OperationRecord& op, const LoadedGroup
         pr->set_end(r.end);
       }
     }
-    if (auto st = deps_.agents->ClusterAddSlots(g.TargetOf(n), req,
-                                                deps_.settings.agent_rpc_timeout_ms);
+    if (auto st =
+            deps_.agents->ClusterAddSlots(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
         !st)
       errors.Add(st.error());
   });
@@ -227,8 +235,8 @@ Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
     req.set_node_id(from.node_id);
     req.set_peer_ip(peer ? peer->address : "");
     req.set_peer_port(to.port);
-    if (auto st = deps_.agents->ClusterMeet(g.TargetOf(from), req,
-                                            deps_.settings.agent_rpc_timeout_ms);
+    if (auto st =
+            deps_.agents->ClusterMeet(g.TargetOf(from), req, deps_.settings.agent_rpc_timeout_ms);
         !st)
       errors.Add(st.error());
   });
@@ -239,7 +247,7 @@ Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
 // ---- await-membership (CME) ------------------------------------------------------------------
 
 Status CreateGroupReconciler::AwaitMembership(OperationRecord& op, const LoadedGroup& g,
-                                             const std::atomic<bool>& stop) {
+                                              const std::atomic<bool>& stop) {
   const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
   int64_t last_meet = SteadyMs();
   std::string last_why;
@@ -300,7 +308,8 @@ Status CreateGroupReconciler::Replicate(OperationRecord& op, const LoadedGroup& 
       req.set_node_id(n.node_id);
       req.set_master_host(h ? h->address : "");
       req.set_master_port(prim->port);
-      if (auto st = deps_.agents->ReplicaOf(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
+      if (auto st =
+              deps_.agents->ReplicaOf(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
           !st)
         errors.Add(st.error());
       return;
@@ -314,8 +323,8 @@ Status CreateGroupReconciler::Replicate(OperationRecord& op, const LoadedGroup& 
     req.set_node_id(n.node_id);
     req.set_master_cluster_node_id(master_id);
     while (true) {
-      auto st = deps_.agents->ClusterReplicate(g.TargetOf(n), req,
-                                               deps_.settings.agent_rpc_timeout_ms);
+      auto st =
+          deps_.agents->ClusterReplicate(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
       if (st) return;
       // FAILED_PRECONDITION: the master is not known to the node yet; that resolves quickly.
       if (st.error().code != Errc::kFailedPrecondition || SteadyMs() >= deadline ||
@@ -341,8 +350,8 @@ Status CreateGroupReconciler::AwaitHealthy(OperationRecord& op, const LoadedGrou
     std::string why = g.view.group.cluster_enabled ? CheckClusterHealthy(probes, g.view.node_groups)
                                                    : CheckReplicationHealthy(probes);
     if (why.empty()) {
-      if (auto st = deps_.store->CompleteCreate(
-              op, "Replication group " + g.view.group.id + " created");
+      if (auto st =
+              deps_.store->CompleteCreate(op, "Replication group " + g.view.group.id + " created");
           !st)
         return st;
       Logger("ops")->info("{} available ({} nodes, {} ms after the request)", GroupTag(g),

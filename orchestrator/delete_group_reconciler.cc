@@ -13,7 +13,8 @@ Status DeleteGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>&
       auto g = LoadGroup(*deps_.store, op.group_id);
       if (!g) return g.error();
       if (auto st = StopNodes(deps_, *g); !st) return st;
-      if (auto st = deps_.store->CompleteDelete(op, "Replication group " + op.group_id + " deleted");
+      if (auto st =
+              deps_.store->CompleteDelete(op, "Replication group " + op.group_id + " deleted");
           !st)
         return st;
       Logger("ops")->info("[{}] deleted ({} nodes stopped)", op.group_id, g->view.nodes.size());

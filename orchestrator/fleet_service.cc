@@ -1,13 +1,13 @@
 #include "orchestrator/fleet_service.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <thread>
-
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cachefleet.grpc.pb.h"
 #include "common/log.h"
@@ -29,7 +29,8 @@ std::vector<std::pair<std::string, ObservedNode>> Observations(
 
 class FleetServiceImpl final : public pb::Fleet::Service {
  public:
-  FleetServiceImpl(Store& store, const OrchestratorConfig& config) : store_(store), config_(config) {}
+  FleetServiceImpl(Store& store, const OrchestratorConfig& config)
+      : store_(store), config_(config) {}
 
   grpc::Status Register(grpc::ServerContext*, const pb::RegisterRequest* req,
                         pb::RegisterReply* reply) override {
@@ -62,9 +63,8 @@ class FleetServiceImpl final : public pb::Fleet::Service {
     }
     Record(h.host_id, req->nodes(), now);
     log->info("[{}] registered: {} az={} agent={} ports {}-{} versions [{}] nodes={} warm={}",
-              h.host_id, h.address, h.az, h.agent_endpoint, h.port_range_start,
-              h.port_range_end, fmt::join(h.redis_versions, ","), req->nodes_size(),
-              h.warm_cluster_ports.size());
+              h.host_id, h.address, h.az, h.agent_endpoint, h.port_range_start, h.port_range_end,
+              fmt::join(h.redis_versions, ","), req->nodes_size(), h.warm_cluster_ports.size());
     reply->set_heartbeat_interval_ms(static_cast<uint32_t>(config_.heartbeat_interval_ms));
     return grpc::Status::OK;
   }
@@ -92,8 +92,7 @@ class FleetServiceImpl final : public pb::Fleet::Service {
     if (nodes.empty()) return;
     auto unknown = store_.RecordObservations(host_id, Observations(nodes, now));
     if (!unknown) {
-      Logger("fleet")->warn("[{}] cannot record node status: {}", host_id,
-                            unknown.error().message);
+      Logger("fleet")->warn("[{}] cannot record node status: {}", host_id, unknown.error().message);
       return;
     }
     if (unknown->empty()) return;
@@ -141,8 +140,7 @@ Status FleetService::Start() {
   if (!impl_->server || impl_->port == 0)
     return MakeError(Errc::kUnavailable, "fleet: cannot listen on " + addr);
   impl_->monitor = std::thread([this] {
-    const int64_t every =
-        std::clamp<int64_t>(impl_->config.host_down_after_ms / 4, 20, 1000);
+    const int64_t every = std::clamp<int64_t>(impl_->config.host_down_after_ms / 4, 20, 1000);
     std::unique_lock lk(impl_->mu);
     while (!impl_->stopping) {
       impl_->cv.wait_for(lk, std::chrono::milliseconds(every));

@@ -16,12 +16,18 @@ SlotRanges FromPb(const google::protobuf::RepeatedPtrField<pb::SlotRange>& range
 
 const char* StateName(pb::NodeState s) {
   switch (s) {
-    case pb::NODE_STARTING: return "starting";
-    case pb::NODE_RUNNING: return "running";
-    case pb::NODE_CRASHED: return "crashed";
-    case pb::NODE_STOPPING: return "stopping";
-    case pb::NODE_STOPPED: return "stopped";
-    default: return "unknown";
+    case pb::NODE_STARTING:
+      return "starting";
+    case pb::NODE_RUNNING:
+      return "running";
+    case pb::NODE_CRASHED:
+      return "crashed";
+    case pb::NODE_STOPPING:
+      return "stopping";
+    case pb::NODE_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
   }
 }
 

@@ -4,14 +4,14 @@
 // operations) -> API dispatcher with the action handlers -> API server, prints
 // "cachefleet-orchestrator serving api on <host:port> fleet on <host:port>" once both listen,
 // and stops gracefully on SIGINT/SIGTERM (a second signal, or 15 s, forces the exit).
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
-
-#include <unistd.h>
 
 #include "common/log.h"
 #include "orchestrator/agent_client.h"
@@ -29,9 +29,7 @@ namespace {
 
 constexpr int kForcedExitAfterS = 15;
 
-void Usage() {
-  std::fprintf(stderr, "usage: cachefleet-orchestrator --config <file.yaml>\n");
-}
+void Usage() { std::fprintf(stderr, "usage: cachefleet-orchestrator --config <file.yaml>\n"); }
 
 }  // namespace
 
@@ -134,7 +132,9 @@ int main(int argc, char** argv) {
   log->info("{} received: stopping (a second signal forces the exit)", strsignal(sig));
   std::thread([stop_signals]() mutable {
     // Forced stop: a second signal or the deadline.
-    struct timespec ts{kForcedExitAfterS, 0};
+    struct timespec ts {
+      kForcedExitAfterS, 0
+    };
     int s = sigtimedwait(&stop_signals, nullptr, &ts);
     std::fprintf(stderr, "cachefleet-orchestrator: forced exit (%s)\n",
                  s > 0 ? "second signal" : "stop deadline");

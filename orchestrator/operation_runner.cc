@@ -239,9 +239,11 @@ void OperationRunner::WatchdogLoop() {
   while (!stop_) {
     {
       std::unique_lock lk(mu_);
-      watchdog_cv_.wait_for(lk, std::chrono::milliseconds(std::min<int64_t>(
-                           5000, std::max<int64_t>(100, settings_.stuck_operation_warn_ms / 4))),
-                   [&] { return stop_.load(); });
+      watchdog_cv_.wait_for(
+          lk,
+          std::chrono::milliseconds(std::min<int64_t>(
+              5000, std::max<int64_t>(100, settings_.stuck_operation_warn_ms / 4))),
+          [&] { return stop_.load(); });
     }
     if (stop_) return;
     auto ops = store_.ListUnfinishedOperations();
@@ -250,8 +252,8 @@ void OperationRunner::WatchdogLoop() {
     std::map<int64_t, Seen> next;
     for (const auto& op : *ops) {
       auto it = seen.find(op.id);
-      Seen s = (it != seen.end() && it->second.state == op.state) ? it->second
-                                                                   : Seen{op.state, now, 0};
+      Seen s =
+          (it != seen.end() && it->second.state == op.state) ? it->second : Seen{op.state, now, 0};
       const int64_t stuck_for = now - s.since_ms;
       if (stuck_for >= settings_.stuck_operation_warn_ms &&
           now - s.warned_ms >= settings_.stuck_operation_warn_ms) {

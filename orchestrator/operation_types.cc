@@ -4,8 +4,10 @@ namespace cf::orchestrator {
 
 const char* OpKindName(OpKind k) {
   switch (k) {
-    case OpKind::kCreateGroup: return "create-group";
-    case OpKind::kDeleteGroup: return "delete-group";
+    case OpKind::kCreateGroup:
+      return "create-group";
+    case OpKind::kDeleteGroup:
+      return "delete-group";
   }
   return "unknown";
 }
@@ -18,26 +20,37 @@ std::optional<OpKind> ParseOpKind(const std::string& s) {
 
 const char* OpStateName(OpState s) {
   switch (s) {
-    case OpState::kPending: return "pending";
-    case OpState::kLaunchNodes: return "launch-nodes";
-    case OpState::kAssignSlots: return "assign-slots";
-    case OpState::kMeet: return "meet";
-    case OpState::kAwaitMembership: return "await-membership";
-    case OpState::kReplicate: return "replicate";
-    case OpState::kAwaitHealthy: return "await-healthy";
-    case OpState::kRollingBack: return "rolling-back";
-    case OpState::kStopNodes: return "stop-nodes";
-    case OpState::kSucceeded: return "succeeded";
-    case OpState::kFailed: return "failed";
+    case OpState::kPending:
+      return "pending";
+    case OpState::kLaunchNodes:
+      return "launch-nodes";
+    case OpState::kAssignSlots:
+      return "assign-slots";
+    case OpState::kMeet:
+      return "meet";
+    case OpState::kAwaitMembership:
+      return "await-membership";
+    case OpState::kReplicate:
+      return "replicate";
+    case OpState::kAwaitHealthy:
+      return "await-healthy";
+    case OpState::kRollingBack:
+      return "rolling-back";
+    case OpState::kStopNodes:
+      return "stop-nodes";
+    case OpState::kSucceeded:
+      return "succeeded";
+    case OpState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
 std::optional<OpState> ParseOpState(const std::string& s) {
-  for (OpState st : {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots,
-                     OpState::kMeet, OpState::kAwaitMembership, OpState::kReplicate,
-                     OpState::kAwaitHealthy, OpState::kRollingBack, OpState::kStopNodes,
-                     OpState::kSucceeded, OpState::kFailed})
+  for (OpState st :
+       {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
+        OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy,
+        OpState::kRollingBack, OpState::kStopNodes, OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
   return std::nullopt;
 }
@@ -49,21 +62,33 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
   switch (kind) {
     case OpKind::kCreateGroup:
       switch (from) {
-        case OpState::kPending: return OpState::kLaunchNodes;
-        case OpState::kLaunchNodes: return cme ? OpState::kAssignSlots : OpState::kReplicate;
-        case OpState::kAssignSlots: return OpState::kMeet;
-        case OpState::kMeet: return OpState::kAwaitMembership;
-        case OpState::kAwaitMembership: return OpState::kReplicate;
-        case OpState::kReplicate: return OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy: return OpState::kSucceeded;
-        case OpState::kRollingBack: return OpState::kFailed;
-        default: return from;
+        case OpState::kPending:
+          return OpState::kLaunchNodes;
+        case OpState::kLaunchNodes:
+          return cme ? OpState::kAssignSlots : OpState::kReplicate;
+        case OpState::kAssignSlots:
+          return OpState::kMeet;
+        case OpState::kMeet:
+          return OpState::kAwaitMembership;
+        case OpState::kAwaitMembership:
+          return OpState::kReplicate;
+        case OpState::kReplicate:
+          return OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy:
+          return OpState::kSucceeded;
+        case OpState::kRollingBack:
+          return OpState::kFailed;
+        default:
+          return from;
       }
     case OpKind::kDeleteGroup:
       switch (from) {
-        case OpState::kPending: return OpState::kStopNodes;
-        case OpState::kStopNodes: return OpState::kSucceeded;
-        default: return from;
+        case OpState::kPending:
+          return OpState::kStopNodes;
+        case OpState::kStopNodes:
+          return OpState::kSucceeded;
+        default:
+          return from;
       }
   }
   return from;
@@ -77,22 +102,33 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
     case OpKind::kCreateGroup:
       if (to == OpState::kRollingBack) return from != OpState::kRollingBack;
       switch (from) {
-        case OpState::kPending: return to == OpState::kLaunchNodes;
+        case OpState::kPending:
+          return to == OpState::kLaunchNodes;
         case OpState::kLaunchNodes:
           return to == (cme ? OpState::kAssignSlots : OpState::kReplicate);
-        case OpState::kAssignSlots: return cme && to == OpState::kMeet;
-        case OpState::kMeet: return cme && to == OpState::kAwaitMembership;
-        case OpState::kAwaitMembership: return cme && to == OpState::kReplicate;
-        case OpState::kReplicate: return to == OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy: return to == OpState::kSucceeded;
-        case OpState::kRollingBack: return to == OpState::kFailed;
-        default: return false;
+        case OpState::kAssignSlots:
+          return cme && to == OpState::kMeet;
+        case OpState::kMeet:
+          return cme && to == OpState::kAwaitMembership;
+        case OpState::kAwaitMembership:
+          return cme && to == OpState::kReplicate;
+        case OpState::kReplicate:
+          return to == OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy:
+          return to == OpState::kSucceeded;
+        case OpState::kRollingBack:
+          return to == OpState::kFailed;
+        default:
+          return false;
       }
     case OpKind::kDeleteGroup:
       switch (from) {
-        case OpState::kPending: return to == OpState::kStopNodes;
-        case OpState::kStopNodes: return to == OpState::kSucceeded;
-        default: return false;
+        case OpState::kPending:
+          return to == OpState::kStopNodes;
+        case OpState::kStopNodes:
+          return to == OpState::kSucceeded;
+        default:
+          return false;
       }
   }
   return false;
@@ -100,9 +136,9 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
 
 Status CheckTransition(OpKind kind, Topology topology, OpState from, OpState to) {
   if (IsValidTransition(kind, topology, from, to)) return {};
-  return MakeError(Errc::kFailedPrecondition,
-                   std::string("illegal ") + OpKindName(kind) + " transition " +
-                       OpStateName(from) + " -> " + OpStateName(to));
+  return MakeError(Errc::kFailedPrecondition, std::string("illegal ") + OpKindName(kind) +
+                                                  " transition " + OpStateName(from) + " -> " +
+                                                  OpStateName(to));
 }
 
 }  // namespace cf::orchestrator

@@ -80,9 +80,9 @@ struct OperationRecord {
   std::string last_error;  // last retryable error ("" when none)
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
-  int64_t deadline_ms = 0;   // create: when to give up; 0 = never (delete)
+  int64_t deadline_ms = 0;  // create: when to give up; 0 = never (delete)
   int64_t finished_ms = 0;
-  std::string payload;       // JSON, kind-specific
+  std::string payload;  // JSON, kind-specific
 };
 
 }  // namespace cf::orchestrator

@@ -20,7 +20,7 @@ const char* HostStateName(HostState s);
 // A registered agent.
 struct HostRecord {
   std::string host_id;
-  std::string address;         // advertised to clients and peers (an IP)
+  std::string address;  // advertised to clients and peers (an IP)
   std::string az;
   std::string agent_endpoint;  // host:port of the Agent gRPC service
   uint32_t port_range_start = 0;
@@ -37,7 +37,14 @@ struct HostRecord {
 };
 
 // ReplicationGroup.Status values.
-enum class GroupStatus { kCreating, kAvailable, kModifying, kDeleting, kCreateFailed, kSnapshotting };
+enum class GroupStatus {
+  kCreating,
+  kAvailable,
+  kModifying,
+  kDeleting,
+  kCreateFailed,
+  kSnapshotting
+};
 const char* GroupStatusName(GroupStatus s);
 std::optional<GroupStatus> ParseGroupStatus(const std::string& s);
 
@@ -58,7 +65,7 @@ struct ReplicationGroupRecord {
   std::string engine = "redis";
   std::string engine_version;  // full version, e.g. "7.0.15"
   std::string parameter_group;
-  std::string subnet_group;    // "default" or ""
+  std::string subnet_group;  // "default" or ""
   std::vector<std::string> security_group_ids;
   std::string preferred_maintenance_window;
   std::string notification_topic_arn;
@@ -85,9 +92,9 @@ struct NodeGroupRecord {
 
 // What the agents last reported for a node (heartbeats and status polls).
 struct ObservedNode {
-  bool known = false;          // false until the first report
-  std::string state;           // "starting", "running", "crashed", ...
-  std::string role;            // "master" / "slave" (Redis' words); "" = unknown
+  bool known = false;  // false until the first report
+  std::string state;   // "starting", "running", "crashed", ...
+  std::string role;    // "master" / "slave" (Redis' words); "" = unknown
   std::string cluster_node_id;
   std::string master_host;
   uint32_t master_port = 0;
@@ -108,7 +115,7 @@ struct ObservedNode {
 
 // One cache cluster (= one redis-server node) of a group.
 struct NodeRecord {
-  std::string node_id;        // "<group>-0001-001" (CME) / "<group>-001" (CMD)
+  std::string node_id;  // "<group>-0001-001" (CME) / "<group>-001" (CMD)
   std::string group_id;
   std::string node_group_id;  // "0001"
   int member_index = 1;       // 1-based position in its node group (001, 002, ...)

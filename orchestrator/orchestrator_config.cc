@@ -1,13 +1,13 @@
 #include "orchestrator/orchestrator_config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 namespace cf::orchestrator {
 namespace {
@@ -170,10 +170,18 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
     YAML::Node root = YAML::Load(yaml_text);
     if (!root.IsMap()) return ConfigError("config: expected a YAML map");
 
-    static const char* kKnownTop[] = {"api",        "region",           "account_id",
-                                      "credentials", "fleet",           "store",
-                                      "node_types", "parameter_groups", "cluster_node_timeout_ms",
-                                      "log_level",  "limits",           "operations"};
+    static const char* kKnownTop[] = {"api",
+                                      "region",
+                                      "account_id",
+                                      "credentials",
+                                      "fleet",
+                                      "store",
+                                      "node_types",
+                                      "parameter_groups",
+                                      "cluster_node_timeout_ms",
+                                      "log_level",
+                                      "limits",
+                                      "operations"};
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       if (std::find_if(std::begin(kKnownTop), std::end(kKnownTop),
@@ -191,8 +199,7 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
       }
       if (auto st = ReadInt32(api, "threads", 1, 64, cfg.api_threads, "api."); !st)
         return st.error();
-      if (auto st = ReadInt32(api, "max_clock_skew_s", 1, 86400, cfg.max_clock_skew_s, "api.");
-          !st)
+      if (auto st = ReadInt32(api, "max_clock_skew_s", 1, 86400, cfg.max_clock_skew_s, "api."); !st)
         return st.error();
     }
     if (auto st = ReadString(root, "region", cfg.region, ""); !st) return st.error();
@@ -225,8 +232,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
                             "fleet.");
           !st)
         return st.error();
-      if (auto st = ReadInt(fleet, "host_down_after_ms", 50, 3600000, cfg.host_down_after_ms,
-                            "fleet.");
+      if (auto st =
+              ReadInt(fleet, "host_down_after_ms", 50, 3600000, cfg.host_down_after_ms, "fleet.");
           !st)
         return st.error();
       if (cfg.host_down_after_ms <= cfg.heartbeat_interval_ms)
@@ -255,8 +262,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
     if (!pg) return pg.error();
     cfg.parameter_groups = std::move(*pg);
 
-    if (auto st = ReadInt(root, "cluster_node_timeout_ms", 100, 600000,
-                          cfg.cluster_node_timeout_ms, "");
+    if (auto st =
+            ReadInt(root, "cluster_node_timeout_ms", 100, 600000, cfg.cluster_node_timeout_ms, "");
         !st)
       return st.error();
     if (auto st = ReadString(root, "log_level", cfg.log_level, ""); !st) return st.error();
@@ -270,8 +277,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
       if (auto st = ReadInt32(limits, "max_node_groups", 1, 500, cfg.limits.max_node_groups, p);
           !st)
         return st.error();
-      if (auto st = ReadInt32(limits, "max_nodes_per_group", 1, 5000,
-                              cfg.limits.max_nodes_per_group, p);
+      if (auto st =
+              ReadInt32(limits, "max_nodes_per_group", 1, 5000, cfg.limits.max_nodes_per_group, p);
           !st)
         return st.error();
     }

@@ -25,8 +25,8 @@ struct HostPort {
 Result<HostPort> ParseHostPort(const std::string& text, const std::string& what);
 
 struct NodeType {
-  std::string name;        // "cache.t3.micro"
-  uint64_t memory_bytes;   // usable memory -> maxmemory of each node
+  std::string name;       // "cache.t3.micro"
+  uint64_t memory_bytes;  // usable memory -> maxmemory of each node
 };
 
 class NodeTypeCatalogue {
@@ -45,8 +45,8 @@ class NodeTypeCatalogue {
 };
 
 struct ParameterGroup {
-  std::string name;         // "default.redis7.cluster.on"
-  std::string family;       // "redis7"
+  std::string name;    // "default.redis7.cluster.on"
+  std::string family;  // "redis7"
   std::string description;
   bool cluster_enabled = false;
 };
@@ -54,7 +54,8 @@ struct ParameterGroup {
 class ParameterGroupCatalogue {
  public:
   ParameterGroupCatalogue() = default;
-  explicit ParameterGroupCatalogue(std::vector<ParameterGroup> groups) : groups_(std::move(groups)) {}
+  explicit ParameterGroupCatalogue(std::vector<ParameterGroup> groups)
+      : groups_(std::move(groups)) {}
   // Case-insensitive lookup (AWS stores parameter group names in lowercase).
   const ParameterGroup* Find(const std::string& name) const;
   // The default group for a family and cluster mode, e.g. ("redis7", true) ->
@@ -68,26 +69,26 @@ class ParameterGroupCatalogue {
 
 // Limits ElastiCache enforces per replication group.
 struct GroupLimits {
-  int max_node_groups = 90;        // NumNodeGroups upper bound
-  int max_nodes_per_group = 500;   // primaries + replicas
+  int max_node_groups = 90;       // NumNodeGroups upper bound
+  int max_nodes_per_group = 500;  // primaries + replicas
   int max_replicas_per_shard = 5;
 };
 
 // Settings of the durable-operation workers (operations, reconcilers).
 struct OperationSettings {
-  int worker_threads = 4;              // operations run concurrently
-  int rpc_threads = 32;                // fan-out pool for parallel agent calls
-  int64_t create_timeout_ms = 120000;  // create gives up (create-failed) after this
-  int64_t agent_rpc_timeout_ms = 5000; // deadline of every short agent call
-  int64_t launch_timeout_ms = 20000;   // deadline of LaunchNode (includes redis start)
+  int worker_threads = 4;                 // operations run concurrently
+  int rpc_threads = 32;                   // fan-out pool for parallel agent calls
+  int64_t create_timeout_ms = 120000;     // create gives up (create-failed) after this
+  int64_t agent_rpc_timeout_ms = 5000;    // deadline of every short agent call
+  int64_t launch_timeout_ms = 20000;      // deadline of LaunchNode (includes redis start)
   int64_t node_ready_timeout_ms = 15000;  // LaunchNodeRequest.ready_timeout_ms
-  int64_t poll_interval_ms = 20;       // status polls while forming a group
+  int64_t poll_interval_ms = 20;          // status polls while forming a group
   int64_t step_wait_timeout_ms = 15000;   // one wait step (agreement, links up) before a retry
   int64_t retry_initial_backoff_ms = 50;
   int64_t retry_max_backoff_ms = 5000;
-  int64_t rollback_timeout_ms = 60000;    // create-failed rollback stops nodes for this long
-  int64_t stop_grace_ms = 5000;        // StopNodeRequest.grace_ms
-  int64_t port_block_ms = 600000;      // a port found in use by a foreign process is skipped
+  int64_t rollback_timeout_ms = 60000;      // create-failed rollback stops nodes for this long
+  int64_t stop_grace_ms = 5000;             // StopNodeRequest.grace_ms
+  int64_t port_block_ms = 600000;           // a port found in use by a foreign process is skipped
   int64_t stuck_operation_warn_ms = 60000;  // watchdog: warn when no progress for this long
 };
 

@@ -10,10 +10,10 @@ namespace {
 
 struct PlannerHost {
   const PlacementHost* host = nullptr;
-  std::set<uint32_t> used;   // used + planned ports
-  std::set<uint32_t> warm;   // warm ports in the range, not used or planned
-  uint32_t count = 0;        // node_count + planned
-  uint32_t group_count = 0;  // nodes of this group planned here
+  std::set<uint32_t> used;              // used + planned ports
+  std::set<uint32_t> warm;              // warm ports in the range, not used or planned
+  uint32_t count = 0;                   // node_count + planned
+  uint32_t group_count = 0;             // nodes of this group planned here
   std::map<int, uint32_t> shard_count;  // shard -> nodes planned here
 
   bool HasCapacity(bool cluster_mode) const {
@@ -96,7 +96,7 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
     return key(a) < key(b);
   });
 
-  std::map<std::string, uint32_t> group_in_az;               // az -> nodes of this group
+  std::map<std::string, uint32_t> group_in_az;                  // az -> nodes of this group
   std::map<std::pair<int, std::string>, uint32_t> shard_in_az;  // (shard, az) -> nodes
   std::vector<NodePlacement> out(nodes.size());
 
@@ -112,11 +112,10 @@ Result<std::vector<NodePlacement>> PlanPlacement(const std::vector<PlacementHost
       if (!s.HasCapacity(n.cluster_mode)) continue;
       const bool free_az = !n.preferred_az.has_value();
       auto sc = s.shard_count.find(n.shard);
-      auto key = std::make_tuple(
-          sc == s.shard_count.end() ? 0u : sc->second,
-          free_az ? shard_in_az[{n.shard, s.host->az}] : 0u,
-          free_az ? group_in_az[s.host->az] : 0u, s.group_count, s.count,
-          (i + nstates - rotate) % nstates);
+      auto key = std::make_tuple(sc == s.shard_count.end() ? 0u : sc->second,
+                                 free_az ? shard_in_az[{n.shard, s.host->az}] : 0u,
+                                 free_az ? group_in_az[s.host->az] : 0u, s.group_count, s.count,
+                                 (i + nstates - rotate) % nstates);
       if (!best || key < best_key) {
         best = &s;
         best_key = key;

@@ -41,13 +41,13 @@ struct PlacementHost {
   std::string host_id;
   std::string az;
   bool up = true;
-  bool offers_version = true;     // the host reports the requested engine version
+  bool offers_version = true;  // the host reports the requested engine version
   uint32_t port_range_start = 0;
-  uint32_t port_range_end = 0;    // inclusive
+  uint32_t port_range_end = 0;       // inclusive
   std::vector<uint32_t> used_ports;  // allocated (or blocked) ports on this host
   std::vector<uint32_t> warm_ports;  // the agent's warm cluster-mode processes (see below)
-  uint32_t max_nodes = 0;         // 0 = limited by the port range only
-  uint32_t node_count = 0;        // nodes already placed on this host
+  uint32_t max_nodes = 0;            // 0 = limited by the port range only
+  uint32_t node_count = 0;           // nodes already placed on this host
 };
 
 struct PlacementRequest {

@@ -42,7 +42,8 @@ pb::NodeSpec BuildNodeSpec(const ReplicationGroupRecord& g, const NodeRecord& n,
   spec.set_cluster_enabled(g.cluster_enabled);
   spec.set_maxmemory_bytes(g.maxmemory_bytes);
   spec.set_engine_version(g.engine_version);
-  if (g.cluster_enabled) spec.set_cluster_node_timeout_ms(static_cast<uint32_t>(cluster_node_timeout_ms));
+  if (g.cluster_enabled)
+    spec.set_cluster_node_timeout_ms(static_cast<uint32_t>(cluster_node_timeout_ms));
   return spec;
 }
 
@@ -78,8 +79,8 @@ Status StopNodes(const ReconcilerDeps& deps, const LoadedGroup& g) {
     req.set_node_id(n.node_id);
     req.set_purge_data(true);
     req.set_grace_ms(static_cast<uint32_t>(deps.settings.stop_grace_ms));
-    auto r = deps.agents->StopNode(g.TargetOf(n), req,
-                                   deps.settings.stop_grace_ms + deps.settings.agent_rpc_timeout_ms);
+    auto r = deps.agents->StopNode(
+        g.TargetOf(n), req, deps.settings.stop_grace_ms + deps.settings.agent_rpc_timeout_ms);
     if (!r) {
       errors[i] = r.error();
       return;

@@ -59,8 +59,8 @@ void ReplicationGroupFrontend::Register(api::Dispatcher& d) {
   });
 }
 
-std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(
-    const api::ApiRequest& req, pugi::xml_node result) {
+std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const api::ApiRequest& req,
+                                                                         pugi::xml_node result) {
   auto hosts = store_.ListHosts();
   if (!hosts) return StoreFailure(hosts.error());
   const int64_t now = NowMs();
@@ -170,17 +170,22 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(
   if (!op_id) {
     const Error& e = op_id.error();
     switch (e.code) {
-      case Errc::kAlreadyExists: return faults::ReplicationGroupAlreadyExists(cr.group.id);
-      case Errc::kInvalidArgument: return api::InvalidParameterValue(e.message);
-      case Errc::kResourceExhausted: return faults::InsufficientCacheClusterCapacity(e.message);
-      case Errc::kFailedPrecondition: return api::InvalidParameterValue(e.message);
-      default: return StoreFailure(e);
+      case Errc::kAlreadyExists:
+        return faults::ReplicationGroupAlreadyExists(cr.group.id);
+      case Errc::kInvalidArgument:
+        return api::InvalidParameterValue(e.message);
+      case Errc::kResourceExhausted:
+        return faults::InsufficientCacheClusterCapacity(e.message);
+      case Errc::kFailedPrecondition:
+        return api::InvalidParameterValue(e.message);
+      default:
+        return StoreFailure(e);
     }
   }
 
   auto view = store_.GetGroup(cr.group.id);
-  if (!view || !*view) return StoreFailure(view ? MakeError(Errc::kInternal, "group vanished")
-                                                : view.error());
+  if (!view || !*view)
+    return StoreFailure(view ? MakeError(Errc::kInternal, "group vanished") : view.error());
   auto rctx = MakeRenderContext(store_, config_);
   if (!rctx) return StoreFailure(rctx.error());
   RenderReplicationGroup(**view, *rctx, result.append_child("ReplicationGroup"));
@@ -214,14 +219,16 @@ std::optional<ApiError> ReplicationGroupFrontend::DescribeReplicationGroups(
   }
   auto rctx = MakeRenderContext(store_, config_);
   if (!rctx) return StoreFailure(rctx.error());
-  if (more) result.append_child("Marker").text().set(EncodeDescribeMarker(groups.back().group.id).c_str());
+  if (more)
+    result.append_child("Marker").text().set(EncodeDescribeMarker(groups.back().group.id).c_str());
   pugi::xml_node list = result.append_child("ReplicationGroups");
-  for (const auto& g : groups) RenderReplicationGroup(g, *rctx, list.append_child("ReplicationGroup"));
+  for (const auto& g : groups)
+    RenderReplicationGroup(g, *rctx, list.append_child("ReplicationGroup"));
   return std::nullopt;
 }
 
-std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(
-    const api::ApiRequest& req, pugi::xml_node result) {
+std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(const api::ApiRequest& req,
+                                                                         pugi::xml_node result) {
   auto validated = ValidateDeleteReplicationGroup(req.params);
   if (auto* e = std::get_if<ApiError>(&validated)) return *e;
   const std::string id = std::get<DeleteGroupRequest>(validated).group_id;

@@ -58,14 +58,14 @@ bool Take(std::variant<T, ApiError>&& v, T& out, std::optional<ApiError>& err) {
   return true;
 }
 
-#define CF_TAKE(expr, out)                                 \
-  do {                                                     \
-    std::optional<ApiError> take_err_;                     \
+#define CF_TAKE(expr, out)                                  \
+  do {                                                      \
+    std::optional<ApiError> take_err_;                      \
     if (!Take((expr), (out), take_err_)) return *take_err_; \
   } while (0)
 
-#define CF_CHECK(expr)                          \
-  do {                                          \
+#define CF_CHECK(expr)                                \
+  do {                                                \
     if (auto check_err_ = (expr)) return *check_err_; \
   } while (0)
 
@@ -189,24 +189,30 @@ Validated<std::vector<RawShard>> ParseNodeGroupConfiguration(
     const std::optional<std::vector<QueryParams>>& ngc) {
   std::vector<RawShard> out;
   if (!ngc) return out;
-  static const std::set<std::string> kFields = {
-      "NodeGroupId", "Slots", "ReplicaCount", "PrimaryAvailabilityZone",
-      "ReplicaAvailabilityZones", "PrimaryOutpostArn", "ReplicaOutpostArns"};
+  static const std::set<std::string> kFields = {"NodeGroupId",
+                                                "Slots",
+                                                "ReplicaCount",
+                                                "PrimaryAvailabilityZone",
+                                                "ReplicaAvailabilityZones",
+                                                "PrimaryOutpostArn",
+                                                "ReplicaOutpostArns"};
   int n = 0;
   for (const auto& e : *ngc) {
     ++n;
     for (const auto& [key, v] : e.all()) {
       std::string top = key.substr(0, key.find('.'));
       if (!kFields.count(top))
-        return InvalidParameterValue("Unknown parameter NodeGroupConfiguration." + std::to_string(n) +
-                                     "." + key + ".");
+        return InvalidParameterValue("Unknown parameter NodeGroupConfiguration." +
+                                     std::to_string(n) + "." + key + ".");
     }
     if (e.Has("PrimaryOutpostArn"))
-      return InvalidParameterValue(NotSupported("NodeGroupConfiguration PrimaryOutpostArn (Outposts)"));
+      return InvalidParameterValue(
+          NotSupported("NodeGroupConfiguration PrimaryOutpostArn (Outposts)"));
     std::optional<std::vector<std::string>> outposts;
     CF_TAKE(e.GetListChecked("ReplicaOutpostArns", "OutpostArn"), outposts);
     if (outposts && !outposts->empty())
-      return InvalidParameterValue(NotSupported("NodeGroupConfiguration ReplicaOutpostArns (Outposts)"));
+      return InvalidParameterValue(
+          NotSupported("NodeGroupConfiguration ReplicaOutpostArns (Outposts)"));
     RawShard s;
     s.node_group_id = e.Get("NodeGroupId");
     s.slots_text = e.Get("Slots");
@@ -302,10 +308,11 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
   g.description = *description;
 
   // ---- refused: not supported yet ----
-  for (const char* p : {"SnapshotName", "AuthToken", "TransitEncryptionMode", "KmsKeyId",
-                        "GlobalReplicationGroupId", "ServerlessCacheSnapshotName",
-                        "PrimaryClusterId"}) {
-    if (params.Has(p)) return InvalidParameterValue(NotSupported(std::string("The parameter ") + p));
+  for (const char* p :
+       {"SnapshotName", "AuthToken", "TransitEncryptionMode", "KmsKeyId",
+        "GlobalReplicationGroupId", "ServerlessCacheSnapshotName", "PrimaryClusterId"}) {
+    if (params.Has(p))
+      return InvalidParameterValue(NotSupported(std::string("The parameter ") + p));
   }
   {
     std::optional<std::vector<std::string>> l;
@@ -320,20 +327,25 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       return InvalidParameterValue(
           "CacheSecurityGroupNames (EC2-Classic) are not supported; use SecurityGroupIds.");
     std::optional<std::vector<QueryParams>> ldc;
-    CF_TAKE(params.GetStructListChecked("LogDeliveryConfigurations",
-                                        "LogDeliveryConfigurationRequest"),
-            ldc);
+    CF_TAKE(
+        params.GetStructListChecked("LogDeliveryConfigurations", "LogDeliveryConfigurationRequest"),
+        ldc);
     if (ldc && !ldc->empty())
       return InvalidParameterValue(NotSupported("Log delivery (LogDeliveryConfigurations)"));
   }
   {
     std::optional<bool> b;
     CF_TAKE(params.GetBool("TransitEncryptionEnabled"), b);
-    if (b && *b) return InvalidParameterValue(NotSupported("In-transit encryption (TransitEncryptionEnabled=true)"));
+    if (b && *b)
+      return InvalidParameterValue(
+          NotSupported("In-transit encryption (TransitEncryptionEnabled=true)"));
     CF_TAKE(params.GetBool("AtRestEncryptionEnabled"), b);
-    if (b && *b) return InvalidParameterValue(NotSupported("At-rest encryption (AtRestEncryptionEnabled=true)"));
+    if (b && *b)
+      return InvalidParameterValue(
+          NotSupported("At-rest encryption (AtRestEncryptionEnabled=true)"));
     CF_TAKE(params.GetBool("DataTieringEnabled"), b);
-    if (b && *b) return InvalidParameterValue(NotSupported("Data tiering (DataTieringEnabled=true)"));
+    if (b && *b)
+      return InvalidParameterValue(NotSupported("Data tiering (DataTieringEnabled=true)"));
   }
   {
     std::optional<int64_t> limit;
@@ -341,7 +353,8 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
     if (limit && *limit < 0)
       return InvalidParameterValue("The parameter SnapshotRetentionLimit must not be negative.");
     if (limit && *limit > 0)
-      return InvalidParameterValue(NotSupported("Automatic snapshots (SnapshotRetentionLimit > 0)"));
+      return InvalidParameterValue(
+          NotSupported("Automatic snapshots (SnapshotRetentionLimit > 0)"));
     g.snapshot_retention_limit = 0;
   }
 
@@ -368,7 +381,8 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
     CF_TAKE(params.GetListChecked("SecurityGroupIds", "SecurityGroupId"), ids);
     if (ids) {
       for (const auto& s : *ids)
-        if (s.empty()) return InvalidParameterValue("SecurityGroupIds must not contain an empty id.");
+        if (s.empty())
+          return InvalidParameterValue("SecurityGroupIds must not contain an empty id.");
       g.security_group_ids = *ids;
     }
   }
@@ -509,9 +523,10 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       auto ngid = NormalizeNodeGroupId(*ngc[0].node_group_id);
       if (!ngid) return InvalidParameterValue(ngid.error().message);
       if (*ngid != "0001")
-        return InvalidParameterValue("A cluster mode disabled group has exactly one node group, "
-                                     "0001; NodeGroupId " + *ngc[0].node_group_id +
-                                     " is invalid.");
+        return InvalidParameterValue(
+            "A cluster mode disabled group has exactly one node group, "
+            "0001; NodeGroupId " +
+            *ngc[0].node_group_id + " is invalid.");
     }
     std::optional<int64_t> ngc_replicas;
     if (!ngc.empty()) ngc_replicas = ngc[0].replica_count;
@@ -540,10 +555,10 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
     shard.replica_count = static_cast<int>(total - 1);
     if (pref_azs) {
       if (static_cast<int64_t>(pref_azs->size()) != total)
-        return InvalidParameterCombination(
-            "PreferredCacheClusterAZs lists " + std::to_string(pref_azs->size()) +
-            " zones but the group has " + std::to_string(total) +
-            " cache clusters; the numbers must be equal.");
+        return InvalidParameterCombination("PreferredCacheClusterAZs lists " +
+                                           std::to_string(pref_azs->size()) +
+                                           " zones but the group has " + std::to_string(total) +
+                                           " cache clusters; the numbers must be equal.");
       if (!ngc.empty() && (ngc[0].primary_az || ngc[0].replica_azs))
         return InvalidParameterCombination(
             "PreferredCacheClusterAZs cannot be combined with NodeGroupConfiguration availability "
@@ -616,16 +631,18 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       } else {
         s.slots = {even[static_cast<size_t>(i)]};
       }
-      s.replica_count = static_cast<int>(
-          raw && raw->replica_count ? *raw->replica_count : replicas_per_ng.value_or(0));
+      s.replica_count = static_cast<int>(raw && raw->replica_count ? *raw->replica_count
+                                                                   : replicas_per_ng.value_or(0));
       if (raw) {
         s.primary_az = raw->primary_az;
         if (raw->replica_azs) {
           if (static_cast<int>(raw->replica_azs->size()) != s.replica_count)
-            return InvalidParameterCombination(
-                "NodeGroupConfiguration " + std::to_string(i + 1) + ": ReplicaAvailabilityZones "
-                "lists " + std::to_string(raw->replica_azs->size()) + " zones for " +
-                std::to_string(s.replica_count) + " replicas; the numbers must be equal.");
+            return InvalidParameterCombination("NodeGroupConfiguration " + std::to_string(i + 1) +
+                                               ": ReplicaAvailabilityZones "
+                                               "lists " +
+                                               std::to_string(raw->replica_azs->size()) +
+                                               " zones for " + std::to_string(s.replica_count) +
+                                               " replicas; the numbers must be equal.");
           s.replica_azs = *raw->replica_azs;
         }
       }
@@ -633,8 +650,10 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
     }
     if (with_slots != 0) {
       if (auto st = CheckFullCoverage(per_shard); !st)
-        return InvalidParameterValue("NodeGroupConfiguration Slots must cover 0-16383 exactly "
-                                     "once: " + st.error().message + ".");
+        return InvalidParameterValue(
+            "NodeGroupConfiguration Slots must cover 0-16383 exactly "
+            "once: " +
+            st.error().message + ".");
     }
   }
 
@@ -663,8 +682,8 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       std::set<std::string> uniq(ctx.engine_versions.begin(), ctx.engine_versions.end());
       std::string avail;
       for (const auto& a : uniq) avail += (avail.empty() ? "" : ", ") + a;
-      return InvalidParameterValue("Cannot find version " + *v + " for redis (available: " +
-                                   avail + ").");
+      return InvalidParameterValue("Cannot find version " + *v + " for redis (available: " + avail +
+                                   ").");
     }
     g.engine_version = *resolved;
   } else {
@@ -723,8 +742,7 @@ Validated<DeleteGroupRequest> ValidateDeleteReplicationGroup(const QueryParams& 
   if (!id) return InvalidParameterValue(id.error().message);
   std::optional<bool> retain;
   CF_TAKE(params.GetBool("RetainPrimaryCluster"), retain);
-  if (retain && *retain)
-    return InvalidParameterValue(NotSupported("RetainPrimaryCluster=true"));
+  if (retain && *retain) return InvalidParameterValue(NotSupported("RetainPrimaryCluster=true"));
   if (params.Has("FinalSnapshotIdentifier"))
     return InvalidParameterValue(NotSupported("A final snapshot (FinalSnapshotIdentifier)"));
   return DeleteGroupRequest{*id};

@@ -57,8 +57,8 @@ std::string FormatTimestamp(int64_t ms) {
 }
 
 std::string ReplicationGroupArn(const RenderContext& ctx, const std::string& group_id) {
-  return "arn:aws:elasticache:" + ctx.region + ":" + ctx.account_id + ":replicationgroup:" +
-         group_id;
+  return "arn:aws:elasticache:" + ctx.region + ":" + ctx.account_id +
+         ":replicationgroup:" + group_id;
 }
 
 const NodeRecord* ShardPrimary(const GroupView& view, const std::string& node_group_id) {

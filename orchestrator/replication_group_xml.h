@@ -7,9 +7,8 @@
 #pragma once
 
 #include <map>
-#include <string>
-
 #include <pugixml.hpp>
+#include <string>
 
 #include "orchestrator/orch_types.h"
 

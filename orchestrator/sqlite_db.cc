@@ -7,7 +7,7 @@ namespace {
 
 Error SqlError(sqlite3* db, int rc, const std::string& what) {
   int base = rc & 0xff;
-  Errc code = base == SQLITE_CONSTRAINT ? Errc::kAlreadyExists
+  Errc code = base == SQLITE_CONSTRAINT                        ? Errc::kAlreadyExists
               : (base == SQLITE_BUSY || base == SQLITE_LOCKED) ? Errc::kUnavailable
                                                                : Errc::kIo;
   std::string msg = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -78,9 +78,9 @@ SqliteDb::~SqliteDb() {
 }
 
 Status SqliteDb::Open(const std::string& path) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Error e = SqlError(db_, rc, "open " + path);
     sqlite3_close_v2(db_);

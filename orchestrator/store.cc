@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
@@ -366,20 +365,26 @@ const char* HostStateName(HostState s) { return s == HostState::kUp ? "up" : "do
 
 const char* GroupStatusName(GroupStatus s) {
   switch (s) {
-    case GroupStatus::kCreating: return "creating";
-    case GroupStatus::kAvailable: return "available";
-    case GroupStatus::kModifying: return "modifying";
-    case GroupStatus::kDeleting: return "deleting";
-    case GroupStatus::kCreateFailed: return "create-failed";
-    case GroupStatus::kSnapshotting: return "snapshotting";
+    case GroupStatus::kCreating:
+      return "creating";
+    case GroupStatus::kAvailable:
+      return "available";
+    case GroupStatus::kModifying:
+      return "modifying";
+    case GroupStatus::kDeleting:
+      return "deleting";
+    case GroupStatus::kCreateFailed:
+      return "create-failed";
+    case GroupStatus::kSnapshotting:
+      return "snapshotting";
   }
   return "unknown";
 }
 
 std::optional<GroupStatus> ParseGroupStatus(const std::string& s) {
-  for (GroupStatus g : {GroupStatus::kCreating, GroupStatus::kAvailable, GroupStatus::kModifying,
-                        GroupStatus::kDeleting, GroupStatus::kCreateFailed,
-                        GroupStatus::kSnapshotting})
+  for (GroupStatus g :
+       {GroupStatus::kCreating, GroupStatus::kAvailable, GroupStatus::kModifying,
+        GroupStatus::kDeleting, GroupStatus::kCreateFailed, GroupStatus::kSnapshotting})
     if (s == GroupStatusName(g)) return g;
   return std::nullopt;
 }
@@ -409,10 +414,9 @@ Status Store::Migrate() {
     if (*row) version = static_cast<int>(s->Int(0));
   }
   if (version > kSchemaVersion)
-    return MakeError(Errc::kFailedPrecondition,
-                     "store schema version " + std::to_string(version) +
-                         " is newer than this orchestrator (" + std::to_string(kSchemaVersion) +
-                         ")");
+    return MakeError(Errc::kFailedPrecondition, "store schema version " + std::to_string(version) +
+                                                    " is newer than this orchestrator (" +
+                                                    std::to_string(kSchemaVersion) + ")");
   while (version < kSchemaVersion) {
     SqliteTxn txn(*db_);
     if (!txn.begin_status()) return txn.begin_status();
@@ -635,40 +639,39 @@ Result<int64_t> Store::CreateGroup(
   if (auto st = place(snap, g.nodes); !st) return st.error();
 
   const ReplicationGroupRecord& r = g.group;
-  if (auto st = RunSql(
-          *db_,
-          std::string("INSERT INTO replication_groups(") + kGroupColumns +
-              ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-          [&](SqliteStmt& s) {
-            int i = 1;
-            s.Bind(i++, r.id);
-            s.Bind(i++, r.description);
-            s.Bind(i++, GroupStatusName(r.status));
-            s.Bind(i++, int64_t{r.cluster_enabled});
-            s.Bind(i++, int64_t{r.automatic_failover});
-            s.Bind(i++, int64_t{r.multi_az});
-            s.Bind(i++, r.cache_node_type);
-            s.Bind(i++, static_cast<int64_t>(r.maxmemory_bytes));
-            s.Bind(i++, r.engine);
-            s.Bind(i++, r.engine_version);
-            s.Bind(i++, r.parameter_group);
-            s.Bind(i++, r.subnet_group);
-            s.Bind(i++, ToJsonArray(r.security_group_ids));
-            s.Bind(i++, r.preferred_maintenance_window);
-            s.Bind(i++, r.notification_topic_arn);
-            s.Bind(i++, int64_t{r.auto_minor_version_upgrade});
-            s.Bind(i++, int64_t{r.snapshot_retention_limit});
-            s.Bind(i++, r.snapshot_window);
-            s.Bind(i++, r.snapshotting_cluster_id);
-            s.Bind(i++, int64_t{r.port});
-            s.Bind(i++, r.network_type);
-            s.Bind(i++, r.ip_discovery);
-            s.Bind(i++, int64_t{r.data_tiering});
-            s.Bind(i++, int64_t{r.transit_encryption});
-            s.Bind(i++, int64_t{r.at_rest_encryption});
-            s.Bind(i++, r.create_time_ms);
-            s.Bind(i++, r.updated_ms);
-          });
+  if (auto st = RunSql(*db_,
+                       std::string("INSERT INTO replication_groups(") + kGroupColumns +
+                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       [&](SqliteStmt& s) {
+                         int i = 1;
+                         s.Bind(i++, r.id);
+                         s.Bind(i++, r.description);
+                         s.Bind(i++, GroupStatusName(r.status));
+                         s.Bind(i++, int64_t{r.cluster_enabled});
+                         s.Bind(i++, int64_t{r.automatic_failover});
+                         s.Bind(i++, int64_t{r.multi_az});
+                         s.Bind(i++, r.cache_node_type);
+                         s.Bind(i++, static_cast<int64_t>(r.maxmemory_bytes));
+                         s.Bind(i++, r.engine);
+                         s.Bind(i++, r.engine_version);
+                         s.Bind(i++, r.parameter_group);
+                         s.Bind(i++, r.subnet_group);
+                         s.Bind(i++, ToJsonArray(r.security_group_ids));
+                         s.Bind(i++, r.preferred_maintenance_window);
+                         s.Bind(i++, r.notification_topic_arn);
+                         s.Bind(i++, int64_t{r.auto_minor_version_upgrade});
+                         s.Bind(i++, int64_t{r.snapshot_retention_limit});
+                         s.Bind(i++, r.snapshot_window);
+                         s.Bind(i++, r.snapshotting_cluster_id);
+                         s.Bind(i++, int64_t{r.port});
+                         s.Bind(i++, r.network_type);
+                         s.Bind(i++, r.ip_discovery);
+                         s.Bind(i++, int64_t{r.data_tiering});
+                         s.Bind(i++, int64_t{r.transit_encryption});
+                         s.Bind(i++, int64_t{r.at_rest_encryption});
+                         s.Bind(i++, r.create_time_ms);
+                         s.Bind(i++, r.updated_ms);
+                       });
       !st)
     return st.error();
 
@@ -719,8 +722,7 @@ Result<int64_t> Store::CreateGroup(
                          [&](SqliteStmt& s) { s.Bind(1, n.host_id).Bind(2, int64_t{n.port}); });
         !st)
       return st.error();
-    if (auto st = RunSql(*db_,
-                         "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
+    if (auto st = RunSql(*db_, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
                          [&](SqliteStmt& s) {
                            s.Bind(1, n.host_id).Bind(2, int64_t{n.port}).Bind(3, n.node_id);
                          });
@@ -731,8 +733,7 @@ Result<int64_t> Store::CreateGroup(
 
   int pos = 0;
   for (const auto& t : g.tags) {
-    if (auto st = RunSql(*db_,
-                         "INSERT INTO tags(group_id, position, key, value) VALUES(?,?,?,?)",
+    if (auto st = RunSql(*db_, "INSERT INTO tags(group_id, position, key, value) VALUES(?,?,?,?)",
                          [&](SqliteStmt& s) {
                            s.Bind(1, r.id).Bind(2, int64_t{pos++}).Bind(3, t.key).Bind(4, t.value);
                          });
@@ -858,8 +859,7 @@ Result<std::pair<GroupView, int64_t>> Store::BeginDelete(const std::string& grou
     auto row = s->Step();
     if (!row) return row.error();
     if (*row)
-      return MakeError(Errc::kFailedPrecondition,
-                       "Replication group must be in available state");
+      return MakeError(Errc::kFailedPrecondition, "Replication group must be in available state");
   }
   const int64_t now = op.created_ms;
   if (auto r = RunSql(*db_,
@@ -872,9 +872,9 @@ Result<std::pair<GroupView, int64_t>> Store::BeginDelete(const std::string& grou
                       [&](SqliteStmt& s) { s.Bind(1, group_id); });
       !r)
     return r.error();
-  if (auto r = RunSql(*db_,
-                      "UPDATE nodes SET status='deleting' WHERE group_id=? AND status!='stopped'",
-                      [&](SqliteStmt& s) { s.Bind(1, group_id); });
+  if (auto r =
+          RunSql(*db_, "UPDATE nodes SET status='deleting' WHERE group_id=? AND status!='stopped'",
+                 [&](SqliteStmt& s) { s.Bind(1, group_id); });
       !r)
     return r.error();
   op.group_id = group_id;
@@ -962,17 +962,15 @@ Result<uint32_t> Store::ReallocateNodePort(const std::string& node_id, uint32_t 
   }
   used.push_back(bad_port);  // even if its block is already over
   auto port = LowestFreePort(start, end, used);
-  if (!port)
-    return MakeError(Errc::kResourceExhausted, "no free port left on host " + host_id);
-  if (auto st = RunSql(*db_,
-                       "DELETE FROM port_allocations WHERE host_id=? AND port=? AND node_id IS NULL",
-                       [&](SqliteStmt& s) { s.Bind(1, host_id).Bind(2, int64_t{*port}); });
+  if (!port) return MakeError(Errc::kResourceExhausted, "no free port left on host " + host_id);
+  if (auto st = RunSql(
+          *db_, "DELETE FROM port_allocations WHERE host_id=? AND port=? AND node_id IS NULL",
+          [&](SqliteStmt& s) { s.Bind(1, host_id).Bind(2, int64_t{*port}); });
       !st)
     return st.error();
-  if (auto st = RunSql(*db_, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
-                       [&](SqliteStmt& s) {
-                         s.Bind(1, host_id).Bind(2, int64_t{*port}).Bind(3, node_id);
-                       });
+  if (auto st = RunSql(
+          *db_, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
+          [&](SqliteStmt& s) { s.Bind(1, host_id).Bind(2, int64_t{*port}).Bind(3, node_id); });
       !st)
     return st.error();
   if (auto st = RunSql(*db_, "UPDATE nodes SET port=? WHERE node_id=?",
@@ -1048,9 +1046,8 @@ Status Store::TransitionLocked(OperationRecord& op, OpState to, const std::strin
       .Bind(7, OpStateName(op.state));
   if (auto st = s->Run(); !st) return st;
   if (s->Changes() == 0)
-    return MakeError(Errc::kFailedPrecondition,
-                     "operation " + std::to_string(op.id) + " attempt " +
-                         std::to_string(op.attempt) + " is stale");
+    return MakeError(Errc::kFailedPrecondition, "operation " + std::to_string(op.id) + " attempt " +
+                                                    std::to_string(op.attempt) + " is stale");
   op.state = to;
   op.step = step;
   op.updated_ms = now;
@@ -1169,14 +1166,12 @@ Status Store::CompleteDelete(OperationRecord& op, const std::string& event_messa
   OperationRecord copy = op;
   if (auto st = TransitionLocked(copy, OpState::kSucceeded, "", now); !st) return st;
   // Explicit deletes (rather than relying on cascades) keep the order obvious.
-  for (const char* sql : {"DELETE FROM port_allocations WHERE node_id IN "
-                          "(SELECT node_id FROM nodes WHERE group_id=?)",
-                          "DELETE FROM nodes WHERE group_id=?",
-                          "DELETE FROM node_groups WHERE group_id=?",
-                          "DELETE FROM tags WHERE group_id=?",
-                          "DELETE FROM replication_groups WHERE group_id=?"}) {
-    if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id); }); !st)
-      return st;
+  for (const char* sql :
+       {"DELETE FROM port_allocations WHERE node_id IN "
+        "(SELECT node_id FROM nodes WHERE group_id=?)",
+        "DELETE FROM nodes WHERE group_id=?", "DELETE FROM node_groups WHERE group_id=?",
+        "DELETE FROM tags WHERE group_id=?", "DELETE FROM replication_groups WHERE group_id=?"}) {
+    if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id); }); !st) return st;
   }
   if (auto st = AddEventLocked(op.group_id, "replication-group", event_message, now); !st)
     return st;

@@ -86,15 +86,15 @@ class Store {
   // event. Returns the operation id. Errors: the place callback's error unchanged;
   // Errc::kAlreadyExists when the id is taken.
   Result<int64_t> CreateGroup(
-      NewGroup g, const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
+      NewGroup g,
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
   Result<std::optional<GroupView>> GetGroup(const std::string& group_id);
   // Groups with id > after_id, ordered by id, at most limit.
   Result<std::vector<GroupView>> ListGroups(const std::string& after_id, int limit);
   // Delete: checks the group exists (kNotFound) and may be deleted (available or create-failed,
   // and no operation running: kFailedPrecondition), then sets it and its nodes `deleting`,
   // records op and an event. Returns the group as it now is and the operation id.
-  Result<std::pair<GroupView, int64_t>> BeginDelete(const std::string& group_id,
-                                                    OperationRecord op,
+  Result<std::pair<GroupView, int64_t>> BeginDelete(const std::string& group_id, OperationRecord op,
                                                     const std::string& event_message);
 
   // ---- nodes ----

@@ -1,11 +1,10 @@
-#include "orchestrator/orchestrator_config.h"
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
+#include "orchestrator/orchestrator_config.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -37,7 +36,8 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, ExampleConfigLoads) {
-  auto cfg = LoadOrchestratorConfig(std::string(CF_SOURCE_DIR) + "/configs/orchestrator.example.yaml");
+  auto cfg =
+      LoadOrchestratorConfig(std::string(CF_SOURCE_DIR) + "/configs/orchestrator.example.yaml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_EQ(cfg->api_listen.port, 8080);
   EXPECT_EQ(cfg->fleet_listen.port, 7001);
@@ -80,7 +80,9 @@ TEST_F(ConfigTest, Errors) {
   EXPECT_FALSE(Parse("api: {listen: nonsense}\nstore: {path: x.db}\n").ok());
   EXPECT_FALSE(Parse("api: {listen: '1.2.3.4:70000'}\nstore: {path: x.db}\n").ok());
   EXPECT_FALSE(Parse("store: {path: x.db}\naccount_id: '12'\n").ok());
-  EXPECT_FALSE(Parse("store: {path: x.db}\nfleet: {heartbeat_interval_ms: 1000, host_down_after_ms: 500}\n").ok());
+  EXPECT_FALSE(
+      Parse("store: {path: x.db}\nfleet: {heartbeat_interval_ms: 1000, host_down_after_ms: 500}\n")
+          .ok());
   EXPECT_FALSE(Parse("store: {path: x.db}\nlog_level: chatty\n").ok());
   EXPECT_FALSE(Parse("store: {path: x.db}\nnode_types: missing.yaml\n").ok());
   EXPECT_FALSE(Parse("store: {path: x.db}\noperations: {worker_threads: 0}\n").ok());
@@ -104,7 +106,9 @@ TEST(ParameterGroups, LookupAndDefaults) {
   EXPECT_EQ(pg->DefaultFor("redis7", true)->name, "default.redis7.cluster.on");
   EXPECT_EQ(pg->DefaultFor("redis7", false)->name, "default.redis7");
   EXPECT_EQ(pg->DefaultFor("redis6", false), nullptr);
-  EXPECT_FALSE(ParseParameterGroups("parameter_groups:\n  - {name: a, family: f}\n  - {name: A, family: f}\n").ok());
+  EXPECT_FALSE(ParseParameterGroups(
+                   "parameter_groups:\n  - {name: a, family: f}\n  - {name: A, family: f}\n")
+                   .ok());
 }
 
 }  // namespace

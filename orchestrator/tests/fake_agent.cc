@@ -1,9 +1,9 @@
 #include "orchestrator/tests/fake_agent.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <optional>
 #include <random>
-
-#include <grpcpp/grpcpp.h>
 
 #include "cachefleet.grpc.pb.h"
 
@@ -124,9 +124,9 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     {
       std::lock_guard lk(busy_mu);
       if (busy_ports.count(spec.port()))
-        return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-                "redis-server for " + spec.node_id() + " exited before answering PING: "
-                "Address already in use"};
+        return {grpc::StatusCode::RESOURCE_EXHAUSTED, "redis-server for " + spec.node_id() +
+                                                          " exited before answering PING: "
+                                                          "Address already in use"};
     }
     auto& net = *self->net_;
     std::lock_guard lk(net.mu);
@@ -255,8 +255,7 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ReplicaOf(grpc::ServerContext*, const pb::ReplicaOfRequest* req,
-                         pb::Ack*) override {
+  grpc::Status ReplicaOf(grpc::ServerContext*, const pb::ReplicaOfRequest* req, pb::Ack*) override {
     if (auto g = Gate()) return *g;
     auto& net = *self->net_;
     std::lock_guard lk(net.mu);

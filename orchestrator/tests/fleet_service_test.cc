@@ -2,8 +2,8 @@
 // unknown host or boot), host-down marking and the health JSON.
 #include "orchestrator/fleet_service.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -118,12 +118,13 @@ TEST_F(FleetServiceTest, HeartbeatsFillObservedColumns) {
   g.nodes.push_back(n);
   g.operation.created_ms = g.operation.updated_ms = NowMs();
   ASSERT_TRUE(store_
-                  .CreateGroup(g, [](const FleetSnapshot&, std::vector<NodeRecord>& nodes) {
-                    nodes[0].host_id = "host-a";
-                    nodes[0].port = 30000;
-                    nodes[0].az = "lab-a";
-                    return Status();
-                  })
+                  .CreateGroup(g,
+                               [](const FleetSnapshot&, std::vector<NodeRecord>& nodes) {
+                                 nodes[0].host_id = "host-a";
+                                 nodes[0].port = 30000;
+                                 nodes[0].az = "lab-a";
+                                 return Status();
+                               })
                   .ok());
   pb::HeartbeatRequest hb;
   hb.set_host_id("host-a");

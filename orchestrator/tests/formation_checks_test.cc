@@ -105,7 +105,8 @@ TEST_F(FormationChecksTest, HealthGateDetails) {
   EXPECT_NE(CheckClusterHealthy(Probes(), groups_).find("r1 replication link"), std::string::npos);
   statuses_[1].set_master_link_up(true);
   statuses_[3].set_master_cluster_node_id("id-p1");  // follows the wrong primary
-  EXPECT_NE(CheckClusterHealthy(Probes(), groups_).find("r2 does not replicate"), std::string::npos);
+  EXPECT_NE(CheckClusterHealthy(Probes(), groups_).find("r2 does not replicate"),
+            std::string::npos);
   statuses_[3].set_master_cluster_node_id("id-p2");
   statuses_[2].set_has_open_slots(true);
   EXPECT_NE(CheckClusterHealthy(Probes(), groups_).find("p2 has open slots"), std::string::npos);

@@ -1,10 +1,9 @@
 // In-process tests of the three actions: handlers called with an ApiRequest and a pugixml
 // result element, against a real store (no agents: operations are only recorded).
-#include "orchestrator/replication_group_frontend.h"
-
 #include <gtest/gtest.h>
 
 #include "orchestrator/id_rules.h"
+#include "orchestrator/replication_group_frontend.h"
 #include "orchestrator/tests/test_support.h"
 
 namespace cf::orchestrator {
@@ -54,10 +53,13 @@ class FrontendTest : public ::testing::Test {
     for (auto op : *ops) {
       if (op.group_id != id) continue;
       op = *store_.ClaimOperation(op.id);
-      std::vector<OpState> path = op.topology == Topology::kClusterModeEnabled
-          ? std::vector<OpState>{OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
-                                 OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy}
-          : std::vector<OpState>{OpState::kLaunchNodes, OpState::kReplicate, OpState::kAwaitHealthy};
+      std::vector<OpState> path =
+          op.topology == Topology::kClusterModeEnabled
+              ? std::vector<OpState>{OpState::kLaunchNodes, OpState::kAssignSlots,
+                                     OpState::kMeet,        OpState::kAwaitMembership,
+                                     OpState::kReplicate,   OpState::kAwaitHealthy}
+              : std::vector<OpState>{OpState::kLaunchNodes, OpState::kReplicate,
+                                     OpState::kAwaitHealthy};
       for (OpState s : path) ASSERT_TRUE(store_.TransitionOperation(op, s, "").ok());
       ASSERT_TRUE(store_.CompleteCreate(op, "created").ok());
     }
@@ -76,15 +78,15 @@ class FrontendTest : public ::testing::Test {
 };
 
 TEST_F(FrontendTest, CreateCmdReturnsCreatingGroupWithAllocatedPorts) {
-  auto e = Call("CreateReplicationGroup",
-                {{"ReplicationGroupId", "RG-Cmd"},
-                 {"ReplicationGroupDescription", "cluster mode off"},
-                 {"AutomaticFailoverEnabled", "true"},
-                 {"NumCacheClusters", "3"},
-                 {"Port", "6379"},
-                 {"PreferredCacheClusterAZs.AvailabilityZone.1", "lab-b"},
-                 {"PreferredCacheClusterAZs.AvailabilityZone.2", "lab-a"},
-                 {"PreferredCacheClusterAZs.AvailabilityZone.3", "lab-c"}});
+  auto e =
+      Call("CreateReplicationGroup", {{"ReplicationGroupId", "RG-Cmd"},
+                                      {"ReplicationGroupDescription", "cluster mode off"},
+                                      {"AutomaticFailoverEnabled", "true"},
+                                      {"NumCacheClusters", "3"},
+                                      {"Port", "6379"},
+                                      {"PreferredCacheClusterAZs.AvailabilityZone.1", "lab-b"},
+                                      {"PreferredCacheClusterAZs.AvailabilityZone.2", "lab-a"},
+                                      {"PreferredCacheClusterAZs.AvailabilityZone.3", "lab-c"}});
   ASSERT_FALSE(e.has_value()) << e->code << " " << e->message;
   auto rg = Group();
   EXPECT_STREQ(rg.child_value("ReplicationGroupId"), "rg-cmd");
@@ -160,8 +162,10 @@ TEST_F(FrontendTest, RejectionsChangeNothing) {
                {"PreferredCacheClusterAZs.AvailabilityZone.2", "us-east-1z"}},
               "InvalidParameterValue", 400, "us-east-1z");
   ExpectFault("CreateReplicationGroup",
-              {{"ReplicationGroupId", "bad"}, {"ReplicationGroupDescription", "d"},
-               {"NumNodeGroups", "2"}, {"AutomaticFailoverEnabled", "false"}},
+              {{"ReplicationGroupId", "bad"},
+               {"ReplicationGroupDescription", "d"},
+               {"NumNodeGroups", "2"},
+               {"AutomaticFailoverEnabled", "false"}},
               "InvalidParameterValue");
   EXPECT_FALSE(*store_.GroupExists("bad"));
   EXPECT_EQ(store_.ListUnfinishedOperations()->size(), ops_before);
@@ -174,8 +178,10 @@ TEST_F(FrontendTest, InsufficientCapacity) {
   // a smaller quota-compatible request that does not fit.
   cfg_.limits.max_nodes_per_group = 500;
   ExpectFault("CreateReplicationGroup",
-              {{"ReplicationGroupId", "huge"}, {"ReplicationGroupDescription", "d"},
-               {"NumNodeGroups", "80"}, {"ReplicasPerNodeGroup", "3"}},
+              {{"ReplicationGroupId", "huge"},
+               {"ReplicationGroupDescription", "d"},
+               {"NumNodeGroups", "80"},
+               {"ReplicasPerNodeGroup", "3"}},
               "InsufficientCacheClusterCapacity");
   EXPECT_FALSE(*store_.GroupExists("huge"));
 }
@@ -185,13 +191,14 @@ TEST_F(FrontendTest, DownHostsGetNoNodesAndNoHostsMeansNoCapacity) {
   HostRecord b = TestHost("host-b", "lab-b", 31000);
   b.last_heartbeat_ms = NowMs() - cfg_.host_down_after_ms - 1000;
   ASSERT_TRUE(store_.UpsertHost(b).ok());
-  ASSERT_FALSE(Call("CreateReplicationGroup", {{"ReplicationGroupId", "g"},
-                                               {"ReplicationGroupDescription", "d"},
-                                               {"NumNodeGroups", "3"}}));
+  ASSERT_FALSE(Call(
+      "CreateReplicationGroup",
+      {{"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}, {"NumNodeGroups", "3"}}));
   GroupView g = **store_.GetGroup("g");
   for (const auto& n : g.nodes) EXPECT_NE(n.host_id, "host-b");
   ExpectFault("CreateReplicationGroup",
-              {{"ReplicationGroupId", "g2"}, {"ReplicationGroupDescription", "d"},
+              {{"ReplicationGroupId", "g2"},
+               {"ReplicationGroupDescription", "d"},
                {"PreferredCacheClusterAZs.AvailabilityZone.1", "lab-b"}},
               "InsufficientCacheClusterCapacity");
 
@@ -201,7 +208,8 @@ TEST_F(FrontendTest, DownHostsGetNoNodesAndNoHostsMeansNoCapacity) {
   ReplicationGroupFrontend fe(empty, cfg_, nullptr);
   pugi::xml_document doc;
   auto e = fe.CreateReplicationGroup(
-      Request("CreateReplicationGroup", {{"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}}),
+      Request("CreateReplicationGroup",
+              {{"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}}),
       doc.append_child("CreateReplicationGroupResult"));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code, "InsufficientCacheClusterCapacity");

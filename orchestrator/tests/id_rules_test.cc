@@ -14,8 +14,8 @@ TEST(ReplicationGroupId, AcceptsAndLowercases) {
 }
 
 TEST(ReplicationGroupId, Rejects) {
-  for (const char* bad : {"", "1abc", "-abc", "abc-", "ab--c", "ab_c", "ab.c", "ab c", "Bad_ID--",
-                          "é", "abc\n"}) {
+  for (const char* bad :
+       {"", "1abc", "-abc", "abc-", "ab--c", "ab_c", "ab.c", "ab c", "Bad_ID--", "é", "abc\n"}) {
     auto r = NormalizeReplicationGroupId(bad);
     EXPECT_FALSE(r.ok()) << bad;
   }
@@ -30,7 +30,8 @@ TEST(NodeGroupId, PadsAndRejects) {
   EXPECT_EQ(*NormalizeNodeGroupId("1"), "0001");
   EXPECT_EQ(*NormalizeNodeGroupId("0042"), "0042");
   EXPECT_EQ(*NormalizeNodeGroupId("9999"), "9999");
-  for (const char* bad : {"", "00001", "12a", "-1", " 1"}) EXPECT_FALSE(NormalizeNodeGroupId(bad).ok()) << bad;
+  for (const char* bad : {"", "00001", "12a", "-1", " 1"})
+    EXPECT_FALSE(NormalizeNodeGroupId(bad).ok()) << bad;
 }
 
 TEST(MemberIds, ElastiCacheNaming) {
@@ -50,8 +51,9 @@ TEST(Marker, RoundTrips) {
 }
 
 TEST(Marker, RejectsForeignMarkers) {
-  for (const char* bad : {"", "abc123", "cfm1.", "cfm1.zz", "cfm1.6", "cfm2.61",
-                          "cfm1.2d61" /* "-a": not a valid id */, "cfm1.41" /* "A": not lowercase */}) {
+  for (const char* bad :
+       {"", "abc123", "cfm1.", "cfm1.zz", "cfm1.6", "cfm2.61",
+        "cfm1.2d61" /* "-a": not a valid id */, "cfm1.41" /* "A": not lowercase */}) {
     EXPECT_FALSE(DecodeDescribeMarker(bad).has_value()) << bad;
   }
 }

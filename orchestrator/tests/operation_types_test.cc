@@ -8,9 +8,9 @@ namespace cf::orchestrator {
 namespace {
 
 const std::vector<OpState> kAll = {
-    OpState::kPending,   OpState::kLaunchNodes,  OpState::kAssignSlots, OpState::kMeet,
-    OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy, OpState::kRollingBack,
-    OpState::kStopNodes, OpState::kSucceeded,    OpState::kFailed};
+    OpState::kPending,         OpState::kLaunchNodes, OpState::kAssignSlots,  OpState::kMeet,
+    OpState::kAwaitMembership, OpState::kReplicate,   OpState::kAwaitHealthy, OpState::kRollingBack,
+    OpState::kStopNodes,       OpState::kSucceeded,   OpState::kFailed};
 
 // Walks `path` and checks every step is legal and NextState agrees.
 void ExpectHappyPath(OpKind kind, Topology t, const std::vector<OpState>& path) {
@@ -42,9 +42,11 @@ TEST(OperationStates, DeleteHappyPath) {
 
 TEST(OperationStates, CmdSkipsClusterSteps) {
   const auto t = Topology::kClusterModeDisabled;
-  EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kLaunchNodes, OpState::kAssignSlots));
+  EXPECT_FALSE(
+      IsValidTransition(OpKind::kCreateGroup, t, OpState::kLaunchNodes, OpState::kAssignSlots));
   EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kAssignSlots, OpState::kMeet));
-  EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kMeet, OpState::kAwaitMembership));
+  EXPECT_FALSE(
+      IsValidTransition(OpKind::kCreateGroup, t, OpState::kMeet, OpState::kAwaitMembership));
 }
 
 TEST(OperationStates, IllegalSkipsAreRejected) {
@@ -57,7 +59,8 @@ TEST(OperationStates, IllegalSkipsAreRejected) {
   EXPECT_FALSE(IsValidTransition(k, t, OpState::kAwaitHealthy, OpState::kFailed));
   EXPECT_FALSE(IsValidTransition(k, t, OpState::kLaunchNodes, OpState::kStopNodes));
   EXPECT_FALSE(IsValidTransition(OpKind::kDeleteGroup, t, OpState::kPending, OpState::kSucceeded));
-  EXPECT_FALSE(IsValidTransition(OpKind::kDeleteGroup, t, OpState::kStopNodes, OpState::kRollingBack));
+  EXPECT_FALSE(
+      IsValidTransition(OpKind::kDeleteGroup, t, OpState::kStopNodes, OpState::kRollingBack));
   EXPECT_FALSE(IsValidTransition(OpKind::kDeleteGroup, t, OpState::kStopNodes, OpState::kFailed));
   auto st = CheckTransition(k, t, OpState::kPending, OpState::kMeet);
   ASSERT_FALSE(st.ok());
@@ -73,11 +76,12 @@ TEST(OperationStates, RollbackFromEveryNonTerminalCreateState) {
       EXPECT_EQ(IsValidTransition(OpKind::kCreateGroup, t, s, OpState::kRollingBack), want)
           << OpStateName(s);
     }
-    EXPECT_TRUE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kRollingBack, OpState::kFailed));
+    EXPECT_TRUE(
+        IsValidTransition(OpKind::kCreateGroup, t, OpState::kRollingBack, OpState::kFailed));
     EXPECT_FALSE(
         IsValidTransition(OpKind::kCreateGroup, t, OpState::kRollingBack, OpState::kSucceeded));
-    EXPECT_FALSE(IsValidTransition(OpKind::kCreateGroup, t, OpState::kRollingBack,
-                                   OpState::kLaunchNodes));
+    EXPECT_FALSE(
+        IsValidTransition(OpKind::kCreateGroup, t, OpState::kRollingBack, OpState::kLaunchNodes));
   }
 }
 

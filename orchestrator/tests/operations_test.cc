@@ -65,11 +65,12 @@ struct Orchestrator {
     create = std::make_unique<CreateGroupReconciler>(deps);
     del = std::make_unique<DeleteGroupReconciler>(deps);
     runner = std::make_unique<OperationRunner>(store, cfg.operations);
-    frontend = std::make_unique<ReplicationGroupFrontend>(
-        store, config, [this](int64_t id) { runner->Poke(id); });
+    frontend = std::make_unique<ReplicationGroupFrontend>(store, config,
+                                                          [this](int64_t id) { runner->Poke(id); });
     frontend->Register(dispatcher);
   }
-  void Start(OperationHandler* create_handler = nullptr, OperationHandler* delete_handler = nullptr) {
+  void Start(OperationHandler* create_handler = nullptr,
+             OperationHandler* delete_handler = nullptr) {
     runner->SetHandler(OpKind::kCreateGroup, create_handler ? create_handler : create.get());
     runner->SetHandler(OpKind::kDeleteGroup, delete_handler ? delete_handler : del.get());
     ASSERT_TRUE(runner->Start().ok());
@@ -146,7 +147,8 @@ class OperationsTest : public ::testing::Test {
     for (const auto& ng : v.node_groups) planned[ng.node_group_id] = ng.slots;
     std::map<std::string, std::string> primary_cluster_id;
     for (const auto& n : v.nodes)
-      if (n.desired_role == NodeRole::kPrimary) primary_cluster_id[n.node_group_id] = n.cluster_node_id;
+      if (n.desired_role == NodeRole::kPrimary)
+        primary_cluster_id[n.node_group_id] = n.cluster_node_id;
     for (const auto& n : v.nodes) {
       ASSERT_TRUE(net_->nodes.count(n.node_id)) << n.node_id;
       const auto& f = net_->nodes.at(n.node_id);
@@ -192,7 +194,8 @@ TEST_F(OperationsTest, CreateClusterModeEnabled) {
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_FALSE(orch_->Call("CreateReplicationGroup", kCme3x1));
   ASSERT_TRUE(WaitFor("cme", "available"));
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   EXPECT_LT(ms.count(), 3000);
   ExpectFormed("cme");
   GroupView v = View("cme");

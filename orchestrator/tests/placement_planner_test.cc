@@ -248,8 +248,8 @@ TEST(PlacementPlanner, DeterministicAndEvenForManyShapes) {
   for (int hosts_n = 1; hosts_n <= 5; ++hosts_n) {
     std::vector<PlacementHost> hosts;
     for (int i = 0; i < hosts_n; ++i)
-      hosts.push_back(Host("h" + std::to_string(i), "az" + std::to_string(i),
-                           30000 + 1000 * i, 30000 + 1000 * i + 499));
+      hosts.push_back(Host("h" + std::to_string(i), "az" + std::to_string(i), 30000 + 1000 * i,
+                           30000 + 1000 * i + 499));
     for (int shards = 1; shards <= 10; ++shards) {
       for (int replicas = 0; replicas <= 3; ++replicas) {
         auto req = Topo(shards, replicas);

@@ -67,10 +67,10 @@ GroupView Cme(GroupStatus status) {
     ng.slots = {s == 1 ? SlotRange{0, 8191} : SlotRange{8192, 16383}};
     ng.status = "available";
     v.node_groups.push_back(ng);
-    v.nodes.push_back(Node("cme-" + ng.node_group_id + "-001", ng.node_group_id,
-                           NodeRole::kPrimary, s == 1 ? "host-a" : "host-b", 30000 + s));
-    v.nodes.push_back(Node("cme-" + ng.node_group_id + "-002", ng.node_group_id,
-                           NodeRole::kReplica, s == 1 ? "host-b" : "host-a", 31000 + s));
+    v.nodes.push_back(Node("cme-" + ng.node_group_id + "-001", ng.node_group_id, NodeRole::kPrimary,
+                           s == 1 ? "host-a" : "host-b", 30000 + s));
+    v.nodes.push_back(Node("cme-" + ng.node_group_id + "-002", ng.node_group_id, NodeRole::kReplica,
+                           s == 1 ? "host-b" : "host-a", 31000 + s));
   }
   return v;
 }
@@ -96,7 +96,8 @@ TEST(ReplicationGroupXml, CmdElementsAndEndpoints) {
   EXPECT_TRUE(rg.child("PendingModifiedValues"));
   EXPECT_FALSE(rg.child("PendingModifiedValues").first_child());
   auto members = rg.child("MemberClusters");
-  ASSERT_EQ(std::distance(members.children("ClusterId").begin(), members.children("ClusterId").end()), 2);
+  ASSERT_EQ(
+      std::distance(members.children("ClusterId").begin(), members.children("ClusterId").end()), 2);
   EXPECT_STREQ(members.first_child().child_value(), "rg-001");
   auto ng = rg.child("NodeGroups").child("NodeGroup");
   EXPECT_STREQ(ng.child_value("NodeGroupId"), "0001");
@@ -118,7 +119,8 @@ TEST(ReplicationGroupXml, CmdElementsAndEndpoints) {
   EXPECT_STREQ(rg.child_value("MultiAZ"), "disabled");
   EXPECT_STREQ(rg.child_value("ClusterEnabled"), "false");
   EXPECT_STREQ(rg.child_value("ClusterMode"), "disabled");
-  EXPECT_STREQ(rg.child_value("ARN"), "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:rg");
+  EXPECT_STREQ(rg.child_value("ARN"),
+               "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:rg");
   EXPECT_STREQ(rg.child_value("ReplicationGroupCreateTime"), "2024-05-01T12:00:00.123Z");
   for (const char* name :
        {"SnapshotRetentionLimit", "SnapshotWindow", "CacheNodeType", "AuthTokenEnabled",
@@ -169,8 +171,8 @@ TEST(ReplicationGroupXml, CmeElements) {
   EXPECT_FALSE(ng1.child("PrimaryEndpoint"));
   EXPECT_FALSE(ng1.child("ReaderEndpoint"));
   auto m = ng1.child("NodeGroupMembers").child("NodeGroupMember");
-  EXPECT_EQ(ChildNames(m), (std::set<std::string>{"CacheClusterId", "CacheNodeId",
-                                                  "PreferredAvailabilityZone"}));
+  EXPECT_EQ(ChildNames(m),
+            (std::set<std::string>{"CacheClusterId", "CacheNodeId", "PreferredAvailabilityZone"}));
   // No live primary observed: the planned primary of the first shard.
   EXPECT_STREQ(rg.child("ConfigurationEndpoint").child_value("Address"), "10.0.0.1");
   EXPECT_STREQ(rg.child("ConfigurationEndpoint").child_value("Port"), "30001");

@@ -133,9 +133,10 @@ TEST_F(StoreTest, CreateGroupWritesEverythingInOneTransaction) {
 }
 
 TEST_F(StoreTest, FailedPlacementOrPortClashWritesNothing) {
-  auto r = store_.CreateGroup(SimpleGroup("rg"), [](const FleetSnapshot&, std::vector<NodeRecord>&) {
-    return Status(MakeError(Errc::kResourceExhausted, "full"));
-  });
+  auto r =
+      store_.CreateGroup(SimpleGroup("rg"), [](const FleetSnapshot&, std::vector<NodeRecord>&) {
+        return Status(MakeError(Errc::kResourceExhausted, "full"));
+      });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kResourceExhausted);
   EXPECT_FALSE(*store_.GroupExists("rg"));
@@ -144,16 +145,16 @@ TEST_F(StoreTest, FailedPlacementOrPortClashWritesNothing) {
 
   ASSERT_TRUE(store_.CreateGroup(SimpleGroup("first"), PlaceOnFirstHost).ok());
   // A buggy planner that reuses port 30000: the unique (host, port) constraint refuses it.
-  auto clash = store_.CreateGroup(SimpleGroup("second"), [](const FleetSnapshot& s,
-                                                            std::vector<NodeRecord>& nodes) {
-    uint32_t p = 30000;
-    for (auto& n : nodes) {
-      n.host_id = s.hosts[0].host_id;
-      n.az = s.hosts[0].az;
-      n.port = p++;
-    }
-    return Status();
-  });
+  auto clash = store_.CreateGroup(SimpleGroup("second"),
+                                  [](const FleetSnapshot& s, std::vector<NodeRecord>& nodes) {
+                                    uint32_t p = 30000;
+                                    for (auto& n : nodes) {
+                                      n.host_id = s.hosts[0].host_id;
+                                      n.az = s.hosts[0].az;
+                                      n.port = p++;
+                                    }
+                                    return Status();
+                                  });
   ASSERT_FALSE(clash.ok());
   EXPECT_FALSE(*store_.GroupExists("second"));
   EXPECT_EQ(store_.ListUnfinishedOperations()->size(), 1u);

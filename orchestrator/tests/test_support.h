@@ -7,9 +7,8 @@
 
 #include <filesystem>
 #include <map>
-#include <string>
-
 #include <pugixml.hpp>
+#include <string>
 
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/orchestrator_config.h"

@@ -1,8 +1,8 @@
-#include "orchestrator/replication_group_validator.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
+
+#include "orchestrator/replication_group_validator.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -97,7 +97,8 @@ TEST_F(ValidatorTest, IdRules) {
   for (const char* bad : {"1abc", "ab--c", "abc-", "a_b", ""})
     Fault(Base({{"ReplicationGroupId", bad}}), "InvalidParameterValue", "ReplicationGroupId");
   Fault(Base({{"ReplicationGroupId", std::string(41, 'a')}}), "InvalidParameterValue");
-  EXPECT_EQ(Ok(Base({{"ReplicationGroupId", std::string(40, 'A')}})).group.id, std::string(40, 'a'));
+  EXPECT_EQ(Ok(Base({{"ReplicationGroupId", std::string(40, 'A')}})).group.id,
+            std::string(40, 'a'));
 }
 
 TEST_F(ValidatorTest, UnknownParametersAreNamed) {
@@ -163,14 +164,15 @@ TEST_F(ValidatorTest, HarmlessValuesOfRefusedParametersAreAccepted) {
 // ---- descriptive parameters ----
 
 TEST_F(ValidatorTest, Tags) {
-  auto r = Ok(Base({{"Tags.Tag.1.Key", "env"}, {"Tags.Tag.1.Value", "prod"},
-                    {"Tags.Tag.2.Key", "team"}}));
+  auto r = Ok(
+      Base({{"Tags.Tag.1.Key", "env"}, {"Tags.Tag.1.Value", "prod"}, {"Tags.Tag.2.Key", "team"}}));
   ASSERT_EQ(r.tags.size(), 2u);
   EXPECT_EQ(r.tags[0].key, "env");
   EXPECT_EQ(r.tags[0].value, "prod");
   EXPECT_EQ(r.tags[1].value, "");
   Params many = Base();
-  for (int i = 1; i <= 51; ++i) many["Tags.Tag." + std::to_string(i) + ".Key"] = "k" + std::to_string(i);
+  for (int i = 1; i <= 51; ++i)
+    many["Tags.Tag." + std::to_string(i) + ".Key"] = "k" + std::to_string(i);
   Fault(many, "TagQuotaPerResourceExceeded");
   many.erase("Tags.Tag.51.Key");
   EXPECT_EQ(Ok(many).tags.size(), 50u);
@@ -269,8 +271,9 @@ TEST_F(ValidatorTest, ParameterGroups) {
         "InvalidParameterCombination");
   Fault(Base({{"CacheParameterGroupName", "default.redis7.cluster.on"}, {"NumCacheClusters", "2"}}),
         "InvalidParameterCombination");
-  Fault(Base({{"CacheParameterGroupName", "default.redis7.cluster.on"}, {"ClusterMode", "disabled"}}),
-        "InvalidParameterCombination");
+  Fault(
+      Base({{"CacheParameterGroupName", "default.redis7.cluster.on"}, {"ClusterMode", "disabled"}}),
+      "InvalidParameterCombination");
   EXPECT_EQ(Ok(Base({{"NumNodeGroups", "2"}})).group.parameter_group, "default.redis7.cluster.on");
 }
 
@@ -301,13 +304,15 @@ TEST_F(ValidatorTest, CmdAutomaticFailoverAndMultiAz) {
   Fault(Base({{"AutomaticFailoverEnabled", "true"}}), "InvalidParameterCombination");
   Fault(Base({{"AutomaticFailoverEnabled", "true"}, {"NumCacheClusters", "1"}}),
         "InvalidParameterCombination");
-  auto r = Ok(Base({{"AutomaticFailoverEnabled", "true"}, {"NumCacheClusters", "2"},
+  auto r = Ok(Base({{"AutomaticFailoverEnabled", "true"},
+                    {"NumCacheClusters", "2"},
                     {"MultiAZEnabled", "true"}}));
   EXPECT_TRUE(r.group.automatic_failover);
   EXPECT_TRUE(r.group.multi_az);
   Fault(Base({{"MultiAZEnabled", "true"}, {"NumCacheClusters", "2"}}),
         "InvalidParameterCombination", "AutomaticFailoverEnabled");
-  Fault(Base({{"MultiAZEnabled", "true"}, {"AutomaticFailoverEnabled", "false"},
+  Fault(Base({{"MultiAZEnabled", "true"},
+              {"AutomaticFailoverEnabled", "false"},
               {"NumCacheClusters", "3"}}),
         "InvalidParameterCombination");
 }
@@ -334,11 +339,12 @@ TEST_F(ValidatorTest, CmdPreferredCacheClusterAzs) {
 }
 
 TEST_F(ValidatorTest, CmdNodeGroupConfiguration) {
-  auto r = Ok(Base({{"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaCount", "1"},
-                    {"NodeGroupConfiguration.NodeGroupConfiguration.1.PrimaryAvailabilityZone", "lab-b"},
-                    {"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaAvailabilityZones."
-                     "AvailabilityZone.1",
-                     "lab-c"}}));
+  auto r =
+      Ok(Base({{"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaCount", "1"},
+               {"NodeGroupConfiguration.NodeGroupConfiguration.1.PrimaryAvailabilityZone", "lab-b"},
+               {"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaAvailabilityZones."
+                "AvailabilityZone.1",
+                "lab-c"}}));
   EXPECT_FALSE(r.group.cluster_enabled);
   EXPECT_EQ(r.total_nodes(), 2);
   EXPECT_EQ(r.shards[0].primary_az, "lab-b");
@@ -390,9 +396,9 @@ TEST_F(ValidatorTest, CmeRequiresAutomaticFailover) {
   EXPECT_TRUE(Ok(Base({{"ClusterMode", "enabled"}})).group.automatic_failover);
   Fault(Base({{"NumNodeGroups", "2"}, {"MultiAZEnabled", "true"}}), "InvalidParameterCombination",
         "replica");
-  EXPECT_TRUE(Ok(Base({{"NumNodeGroups", "2"}, {"ReplicasPerNodeGroup", "1"},
-                       {"MultiAZEnabled", "true"}}))
-                  .group.multi_az);
+  EXPECT_TRUE(
+      Ok(Base({{"NumNodeGroups", "2"}, {"ReplicasPerNodeGroup", "1"}, {"MultiAZEnabled", "true"}}))
+          .group.multi_az);
 }
 
 Params CapturedCme() {
@@ -407,15 +413,18 @@ Params CapturedCme() {
           {"NodeGroupConfiguration.NodeGroupConfiguration.1.Slots", "0-8191"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaCount", "1"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.1.PrimaryAvailabilityZone", "us-east-1a"},
-          {"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaAvailabilityZones.AvailabilityZone.1",
+          {"NodeGroupConfiguration.NodeGroupConfiguration.1.ReplicaAvailabilityZones."
+           "AvailabilityZone.1",
            "us-east-1b"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.2.NodeGroupId", "0002"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.2.Slots", "8192-16383"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.2.ReplicaCount", "2"},
           {"NodeGroupConfiguration.NodeGroupConfiguration.2.PrimaryAvailabilityZone", "us-east-1b"},
-          {"NodeGroupConfiguration.NodeGroupConfiguration.2.ReplicaAvailabilityZones.AvailabilityZone.1",
+          {"NodeGroupConfiguration.NodeGroupConfiguration.2.ReplicaAvailabilityZones."
+           "AvailabilityZone.1",
            "us-east-1a"},
-          {"NodeGroupConfiguration.NodeGroupConfiguration.2.ReplicaAvailabilityZones.AvailabilityZone.2",
+          {"NodeGroupConfiguration.NodeGroupConfiguration.2.ReplicaAvailabilityZones."
+           "AvailabilityZone.2",
            "us-east-1c"},
           {"CacheNodeType", "cache.r6g.large"},
           {"Engine", "redis"},
@@ -506,7 +515,8 @@ TEST(DescribeValidation, Rules) {
   auto ok = ValidateDescribeReplicationGroups(QueryParams(Params{}));
   ASSERT_TRUE(std::holds_alternative<DescribeGroupsRequest>(ok));
   EXPECT_EQ(std::get<DescribeGroupsRequest>(ok).max_records, 100);
-  auto one = ValidateDescribeReplicationGroups(QueryParams(Params{{"ReplicationGroupId", "RG-Cmd"}}));
+  auto one =
+      ValidateDescribeReplicationGroups(QueryParams(Params{{"ReplicationGroupId", "RG-Cmd"}}));
   EXPECT_EQ(*std::get<DescribeGroupsRequest>(one).group_id, "rg-cmd");
   for (const char* bad : {"19", "101", "0", "x"}) {
     auto r = ValidateDescribeReplicationGroups(QueryParams(Params{{"MaxRecords", bad}}));
@@ -518,10 +528,12 @@ TEST(DescribeValidation, Rules) {
   auto bad_marker = ValidateDescribeReplicationGroups(QueryParams(Params{{"Marker", "abc123"}}));
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(bad_marker));
   EXPECT_EQ(std::get<api::ApiError>(bad_marker).code, "InvalidParameterValue");
-  auto bad_id = ValidateDescribeReplicationGroups(QueryParams(Params{{"ReplicationGroupId", "fake_cluster"}}));
+  auto bad_id = ValidateDescribeReplicationGroups(
+      QueryParams(Params{{"ReplicationGroupId", "fake_cluster"}}));
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(bad_id));
   EXPECT_EQ(std::get<api::ApiError>(bad_id).code, "InvalidParameterValue");
-  auto unknown = ValidateDescribeReplicationGroups(QueryParams(Params{{"ShowCacheNodeInfo", "true"}}));
+  auto unknown =
+      ValidateDescribeReplicationGroups(QueryParams(Params{{"ShowCacheNodeInfo", "true"}}));
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(unknown));
   EXPECT_NE(std::get<api::ApiError>(unknown).message.find("ShowCacheNodeInfo"), std::string::npos);
 }
