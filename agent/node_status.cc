@@ -70,6 +70,11 @@ void FillNodeStatus(const RedisObservation& obs, cachefleet::v1::NodeStatus* out
     if (!n.open_slots.empty()) open = true;
     if (!n.slots.empty()) owners.push_back(&n);
     if (n.unhealthy()) out->add_unhealthy_peers(n.id);
+    if (n.is_replica() && !n.master_id.empty()) {
+      auto* v = out->add_replicas_seen();
+      v->set_cluster_node_id(n.id);
+      v->set_master_cluster_node_id(n.master_id);
+    }
   }
   std::sort(owners.begin(), owners.end(), [](const ClusterNodeEntry* a, const ClusterNodeEntry* b) {
     return a->slots.front().start < b->slots.front().start;

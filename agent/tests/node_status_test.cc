@@ -53,6 +53,10 @@ TEST(FillNodeStatusTest, ClusterReplica) {
   EXPECT_FALSE(s.has_open_slots());
   ASSERT_EQ(s.unhealthy_peers_size(), 1);
   EXPECT_EQ(s.unhealthy_peers(0), "m3");
+  // Every replica this node sees, with the master it follows (itself included).
+  ASSERT_EQ(s.replicas_seen_size(), 1);
+  EXPECT_EQ(s.replicas_seen(0).cluster_node_id(), "r1");
+  EXPECT_EQ(s.replicas_seen(0).master_cluster_node_id(), "m1");
 }
 
 TEST(FillNodeStatusTest, ClusterMasterWithOpenSlot) {
