@@ -734,6 +734,32 @@ class Lab:
     def restart_orchestrator(self) -> None:
         self._start_orchestrator(first=False)
 
+    def kill_agent(self, host_id: str, sig: int = signal.SIGKILL) -> None:
+        """Signals one agent process only (its redis-servers are in their own process groups
+        and keep running)."""
+        name = f"agent-{host_id}"
+        pid = self.recorded_pid(name)
+        p = self._popen.get(name)
+        if pid and pid_alive(pid) and any("cachefleet-agent" in a for a in proc_cmdline(pid)):
+            os.kill(pid, sig)
+            if p is not None:
+                p.wait(10)
+
+    def restart_agent(self, host_id: str) -> None:
+        """Starts one agent again with its existing config (same host id, AZ, node port range
+        and data dir); returns when it serves. It re-adopts its running redis-servers."""
+        name = f"agent-{host_id}"
+        offset = self.log_path(name).stat().st_size if self.log_path(name).exists() else 0
+        argv = [str(self.agent_bin), "--config", str(self.agent_config(host_id))]
+        if self.stop_nodes_on_exit:
+            argv.append("--stop-nodes-on-exit")
+        p = self._spawn(name, argv)
+        m = self._wait_line(name, p, _AGENT_READY, offset)
+        self.agent_ports[host_id] = int(m.group(3))
+        if self.detach and host_id in self.port_ranges:
+            transfer_reservation(self.port_ranges[host_id][0], p.pid)
+        self._write_state()
+
     def stop_component(self, name: str, grace_s: float = 10.0) -> None:
         pid = self.recorded_pid(name)
         if pid:
