@@ -427,7 +427,8 @@ TEST_F(WarmPoolTest, RestartWithASmallerPoolRetiresTheExtra) {
       dir_.path());
   smaller->Start();
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(low)); }, 5000));
-  EXPECT_FALSE(fs::exists(smaller->node_dir(WarmNodeId(Top(1)))));
+  // The directory goes right after the process (retire = stop, forget, purge).
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(smaller->node_dir(WarmNodeId(Top(1)))); }, 5000));
   ASSERT_TRUE(WaitWarmPorts({Top(0)}, 5000));
   EXPECT_EQ(WarmPid(*smaller, Top(0)), high);
 }
