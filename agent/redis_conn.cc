@@ -199,6 +199,15 @@ cf::Result<RedisReply> RedisConn::GetReply() {
   return TakeReply(static_cast<redisReply*>(raw));
 }
 
+cf::Status RedisConn::Flush() {
+  if (!connected()) return MakeError(Errc::kUnavailable, "redis " + where() + ": not connected");
+  int done = 0;
+  while (!done) {
+    if (redisBufferWrite(ctx_.get(), &done) != REDIS_OK) return ContextError();
+  }
+  return {};
+}
+
 cf::Result<RedisReply> RedisConn::Command(const std::vector<std::string>& argv) {
   if (pending_ > 0) {
     return MakeError(Errc::kInternal, "redis " + where() + ": command while pipeline pending");

@@ -128,6 +128,8 @@ class RedisConn {
   // Pipelining: queue commands, then read replies in order.
   cf::Status Append(const std::vector<std::string>& argv);
   cf::Result<RedisReply> GetReply();
+  // Writes the queued commands now, without reading replies (GetReply reads them later).
+  cf::Status Flush();
   size_t pending() const { return pending_; }
   // Sends all commands in one write and reads all replies. The outer Result fails on a
   // connection error; each inner Result carries that command's reply or error reply.

@@ -231,9 +231,23 @@ void BatchSizer::Observe(const std::vector<uint64_t>& sizes) {
   if (n == 0) return;
   double mean = static_cast<double>(sum) / static_cast<double>(n);
   avg_ = avg_ == 0 ? mean : 0.5 * avg_ + 0.5 * mean;
-  double want = static_cast<double>(limits_.max_batch_bytes) / std::max(avg_, 1.0);
-  uint64_t target = want >= limits_.max_batch_keys ? limits_.max_batch_keys
-                                                   : static_cast<uint64_t>(want);
+  Recompute();
+}
+
+void BatchSizer::ObserveMigrate(uint64_t keys, double ms) {
+  if (keys == 0 || ms <= 0) return;
+  double per = ms / static_cast<double>(keys);
+  ms_per_key_ = ms_per_key_ == 0 ? per : 0.7 * ms_per_key_ + 0.3 * per;
+  Recompute();
+}
+
+void BatchSizer::Recompute() {
+  double want = limits_.max_batch_keys;
+  if (avg_ > 0) want = std::min(want, static_cast<double>(limits_.max_batch_bytes) / std::max(avg_, 1.0));
+  if (ms_per_key_ > 0 && limits_.target_batch_ms > 0) {
+    want = std::min(want, limits_.target_batch_ms / ms_per_key_);
+  }
+  uint64_t target = static_cast<uint64_t>(std::max(want, 0.0));
   target = std::min<uint64_t>(target, static_cast<uint64_t>(fetch_) * 4);
   fetch_ = static_cast<uint32_t>(
       std::clamp<uint64_t>(target, limits_.min_fetch_keys, limits_.max_batch_keys));

@@ -91,25 +91,36 @@ std::vector<WindowSpan> PlanWindows(const std::vector<uint64_t>& keys, uint32_t 
 struct BatchLimits {
   uint32_t max_batch_keys = 1000;            // keys per MIGRATE / per flight
   uint64_t max_batch_bytes = 4ull << 20;     // MEMORY USAGE bytes per MIGRATE / per flight
+  // Time budget of one flight (the source's main thread is blocked for it; clients of the
+  // source wait that long). 0 = none.
+  uint32_t target_batch_ms = 5;
   uint32_t initial_batch_keys = 100;         // first GETKEYSINSLOT size
   uint32_t min_fetch_keys = 10;              // never fetch fewer (a big key still goes alone)
 };
 
-// Adapts the GETKEYSINSLOT size so that one fetch is about one batch budget: starts at
-// initial_batch_keys, then targets max_batch_bytes / (average key size), clamped to
-// [min_fetch_keys, max_batch_keys], growing at most 4x per observation and shrinking at once.
+// Adapts the batch size (keys fetched per round = keys per flight) so that one batch is about
+// one budget: starts at initial_batch_keys, then targets the smaller of
+// max_batch_bytes / (average key size) and target_batch_ms / (observed MIGRATE ms per key),
+// clamped to [min_fetch_keys, max_batch_keys], growing at most 4x per observation and
+// shrinking at once.
 class BatchSizer {
  public:
   explicit BatchSizer(BatchLimits limits);
   uint32_t fetch_keys() const { return fetch_; }
   double avg_key_bytes() const { return avg_; }
+  double ms_per_key() const { return ms_per_key_; }
   // Sizes (MEMORY USAGE) of keys just fetched; zeros (keys gone) are ignored.
   void Observe(const std::vector<uint64_t>& sizes);
+  // One flight of `keys` keys took `ms` (send to last reply). Oversized flights are not
+  // representative and should not be reported.
+  void ObserveMigrate(uint64_t keys, double ms);
 
  private:
+  void Recompute();
   BatchLimits limits_;
   uint32_t fetch_;
-  double avg_ = 0;  // exponentially weighted mean key size; 0 = nothing observed yet
+  double avg_ = 0;         // exponentially weighted mean key size; 0 = nothing observed yet
+  double ms_per_key_ = 0;  // exponentially weighted MIGRATE cost per key; 0 = unknown
 };
 
 struct SizedKey {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "agent/node_admin.h"
@@ -22,6 +23,23 @@ using Replies = std::vector<Result<RedisReply>>;
 
 constexpr std::string_view kTargetReplied = "Target instance replied with error: ";
 constexpr uint32_t kPeerDownRetryMs = 5000;  // how long an unreachable other primary is skipped
+// ARGV = slot, count, slot, count, ...; returns keys1, sizes1, keys2, sizes2, ... (MEMORY USAGE;
+// 0 for a key that vanished). Read-only; reads keys of several slots, all local (they exist
+// in slots this node owns), hence the flags.
+constexpr std::string_view kFetchScript = R"(#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+for i = 1, #ARGV, 2 do
+  local keys = redis.call('CLUSTER', 'GETKEYSINSLOT', ARGV[i], ARGV[i + 1])
+  local sizes = {}
+  for j, k in ipairs(keys) do sizes[j] = redis.call('MEMORY', 'USAGE', k) or 0 end
+  out[#out + 1] = keys
+  out[#out + 1] = sizes
+end
+return out
+)";
+// Slots whose keys are all on the target are completed together (see RunRounds).
+constexpr size_t kCompleteBatchSlots = 1024;
+constexpr uint32_t kCompleteDelayMs = 250;
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool Contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
@@ -100,6 +118,9 @@ struct SlotMover::Impl {
   std::unique_ptr<Peer> source, target;
   std::vector<std::unique_ptr<Peer>> others;
   std::string source_id;
+  // Slots the target owns already (claimed before this call, or NODE'd by us): no IMPORTING,
+  // no STABLE for them on the target.
+  std::set<uint32_t> target_owned;
   uint32_t migrate_timeout_ms = kDefaultMigrateTimeoutMs;
   uint32_t big_key_timeout_ms = kDefaultMigrateTimeoutMs;
 
@@ -107,8 +128,31 @@ struct SlotMover::Impl {
   BatchSizer sizer{BatchLimits{}};
   bool sink_failed = false;
   bool draining = false;
+  bool use_fetch_script = true;  // false once the source refused kFetchScript
   Clock::time_point drain_deadline{};
   Clock::time_point last_emit{};
+  // Wall time and calls per step ("SETSLOT NODE (target)", "MIGRATE", ...), logged at the end:
+  // where a slow move spent its time.
+  std::map<std::string, std::pair<double, uint64_t>, std::less<>> step_time;
+
+  void AddStepTime(std::string_view step, Clock::time_point t0) {
+    auto it = step_time.find(step);
+    if (it == step_time.end()) it = step_time.emplace(std::string(step), std::pair{0.0, 0}).first;
+    it->second.first += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    it->second.second += 1;
+  }
+
+  std::string StepTimes() const {
+    std::vector<std::pair<double, std::string>> v;
+    for (const auto& [k, t] : step_time) {
+      v.push_back({t.first, k + " " + std::to_string(static_cast<long long>(t.first)) + " ms/" +
+                                std::to_string(t.second)});
+    }
+    std::sort(v.rbegin(), v.rend());
+    std::string out;
+    for (const auto& [ms, text] : v) out += (out.empty() ? "" : ", ") + text;
+    return out;
+  }
 
   Impl(MoveSpec s, ProgressSink k, CancelCheck c)
       : spec(std::move(s)), sink(std::move(k)), cancelled(std::move(c)), sizer(spec.batch) {
@@ -131,7 +175,10 @@ struct SlotMover::Impl {
     }
     MoveProgress p = prog;
     p.completed = NormalizeSlotRanges(p.completed);
-    if (!sink(p)) {
+    auto t0 = Clock::now();
+    bool delivered = sink(p);
+    AddStepTime("progress", t0);
+    if (!delivered) {
       sink_failed = true;
       log->warn("{} progress stream closed by the client", tag);
     }
@@ -170,6 +217,13 @@ struct SlotMover::Impl {
   // The outer Result fails when the node stays unreachable (or we are cancelled); each inner
   // Result is one command's reply or error reply.
   Result<Replies> Pipe(Peer& p, const Cmds& cmds, std::string_view step) {
+    auto t0 = Clock::now();
+    struct Timed {
+      Impl* self;
+      std::string_view step;
+      Clock::time_point t0;
+      ~Timed() { self->AddStepTime(step, t0); }
+    } timed{this, step, t0};
     for (uint32_t attempt = 0;; ++attempt) {
       Error err;
       if (auto s = p.Ready(); !s.ok()) {
@@ -207,75 +261,113 @@ struct SlotMover::Impl {
 
   // ----- finishing slots -------------------------------------------------------------------
 
-  // SETSLOT S NODE <dst> on every other primary, all peers in parallel. Best effort: gossip
-  // spreads the change anyway; this only shortens the window of redirects.
-  void NodeOnOthers(const std::vector<uint32_t>& slots) {
+  // SETSLOT S NODE <dst> on every other primary, written to all of them without waiting:
+  // best effort (gossip spreads the change anyway; this only shortens the window of
+  // redirects), and in parallel moves the other primaries are sources busy with their own
+  // MIGRATEs, so waiting for them would stall this move. Their replies are read before the
+  // next batch to the same peer (DrainOther), and at the end of the call.
+  void NodeOnOthersSend(const std::vector<uint32_t>& slots) {
     if (slots.empty()) return;
     const std::string& dst = spec.target.cluster_node_id;
-    std::vector<Peer*> sent;
     for (auto& o : others) {
+      DrainOther(*o);
       if (o->replica || Clock::now() < o->down_until) continue;
       Status s = o->Ready();
       for (size_t i = 0; s.ok() && i < slots.size(); ++i) {
         s = o->conn.Append({"CLUSTER", "SETSLOT", std::to_string(slots[i]), "NODE", dst});
       }
-      if (!s.ok()) {
-        o->conn.Close();
-        o->down_until = Clock::now() + milliseconds(kPeerDownRetryMs);
-        prog.last_error = "SETSLOT NODE on " + o->name() + ": " + s.error().message;
-        log->warn("{} {} (skipped for {} ms; gossip will inform it)", tag, prog.last_error,
-                  kPeerDownRetryMs);
-        continue;
-      }
-      sent.push_back(o.get());
-    }
-    for (Peer* o : sent) {
-      std::string first_error;
-      while (o->conn.pending() > 0) {
-        auto r = o->conn.GetReply();
-        if (r.ok()) continue;
-        if (!o->conn.connected()) {
-          first_error = r.error().message;
-          o->conn.Close();
-          o->down_until = Clock::now() + milliseconds(kPeerDownRetryMs);
-          break;
-        }
-        std::string text = RedisText(r.error(), o->conn.where());
-        if (Contains(text, "only with masters")) {
-          o->replica = true;  // a replica now: SETSLOT is refused there, and not needed
-        } else if (first_error.empty()) {
-          first_error = text;
-        }
-      }
-      if (o->replica) log->info("{} {} is a replica; no SETSLOT there", tag, o->name());
-      if (!first_error.empty()) {
-        prog.last_error = "SETSLOT NODE on " + o->name() + ": " + first_error;
-        log->warn("{} {}", tag, prog.last_error);
-      }
+      if (s.ok()) s = o->conn.Flush();
+      if (!s.ok()) PeerDown(*o, s.error().message);
     }
   }
 
+  void PeerDown(Peer& o, const std::string& why) {
+    o.conn.Close();
+    o.down_until = Clock::now() + milliseconds(kPeerDownRetryMs);
+    prog.last_error = "SETSLOT NODE on " + o.name() + ": " + why;
+    log->warn("{} {} (skipped for {} ms; gossip will inform it)", tag, prog.last_error,
+              kPeerDownRetryMs);
+  }
+
+  // Reads the replies of NODE commands sent to another primary.
+  void DrainOther(Peer& o) {
+    if (o.conn.pending() == 0) return;
+    auto t0 = Clock::now();
+    std::string first_error;
+    while (o.conn.pending() > 0) {
+      auto r = o.conn.GetReply();
+      if (r.ok()) continue;
+      if (!o.conn.connected()) {
+        PeerDown(o, r.error().message);
+        break;
+      }
+      std::string text = RedisText(r.error(), o.conn.where());
+      if (Contains(text, "only with masters")) {
+        if (!o.replica) log->info("{} {} is a replica; no SETSLOT there", tag, o.name());
+        o.replica = true;  // a replica now: SETSLOT is refused there, and not needed
+      } else if (first_error.empty()) {
+        first_error = text;
+      }
+    }
+    if (!first_error.empty()) {
+      prog.last_error = "SETSLOT NODE on " + o.name() + ": " + first_error;
+      log->warn("{} {}", tag, prog.last_error);
+    }
+    AddStepTime("SETSLOT NODE (others, replies)", t0);
+  }
+
   // The end of §5 for slots whose keys are all on the target: NODE on the target first, then
-  // the source, then the others. Returns the slots the source refused because it still holds
-  // keys (they go back to the MIGRATE loop); errors are fatal.
+  // the source and the other primaries (those two in parallel: both only need the target to
+  // have claimed the slots; see NodeOnOthersSend). Returns the slots the source refused because it still holds keys
+  // (they go back to the MIGRATE loop); errors are fatal.
+  //
+  // On the target, SETSLOT NODE of a slot it imports bumps its config epoch when it is not
+  // the highest and broadcasts a PONG to every node, and every node then scans all 16384
+  // slots twice for that PONG: one PONG per slot is what makes redis-cli need ~1 ms per empty
+  // slot, and would cost ~1.5 s of CPU on every node for 16384 slots. So for a batch, only the
+  // first importing slot gets the plain NODE (the epoch bump happens before any other claim of
+  // the batch), the last one too (its PONG carries the whole batch), and the slots between are
+  // set STABLE then NODE in the same pipeline: same end state, no PONG each. The other nodes
+  // learn from our explicit NODE (masters) and from those two PONGs and gossip (replicas).
   Result<std::vector<uint32_t>> Complete(const std::vector<uint32_t>& slots) {
     if (slots.empty()) return std::vector<uint32_t>{};
     const std::string& dst = spec.target.cluster_node_id;
-    Cmds cmds;
-    cmds.reserve(slots.size());
-    for (uint32_t s : slots) cmds.push_back({"CLUSTER", "SETSLOT", std::to_string(s), "NODE", dst});
+    auto node_cmd = [&](uint32_t s) -> Cmd { return {"CLUSTER", "SETSLOT", std::to_string(s), "NODE", dst}; };
 
-    auto t = Pipe(*target, cmds, "SETSLOT NODE (target)");
+    std::vector<uint32_t> importing;
+    for (uint32_t s : slots) {
+      if (!target_owned.count(s)) importing.push_back(s);
+    }
+    Cmds tc;
+    std::vector<uint32_t> tc_slot;  // slot of each target command (for messages)
+    auto add = [&](Cmd c, uint32_t s) {
+      tc.push_back(std::move(c));
+      tc_slot.push_back(s);
+    };
+    if (!importing.empty()) add(node_cmd(importing.front()), importing.front());
+    for (uint32_t s : slots) {
+      if (!importing.empty() && (s == importing.front() || s == importing.back())) continue;
+      if (!target_owned.count(s)) add({"CLUSTER", "SETSLOT", std::to_string(s), "STABLE"}, s);
+      add(node_cmd(s), s);
+    }
+    if (importing.size() > 1) add(node_cmd(importing.back()), importing.back());
+
+    auto t = Pipe(*target, tc, "SETSLOT NODE (target)");
     if (!t.ok()) return t.error();
-    for (size_t i = 0; i < slots.size(); ++i) {
+    for (size_t i = 0; i < tc.size(); ++i) {
       if (!(*t)[i].ok()) {
         return MakeError(Errc::kFailedPrecondition,
-                         "SETSLOT " + std::to_string(slots[i]) + " NODE on the target: " +
-                             (*t)[i].error().message + " (slot left open)");
+                         "SETSLOT " + std::to_string(tc_slot[i]) + " " + tc[i][3] +
+                             " on the target: " + (*t)[i].error().message + " (slot left open)");
       }
     }
     // Point of no return: the target owns these slots now.
-    auto s = Pipe(*source, cmds, "SETSLOT NODE (source)");
+    for (uint32_t s : slots) target_owned.insert(s);
+    Cmds sc;
+    sc.reserve(slots.size());
+    for (uint32_t s : slots) sc.push_back(node_cmd(s));
+    NodeOnOthersSend(slots);
+    auto s = Pipe(*source, sc, "SETSLOT NODE (source)");
     if (!s.ok()) return s.error();
     std::vector<uint32_t> finished, refused;
     for (size_t i = 0; i < slots.size(); ++i) {
@@ -295,7 +387,6 @@ struct SlotMover::Impl {
                          "SETSLOT " + std::to_string(slots[i]) + " NODE on the source: " + text);
       }
     }
-    NodeOnOthers(finished);
     for (uint32_t f : finished) prog.completed.push_back({f, f});
     prog.slots_done += static_cast<uint32_t>(finished.size());
     return refused;
@@ -401,7 +492,8 @@ struct SlotMover::Impl {
   }
 
   // Runs one flight (pipelined MIGRATEs). Marks slots touched, counts keys and bytes.
-  Status RunFlight(Flight& f, std::vector<Work>& window) {
+  // `covered` (slot -> keys) counts the keys of commands that returned OK or NOKEY.
+  Status RunFlight(Flight& f, std::vector<Work>& window, std::map<uint32_t, uint64_t>* covered) {
     std::vector<bool> done(f.commands.size(), false);
     uint32_t timeout = f.oversized ? big_key_timeout_ms : migrate_timeout_ms;
     for (uint32_t attempt = 0;; ++attempt) {
@@ -422,7 +514,9 @@ struct SlotMover::Impl {
         retry_reason = ready.error().message;
       } else {
         source->conn.SetCommandTimeout(spec.migrate_reply_timeout_ms);
+        auto tm = Clock::now();
         auto r = source->conn.Pipeline(cmds);
+        AddStepTime("MIGRATE", tm);
         source->conn.SetCommandTimeout(spec.command_timeout_ms);
         if (!r.ok()) {
           retry_reason = "no reply to MIGRATE: " + r.error().message;
@@ -432,6 +526,7 @@ struct SlotMover::Impl {
             const auto& rep = (*r)[j];
             if (rep.ok()) {
               done[idx[j]] = true;
+              (*covered)[c.slot] += c.keys.size();
               if (rep->str() != "NOKEY") {
                 prog.keys_moved += c.keys.size();
                 prog.bytes_moved += c.bytes;
@@ -543,16 +638,40 @@ struct SlotMover::Impl {
 
   // ----- windows ---------------------------------------------------------------------------
 
-  // One round over `pending` (slots with keys): fetch, size, migrate, recount, complete.
-  // Slots finished are removed from `pending`.
-  Status Round(std::vector<Work>& pending) {
-    // Fetch.
-    std::vector<std::pair<size_t, uint64_t>> asked;  // index into pending, keys asked
-    uint64_t budget = sizer.fetch_keys();
-    for (size_t i = 0; i < pending.size() && budget > 0; ++i) {
-      uint64_t n = std::min<uint64_t>(std::max<uint64_t>(pending[i].keys_left, 1), budget);
-      asked.push_back({i, n});
-      budget -= n;
+  // GETKEYSINSLOT for the asked slots and, with size_keys, MEMORY USAGE of every key.
+  // Sizing every key (not a sample) is what finds the one huge key hidden among small ones
+  // (pitfall 1); it costs ~1-2 us per key on the source against ~20 us for MIGRATE itself.
+  // Both run in one server-side script (one round trip, no per-key command parsing); a server
+  // that refuses the script gets two pipelines instead.
+  Status Fetch(const std::vector<Work>& pending,
+               const std::vector<std::pair<size_t, uint64_t>>& asked,
+               std::vector<SlotKeys>* fetched) {
+    fetched->clear();
+    if (spec.size_keys && use_fetch_script) {
+      Cmd ev = {"EVAL", std::string(kFetchScript), "0"};
+      for (auto [i, n] : asked) {
+        ev.push_back(std::to_string(pending[i].slot));
+        ev.push_back(std::to_string(n));
+      }
+      auto r = Pipe(*source, {ev}, "GETKEYSINSLOT+MEMORY USAGE (script)");
+      if (!r.ok()) return r.error();
+      const auto& rep = (*r)[0];
+      if (rep.ok() && rep->size() == 2 * asked.size()) {
+        for (size_t j = 0; j < asked.size(); ++j) {
+          SlotKeys sk;
+          sk.slot = pending[asked[j].first].slot;
+          RedisReply keys = rep->at(2 * j), sizes = rep->at(2 * j + 1);
+          for (size_t k = 0; k < keys.size(); ++k) {
+            long long b = sizes.at(k).integer();
+            sk.keys.push_back({keys.at(k).str(), b > 0 ? static_cast<uint64_t>(b) : 0});
+          }
+          fetched->push_back(std::move(sk));
+        }
+        return {};
+      }
+      use_fetch_script = false;
+      log->warn("{} the source refused the fetch script ({}); using GETKEYSINSLOT and MEMORY "
+                "USAGE pipelines", tag, rep.ok() ? "unexpected reply" : rep.error().message);
     }
     Cmds cmds;
     for (auto [i, n] : asked) {
@@ -560,7 +679,6 @@ struct SlotMover::Impl {
     }
     auto g = Pipe(*source, cmds, "GETKEYSINSLOT");
     if (!g.ok()) return g.error();
-    std::vector<SlotKeys> fetched;
     size_t nkeys = 0;
     for (size_t j = 0; j < asked.size(); ++j) {
       if (!(*g)[j].ok()) return (*g)[j].error();
@@ -569,35 +687,52 @@ struct SlotMover::Impl {
       const RedisReply& arr = *(*g)[j];
       for (size_t k = 0; k < arr.size(); ++k) sk.keys.push_back({arr.at(k).str(), 0});
       nkeys += sk.keys.size();
-      fetched.push_back(std::move(sk));
+      fetched->push_back(std::move(sk));
     }
-
-    // Size: MEMORY USAGE of every key. Sampling would be cheaper but cannot promise to find
-    // the one huge key hidden among small ones (pitfall 1), and it costs ~1 us per key on the
-    // source against ~20 us for MIGRATE itself.
-    if (spec.size_keys && nkeys > 0) {
-      Cmds mc;
-      mc.reserve(nkeys);
-      for (const auto& sk : fetched) {
-        for (const auto& k : sk.keys) mc.push_back({"MEMORY", "USAGE", k.key});
+    if (!spec.size_keys || nkeys == 0) return {};
+    Cmds mc;
+    mc.reserve(nkeys);
+    for (const auto& sk : *fetched) {
+      for (const auto& k : sk.keys) mc.push_back({"MEMORY", "USAGE", k.key});
+    }
+    auto m = Pipe(*source, mc, "MEMORY USAGE");
+    if (!m.ok()) return m.error();
+    size_t n = 0;
+    for (auto& sk : *fetched) {
+      for (auto& k : sk.keys) {
+        const auto& r = (*m)[n++];  // nil or ASK: the key is gone
+        k.bytes = (r.ok() && r->is_integer()) ? static_cast<uint64_t>(r->integer()) : 0;
       }
-      auto m = Pipe(*source, mc, "MEMORY USAGE");
-      if (!m.ok()) return m.error();
+    }
+    return {};
+  }
+
+  // One round over `pending` (slots with keys): fetch, size, migrate, recount. Slots left
+  // without keys move from `pending` to `ready`.
+  Status Round(std::vector<Work>& pending, std::vector<uint32_t>* ready) {
+    // Fetch.
+    std::vector<std::pair<size_t, uint64_t>> asked;  // index into pending, keys asked
+    uint64_t budget = sizer.fetch_keys();
+    for (size_t i = 0; i < pending.size() && budget > 0; ++i) {
+      uint64_t n = std::min<uint64_t>(std::max<uint64_t>(pending[i].keys_left, 1), budget);
+      asked.push_back({i, n});
+      budget -= n;
+    }
+    std::vector<SlotKeys> fetched;
+    if (auto s = Fetch(pending, asked, &fetched); !s.ok()) return s;
+    if (spec.size_keys) {
       std::vector<uint64_t> sizes;
-      sizes.reserve(nkeys);
-      size_t n = 0;
-      for (auto& sk : fetched) {
-        for (auto& k : sk.keys) {
-          const auto& r = (*m)[n++];
-          k.bytes = (r.ok() && r->is_integer()) ? static_cast<uint64_t>(r->integer()) : 0;
-          sizes.push_back(k.bytes);
-        }
+      for (const auto& sk : fetched) {
+        for (const auto& k : sk.keys) sizes.push_back(k.bytes);
       }
       sizer.Observe(sizes);
     }
 
     // Migrate.
-    std::vector<Flight> flights = PlanFlights(fetched, spec.batch);
+    std::map<uint32_t, uint64_t> covered;
+    BatchLimits flight_limits = spec.batch;
+    flight_limits.max_batch_keys = std::max<uint32_t>(sizer.fetch_keys(), 1);
+    std::vector<Flight> flights = PlanFlights(fetched, flight_limits);
     for (auto& f : flights) {
       if (f.oversized) {
         log->info("{} slot {}: key {} is {} bytes, over the {} byte batch budget: moving it "
@@ -605,44 +740,82 @@ struct SlotMover::Impl {
                   Printable(f.commands[0].keys[0]), f.bytes, spec.batch.max_batch_bytes,
                   big_key_timeout_ms);
       }
-      if (auto s = RunFlight(f, pending); !s.ok()) return s;
+      auto tf = Clock::now();
+      uint32_t retries_before = prog.retries;
+      if (auto s = RunFlight(f, pending, &covered); !s.ok()) return s;
+      if (!f.oversized && prog.retries == retries_before) {
+        sizer.ObserveMigrate(f.keys, std::chrono::duration<double, std::milli>(Clock::now() - tf).count());
+      }
       if (!pending.empty()) {
         prog.current_slot = pending.front().slot;
       }
       if (Cancelled()) break;
     }
 
-    // Recount the slots of this round; complete the empty ones.
-    Cmds cc;
-    for (auto [i, n] : asked) cc.push_back({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(pending[i].slot)});
-    auto c = Pipe(*source, cc, "COUNTKEYSINSLOT");
-    if (!c.ok()) return c.error();
-    std::vector<uint32_t> empty;
+    // Which slots are empty now: GETKEYSINSLOT returned fewer keys than asked (it returned
+    // them all) and every MIGRATE of them succeeded. No key can appear in a MIGRATING slot
+    // meanwhile (a missing key is ASKed to the target), so no COUNTKEYSINSLOT round trip is
+    // needed; should one still be there, the source's NODE refuses ("still hold keys") and the
+    // slot comes back here (Complete).
     for (size_t j = 0; j < asked.size(); ++j) {
-      if (!(*c)[j].ok()) return (*c)[j].error();
       Work& w = pending[asked[j].first];
-      w.keys_left = static_cast<uint64_t>(std::max<long long>((*c)[j]->integer(), 0));
-      if (w.keys_left == 0) empty.push_back(w.slot);
+      uint64_t got = fetched[j].keys.size();
+      uint64_t cov = covered[w.slot];
+      if (got < asked[j].second && cov == got) {
+        w.keys_left = 0;
+        ready->push_back(w.slot);
+      } else {
+        w.keys_left = w.keys_left > cov ? w.keys_left - cov : 1;
+      }
     }
-    auto refused = Complete(empty);
-    if (!refused.ok()) return refused.error();
-    std::erase_if(pending, [&](const Work& w) {
-      return w.keys_left == 0 &&
-             std::find(refused->begin(), refused->end(), w.slot) == refused->end();
-    });
-    for (auto& w : pending) {
-      if (std::find(refused->begin(), refused->end(), w.slot) != refused->end()) w.keys_left = 1;
-    }
+    std::erase_if(pending, [](const Work& w) { return w.keys_left == 0; });
     if (!pending.empty()) {
       prog.current_slot = pending.front().slot;
       prog.current_slot_keys_left = pending.front().keys_left;
     } else {
       prog.current_slot_keys_left = 0;
     }
-    if (!empty.empty()) {
+    return {};
+  }
+
+  // Rounds until every slot of `pending` is finished. Slots whose keys are all on the target
+  // are completed (NODE everywhere) in batches: when kCompleteBatchSlots are ready, when the
+  // oldest has waited complete_delay_ms, or when nothing else is left. Each batch costs every
+  // node a config rewrite and an fsync (the target's PONG rebinds the slots on the source),
+  // so completing per round would cost more than the MIGRATEs of small slots; meanwhile the
+  // ready slots keep working through ASK. Stops early, with "cancelled", when Cancelled().
+  Status RunRounds(std::vector<Work>& pending, std::vector<uint32_t> ready) {
+    Clock::time_point ready_since = Clock::now();
+    auto flush = [&]() -> Status {
+      if (ready.empty()) return {};
+      auto refused = Complete(ready);
+      ready.clear();
+      if (!refused.ok()) return refused.error();
+      for (uint32_t s : *refused) pending.push_back(Work{s, 1, true, true});
       Emit();
-    } else {
-      MaybeEmit();
+      return {};
+    };
+    while (!pending.empty() || !ready.empty()) {
+      if (!pending.empty()) {
+        if (Cancelled()) {
+          if (auto f = flush(); !f.ok()) return f;
+          return CancelError();
+        }
+        size_t before = ready.size();
+        if (auto s = Round(pending, &ready); !s.ok()) {
+          Status f = flush();  // fully migrated slots are safe to finish
+          if (!f.ok()) log->warn("{} completing ready slots after an error: {}", tag, f.error().message);
+          return s;
+        }
+        if (before == 0 && !ready.empty()) ready_since = Clock::now();
+      }
+      if (!ready.empty() &&
+          (pending.empty() || ready.size() >= kCompleteBatchSlots ||
+           Clock::now() - ready_since >= milliseconds(kCompleteDelayMs))) {
+        if (auto f = flush(); !f.ok()) return f;
+      } else {
+        MaybeEmit();
+      }
     }
     return {};
   }
@@ -745,32 +918,18 @@ struct SlotMover::Impl {
         pending.push_back(window[i]);
       }
     }
-    // c. Empty slots: finished right away.
-    auto refused = Complete(empty);
-    if (!refused.ok()) {
-      RollBack(pending);
-      return refused.error();
-    }
-    for (uint32_t s : *refused) pending.push_back(Work{s, 1, false, false});
+    // c+d. Empty slots are ready at once; the others go through rounds of MIGRATE.
     if (!pending.empty()) {
       prog.current_slot = pending.front().slot;
       prog.current_slot_keys_left = pending.front().keys_left;
     }
-    if (!empty.empty()) Emit();
-
-    // d. Rounds.
-    while (!pending.empty()) {
-      if (Cancelled()) return Cancel(pending);
-      Status s = Round(pending);
-      if (!s.ok()) {
-        if (Cancelled() && !draining) return Cancel(pending);
-        std::vector<Work> left = RollBack(pending);
-        log->error("{} stopped: {} ({} slot(s) of the window left open)", tag, s.error().message,
-                   left.size());
-        return s;
-      }
-    }
-    return {};
+    Status s = RunRounds(pending, std::move(empty));
+    if (s.ok()) return {};
+    if (Cancelled() && !draining) return Cancel(pending);
+    std::vector<Work> left = RollBack(pending);
+    log->error("{} stopped: {} ({} slot(s) of the window left open)", tag, s.error().message,
+               left.size());
+    return s;
   }
 
   // After a cancel: roll back untouched slots, drain the touched ones for cancel_drain_ms.
@@ -779,11 +938,8 @@ struct SlotMover::Impl {
     std::vector<Work> left = RollBack(pending);
     draining = true;
     drain_deadline = Clock::now() + milliseconds(spec.cancel_drain_ms);
-    while (!left.empty() && !Cancelled()) {
-      if (auto s = Round(left); !s.ok()) {
-        log->warn("{} drain after cancel: {}", tag, s.error().message);
-        break;
-      }
+    if (auto s = RunRounds(left, {}); !s.ok()) {
+      log->warn("{} drain after cancel: {}", tag, s.error().message);
     }
     if (!left.empty()) {
       log->warn("{} {} partly moved slot(s) left open (first {}); the next call finishes them",
@@ -851,6 +1007,7 @@ struct SlotMover::Impl {
         case SlotAction::kMove:
           move.push_back(p.slot);
           target_owns.push_back(p.target_owns);
+          if (p.target_owns) target_owned.insert(p.slot);
           if (p.resumed) ++resumed;
           break;
         case SlotAction::kFinishOnTarget:
@@ -901,7 +1058,7 @@ struct SlotMover::Impl {
       for (size_t i = 0; i < cmds.size(); ++i) {
         if (!(*r)[i].ok()) return (*r)[i].error();
       }
-      NodeOnOthers(finish_on_target);
+      NodeOnOthersSend(finish_on_target);
       for (uint32_t s : finish_on_target) prog.completed.push_back({s, s});
       prog.slots_done += static_cast<uint32_t>(finish_on_target.size());
     }
@@ -945,13 +1102,15 @@ struct SlotMover::Impl {
       }
     }
 
+    for (auto& o : others) DrainOther(*o);
     prog.done = true;
     prog.current_slot_keys_left = 0;
     Emit();
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    log->info("{} done: {} slot(s), {} key(s), ~{} bytes in {:.3f} s ({:.0f} keys/s), {} retries",
-              tag, prog.slots_done, prog.keys_moved, prog.bytes_moved, secs,
-              secs > 0 ? static_cast<double>(prog.keys_moved) / secs : 0.0, prog.retries);
+    log->info("{} done: {} slot(s), {} key(s), ~{} bytes in {:.3f} s ({:.0f} keys/s), {} retries; "
+              "time by step: {}", tag, prog.slots_done, prog.keys_moved, prog.bytes_moved, secs,
+              secs > 0 ? static_cast<double>(prog.keys_moved) / secs : 0.0, prog.retries,
+              StepTimes());
     return {};
   }
 };

@@ -28,6 +28,7 @@ MoveSpec SpecFromRequest(const pb::MoveSlotsRequest& r) {
   if (r.migrate_timeout_ms() > 0) s.migrate_timeout_ms = r.migrate_timeout_ms();
   s.batch.max_batch_keys = r.max_batch_keys() > 0 ? r.max_batch_keys() : kDefaultMaxBatchKeys;
   s.batch.max_batch_bytes = r.max_batch_bytes() > 0 ? r.max_batch_bytes() : kDefaultMaxBatchBytes;
+  s.batch.target_batch_ms = r.max_batch_ms() > 0 ? r.max_batch_ms() : kDefaultMaxBatchMs;
   s.auth_password = r.auth_password();
   return s;
 }

@@ -199,7 +199,7 @@ TEST(PlanWindows, BySlotsAndKeys) {
 
 TEST(BatchSizer, GrowsTowardsTheByteBudgetWithinTheKeyCap) {
   BatchSizer s(BatchLimits{.max_batch_keys = 1000, .max_batch_bytes = 4 << 20,
-                           .initial_batch_keys = 100, .min_fetch_keys = 10});
+                           .target_batch_ms = 0, .initial_batch_keys = 100, .min_fetch_keys = 10});
   EXPECT_EQ(s.fetch_keys(), 100u);
   s.Observe(std::vector<uint64_t>(100, 100));  // 100 B keys: budget allows 40 k, cap 1000
   EXPECT_EQ(s.fetch_keys(), 400u);             // at most x4 per step
@@ -212,7 +212,7 @@ TEST(BatchSizer, GrowsTowardsTheByteBudgetWithinTheKeyCap) {
 
 TEST(BatchSizer, ShrinksAtOnceForLargeKeys) {
   BatchSizer s(BatchLimits{.max_batch_keys = 1000, .max_batch_bytes = 1 << 20,
-                           .initial_batch_keys = 100, .min_fetch_keys = 10});
+                           .target_batch_ms = 0, .initial_batch_keys = 100, .min_fetch_keys = 10});
   s.Observe(std::vector<uint64_t>(100, 64 << 10));  // 64 KiB keys: 16 per MiB
   EXPECT_EQ(s.fetch_keys(), 16u);
   s.Observe(std::vector<uint64_t>(16, 8 << 20));    // 8 MiB keys: floor at min_fetch_keys
@@ -220,9 +220,29 @@ TEST(BatchSizer, ShrinksAtOnceForLargeKeys) {
   EXPECT_GT(s.avg_key_bytes(), 1 << 20);
 }
 
+TEST(BatchSizer, TimeBudgetCapsTheBatch) {
+  BatchSizer s(BatchLimits{.max_batch_keys = 1000, .max_batch_bytes = 4 << 20,
+                           .target_batch_ms = 5, .initial_batch_keys = 100, .min_fetch_keys = 10});
+  s.Observe(std::vector<uint64_t>(100, 100));
+  EXPECT_EQ(s.fetch_keys(), 400u);
+  s.ObserveMigrate(400, 8.0);  // 20 us per key: 5 ms is 250 keys
+  EXPECT_EQ(s.fetch_keys(), 250u);
+  EXPECT_DOUBLE_EQ(s.ms_per_key(), 0.02);
+  s.ObserveMigrate(250, 50.0);  // a slow flight (0.2 ms/key): EWMA 0.074 ms/key -> 67 keys
+  EXPECT_EQ(s.fetch_keys(), 67u);
+  s.ObserveMigrate(0, 5.0);     // ignored
+  s.ObserveMigrate(10, 0.0);    // ignored
+  EXPECT_EQ(s.fetch_keys(), 67u);
+  // Without a time budget only bytes and the key cap count.
+  BatchSizer n(BatchLimits{.max_batch_keys = 1000, .max_batch_bytes = 4 << 20,
+                           .target_batch_ms = 0, .initial_batch_keys = 1000});
+  n.ObserveMigrate(1000, 100.0);
+  EXPECT_EQ(n.fetch_keys(), 1000u);
+}
+
 TEST(BatchSizer, ClampsBadLimits) {
-  BatchSizer s(BatchLimits{.max_batch_keys = 5, .max_batch_bytes = 1, .initial_batch_keys = 100,
-                           .min_fetch_keys = 10});
+  BatchSizer s(BatchLimits{.max_batch_keys = 5, .max_batch_bytes = 1, .target_batch_ms = 0,
+                           .initial_batch_keys = 100, .min_fetch_keys = 10});
   EXPECT_EQ(s.fetch_keys(), 5u);
   s.Observe({1000});
   EXPECT_EQ(s.fetch_keys(), 5u);  // min_fetch_keys never exceeds max_batch_keys
