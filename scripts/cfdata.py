@@ -483,3 +483,47 @@ class Workload(threading.Thread):
             self.rc.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: a Workload in its own process (the benchmark runs the client apart from its own
+# polling so that the client's latencies are not the benchmark's GIL contention).
+#
+#   cfdata.py workload --host H --port P [--rate 1000] [--keys 2000] [--prefix w:]
+#                      [--duration S]
+# prints "ready" once the client runs, stops after --duration s or when stdin reaches EOF / a
+# line, then prints one JSON line: summary() + verify() + redirect counts.
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import json
+    import sys
+    ap = argparse.ArgumentParser(prog="cfdata.py")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("workload")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--rate", type=float, default=1000.0)
+    w.add_argument("--keys", type=int, default=2000)
+    w.add_argument("--prefix", default="w:")
+    w.add_argument("--duration", type=float, default=0.0)
+    w.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args(argv)
+    wl = Workload(a.host, a.port, keys=a.keys, rate=a.rate, prefix=a.prefix, seed=a.seed)
+    wl.start()
+    print("ready", flush=True)
+    if a.duration > 0:
+        wl.stop_ev.wait(a.duration)
+    else:
+        sys.stdin.readline()
+    wl.stop()
+    out = wl.summary()
+    out.update({"verify": wl.verify(), "redirects": redirect_counts()})
+    wl.close()
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
