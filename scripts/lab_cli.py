@@ -48,6 +48,9 @@ AWS CLI v2 (copy-paste):
       --replication-group-id my-primary --replication-group-description "primary + 2 replicas" \\
       --engine redis --cache-node-type cache.t3.micro --num-cache-clusters 3 \\
       --preferred-cache-cluster-a-zs lab-a lab-b lab-c
+  /usr/bin/aws elasticache modify-replication-group-shard-configuration --endpoint-url {ep} \\
+      --replication-group-id my-cluster --node-group-count 5 --apply-immediately
+  {cflab.REPO / 'scripts' / 'cachefleet'} watch my-cluster   # the reshard's progress bar
   /usr/bin/aws elasticache delete-replication-group --endpoint-url {ep} --replication-group-id my-cluster
 
 boto3 (/usr/bin/python3):
