@@ -647,7 +647,7 @@ struct SlotMover::Impl {
                const std::vector<std::pair<size_t, uint64_t>>& asked,
                std::vector<SlotKeys>* fetched) {
     fetched->clear();
-    if (spec.size_keys && use_fetch_script) {
+    if (spec.size_keys && spec.fetch_script && use_fetch_script) {
       Cmd ev = {"EVAL", std::string(kFetchScript), "0"};
       for (auto [i, n] : asked) {
         ev.push_back(std::to_string(pending[i].slot));
@@ -714,7 +714,8 @@ struct SlotMover::Impl {
     std::vector<std::pair<size_t, uint64_t>> asked;  // index into pending, keys asked
     uint64_t budget = sizer.fetch_keys();
     for (size_t i = 0; i < pending.size() && budget > 0; ++i) {
-      uint64_t n = std::min<uint64_t>(std::max<uint64_t>(pending[i].keys_left, 1), budget);
+      // One more than the count: getting fewer back proves the slot is empty (see below).
+      uint64_t n = std::min<uint64_t>(pending[i].keys_left + 1, budget);
       asked.push_back({i, n});
       budget -= n;
     }

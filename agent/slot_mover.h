@@ -1,34 +1,45 @@
 // SlotMover: moves hash slots from a local primary (the SOURCE) to another primary (the
 // TARGET) with the standard IMPORTING / MIGRATING / MIGRATE / SETSLOT NODE sequence
-// (reference/redis-cluster-ops.md §5), pipelined so that neither empty slots nor small slots
-// cost a round trip each. One SlotMover serves one MoveSlots call; it runs on the agent hosting
-// the source, owns its own connections (one to the source, one to the target, one per other
+// (reference/redis-cluster-ops.md §5), pipelined so that neither empty nor small slots cost
+// round trips each. One SlotMover serves one MoveSlots call; it runs on the agent hosting the
+// source, owns its own connections (one to the source, one to the target, one per other
 // primary) for the whole call, and never holds the NodeSupervisor's per-node op lock (a move
 // can last minutes; admin RPCs on the same node must not wait for it).
 //
 // Lifecycle of one call
 // ---------------------
-//   1. Prepare: connect; CONFIG GET cluster-node-timeout on the source (bounds the MIGRATE
-//      timeout); CLUSTER NODES of source and target; ClassifySlots (slot_move_plan.h):
+//   1. Prepare: connect (AUTH when a password is given); CONFIG GET cluster-node-timeout on the
+//      source (caps the MIGRATE timeouts); CLUSTER NODES of source and target; ClassifySlots
+//      (slot_move_plan.h):
 //        kDone            already on the target              -> reported done at once
 //        kFinishOnTarget  source gave it up, target imports  -> NODE target, then others
 //        kMove            the standard sequence (also resumes slots left open, §5.3)
 //        kConflict        third owner / open towards a third node -> FAILED_PRECONDITION,
 //                         nothing is touched
-//   2. Count: COUNTKEYSINSLOT of every kMove slot in one pipeline (keys_total for progress).
-//   3. Windows (PlanWindows: <= max_window_slots slots and <= max_window_keys keys):
-//        a. target: SETSLOT S IMPORTING <src>         for every slot      (1 pipeline)
-//        b. source: SETSLOT S MIGRATING <dst> + COUNTKEYSINSLOT S          (1 pipeline)
+//   2. Count: COUNTKEYSINSLOT of every kMove slot in one pipeline (keys_total, windows).
+//   3. Windows (PlanWindows: <= max_window_slots slots and <= max_window_keys keys, which
+//      bounds how long a slot stays open):
+//        a. target: SETSLOT S IMPORTING <src>  for every slot of the window    (1 pipeline)
+//        b. source: SETSLOT S MIGRATING <dst> + COUNTKEYSINSLOT S              (1 pipeline)
 //           From here no new key can appear in S on the source (a missing key is ASKed to
-//           the target), so a count of 0 is final.
-//        c. empty slots: NODE on the target, then the source, then every other primary
-//           (3 pipelines, the others in parallel); progress message.
-//        d. rounds until no slot has keys: GETKEYSINSLOT for as many slots as the BatchSizer's
-//           fetch size covers (1 pipeline), MEMORY USAGE of every fetched key (1 pipeline),
-//           PlanFlights, each flight = pipelined MIGRATEs within the batch budget (1 round
-//           trip), then COUNTKEYSINSLOT of the round's slots and NODE target/source/others for
-//           the ones now empty; progress message after every round that completed a slot (and
-//           at most every progress_interval_ms otherwise).
+//           the target), so a count of 0, or a GETKEYSINSLOT returning fewer keys than
+//           asked, is final.
+//        c. rounds while slots have keys: one EVAL on the source runs GETKEYSINSLOT for as
+//           many slots as the batch size covers and MEMORY USAGE of every key (two pipelines
+//           if the server refuses the script); PlanFlights cuts the keys into flights
+//           (pipelined MIGRATEs, one per slot, within the batch budget: max_batch_keys,
+//           max_batch_bytes, and target_batch_ms learned from observed MIGRATE times); a key
+//           over max_batch_bytes goes alone with the short timeout.
+//        d. slots with all keys on the target (empty ones at once) are completed in batches
+//           (1024 slots, 250 ms, or the end of the window): NODE on the target first, then
+//           the source and the other primaries in parallel (the others' replies are read
+//           later: best effort). On the target only the first and the last importing slot of
+//           a batch get the plain NODE (epoch bump before any other claim; its PONG carries
+//           the whole batch); the slots between get STABLE + NODE, which skips the PONG that
+//           Redis broadcasts per imported slot and that costs every node two scans of all
+//           16384 slots (what makes redis-cli need ~1 ms per empty slot).
+//      Progress: after every completed batch, and at most every progress_interval_ms during
+//      long rounds.
 //   4. A last progress message with done=true.
 //
 // Failure handling
@@ -36,27 +47,29 @@
 //   * Connection errors and timeouts on idempotent pipelines (SETSLOT, COUNT, GETKEYS, MEMORY
 //     USAGE): retried with backoff (retry_backoff_initial_ms doubling to _max_ms, at most
 //     max_retries times per step); every retry increments `retries` and sets `last_error`,
-//     and a progress message carries them.
-//   * MIGRATE IOERR / no reply: the slot stays open; ROLE on the target (alive? still master?),
+//     and a progress message carries them. A refused AUTH is not retried.
+//   * MIGRATE IOERR / no reply: the slot stays open; ROLE on the target (still a master?),
 //     backoff, the same flight again. Keys that reached the target before the error then give
 //     BUSYKEY.
-//   * BUSYKEY: DUMP + PTTL of the named batch on both sides (ASKING on the target). Equal DUMP
-//     bytes, or equal DEBUG DIGEST-VALUE when DEBUG is allowed (hash tables may DUMP in a
-//     different order): the command is resent with REPLACE (the source's copy and TTL win; a TTL
-//     difference is noted in last_error). Any other difference: stop with FAILED_PRECONDITION
-//     naming the keys; nothing is overwritten.
+//   * BUSYKEY: DUMP + PTTL of the command's keys on both sides (ASKING on the target). Equal
+//     DUMP bytes, or equal DEBUG DIGEST-VALUE when DEBUG is allowed (hash tables may DUMP in a
+//     different order): the command is resent with REPLACE (the source's copy and TTL win; a
+//     TTL difference is noted in last_error). Any other difference: stop with
+//     FAILED_PRECONDITION naming the keys; nothing is overwritten.
 //   * Target replies LOADING / CLUSTERDOWN / MASTERDOWN / TRYAGAIN / BUSY -> UNAVAILABLE;
-//     READONLY (target became a replica), OOM, NOAUTH, anything else -> FAILED_PRECONDITION.
+//     READONLY (target became a replica), OOM, NOAUTH, anything else -> FAILED_PRECONDITION;
+//     MOVED/ASK from the target (it lost its IMPORTING mark) -> IMPORTING again and retry.
 //     The failing slot stays open for the orchestrator to retry (the call is idempotent).
-//   * A key larger than max_batch_bytes goes alone with the short MIGRATE timeout
-//     (min(migrate_timeout_ms, cluster-node-timeout / 4)). MIGRATE still blocks the source for
-//     the key's serialization, which no timeout bounds; a key that cannot be moved within the
-//     timeout fails the call after max_retries (never half-moved: the source keeps it).
+//   * MIGRATE still blocks the source for a big key's serialization, which no timeout bounds;
+//     a key that cannot be moved within the timeout fails the call after max_retries (never
+//     half-moved: the source keeps it until the target acknowledged it).
 //   * On any stop (error or cancel), slots of the current window into which nothing has been
 //     migrated are rolled back: target STABLE (+ COUNTKEYSINSLOT in the same pipeline), then
 //     source STABLE where the target holds no key. Slots the target holds keys for (we moved
 //     some, or clients created keys there through ASK) stay open: on cancel they are drained
 //     for up to cancel_drain_ms; otherwise the next call finishes them.
+//   * If the source refuses NODE because it still holds keys (cannot happen while MIGRATING,
+//     checked anyway), the slot, now owned by the target, goes back to the MIGRATE rounds.
 //
 // Cancel: `cancelled()` is polled between flights and pipelines (client gone, deadline, a newer
 // attempt superseding this one, agent shutdown). The point of no return for a slot is the
@@ -68,15 +81,16 @@
 // Worked example: slots 0-2 from A (src) to B (dst), C another primary; slot 0 empty, slot 1
 // has 150 keys of 100 B, slot 2 is already owned by B.
 //   Prepare: slot 2 -> kDone (progress: slots_done 1, completed [2-2]); 0,1 -> kMove.
-//   Count: 0 -> 0 keys, 1 -> 150 keys; keys_total 150. One window {0,1}.
+//   Count: slot 0 -> 0 keys, slot 1 -> 150; keys_total 150. One window {0,1}.
 //   B: SETSLOT 0 IMPORTING A, SETSLOT 1 IMPORTING A
 //   A: SETSLOT 0 MIGRATING B, COUNTKEYSINSLOT 0, SETSLOT 1 MIGRATING B, COUNTKEYSINSLOT 1
-//   B: SETSLOT 0 NODE B; A: SETSLOT 0 NODE B; C: SETSLOT 0 NODE B   (progress: slots_done 2)
-//   A: GETKEYSINSLOT 1 100; MEMORY USAGE x100 (~200 B each); fetch size grows to 400;
-//   A: MIGRATE ip port "" 0 2000 KEYS k1..k100; COUNTKEYSINSLOT 1 -> 50 (progress: keys 100)
-//   A: GETKEYSINSLOT 1 400 -> 50 keys; MEMORY USAGE x50; MIGRATE ... KEYS k101..k150;
-//      COUNTKEYSINSLOT 1 -> 0; B, A, C: SETSLOT 1 NODE B
-//   progress: slots_done 3, keys_moved 150; final message done=true.
+//   round 1, A: EVAL fetch 1 100 -> 100 keys, ~180 B each;
+//            A: MIGRATE <B> "" 0 2000 KEYS k1..k100 (2 ms: 5 ms allow ~250 keys next)
+//   round 2, A: EVAL fetch 1 51 -> 50 keys (fewer than asked: slot 1 is now empty);
+//            A: MIGRATE <B> "" 0 2000 KEYS k101..k150
+//   complete {0,1}: B: SETSLOT 0 NODE B, SETSLOT 1 NODE B (first/last: plain NODE);
+//            A and C: SETSLOT 0 NODE B, SETSLOT 1 NODE B
+//   progress: slots_done 3, keys_moved 150, completed [0-1]; then done=true.
 #pragma once
 
 #include <atomic>
@@ -141,6 +155,7 @@ struct MoveSpec {
   uint32_t progress_interval_ms = 250;    // progress during a long slot
   uint32_t cancel_drain_ms = 2000;        // finishing partly moved slots after a cancel
   bool size_keys = true;                  // MEMORY USAGE of every fetched key (see .cc)
+  bool fetch_script = true;               // GETKEYSINSLOT + MEMORY USAGE in one EVAL
 };
 
 // Mirrors cachefleet.v1.MoveSlotsProgress.

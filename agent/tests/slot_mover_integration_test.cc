@@ -16,6 +16,7 @@
 #include "agent/redis_conn.h"
 #include "agent/redis_text.h"
 #include "agent/slot_move_plan.h"
+#include "agent/slot_mover.h"
 #include "agent/tests/agent_fixture.h"
 #include "common/slot_range.h"
 
@@ -646,6 +647,161 @@ TEST_F(SlotMoverTest, ClusterForget) {
   EXPECT_EQ(forget(nodes_[0].id, {nodes_[0].cluster_id}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(forget("nope", {nodes_[1].cluster_id}).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SlotMover class driven in-process against the agent's nodes: paths the RPC defaults do
+// not reach (no script, no sizing, AUTH, a stalled target).
+
+class DirectMoverTest : public SlotMoverTest {
+ protected:
+  MoveSpec Spec(size_t src, size_t dst, SlotRanges slots) {
+    MoveSpec s;
+    s.move_id = "direct";
+    s.attempt = ++attempt_;
+    s.source_node_id = nodes_[src].id;
+    s.source_host = "127.0.0.1";
+    s.source_port = nodes_[src].port;
+    s.target = {nodes_[dst].cluster_id, "127.0.0.1", nodes_[dst].port};
+    s.slots = std::move(slots);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (i != src && i != dst) s.other_primaries.push_back({nodes_[i].cluster_id, "127.0.0.1", nodes_[i].port});
+    }
+    return s;
+  }
+
+  Status Run(MoveSpec spec, std::vector<MoveProgress>* out) {
+    SlotMover m(std::move(spec), [out](const MoveProgress& p) { out->push_back(p); return true; },
+                [] { return false; });
+    return m.Run();
+  }
+
+  // `count` keys per slot for slots [first, first+nslots), all on master 0.
+  std::vector<std::pair<std::string, std::string>> Fill(uint32_t first, uint32_t nslots, int count) {
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (uint32_t s = first; s < first + nslots; ++s) {
+      std::string tag = TagFor(s);
+      for (int i = 0; i < count; ++i) {
+        kv.push_back({"{" + tag + "}" + std::to_string(i), "v" + std::to_string(s) + ":" + std::to_string(i)});
+      }
+    }
+    WriteStrings(kv, [](uint32_t) { return size_t{0}; });
+    return kv;
+  }
+
+  void ExpectOn(size_t node, const std::vector<std::pair<std::string, std::string>>& kv,
+                const std::string& password = "") {
+    RedisConn c = Conn(nodes_[node].port);
+    if (!password.empty()) {
+      ASSERT_TRUE(c.Command({"AUTH", password}).ok());
+    }
+    for (const auto& [k, v] : kv) {
+      auto g = c.Command({"GET", k});
+      ASSERT_TRUE(g.ok()) << k << ": " << g.error().message;
+      ASSERT_EQ(g->str(), v) << k;
+    }
+  }
+};
+
+TEST_F(DirectMoverTest, WithoutTheFetchScriptAndWithoutSizing) {
+  ASSERT_NO_FATAL_FAILURE(FormCluster({{{0, 8191}}, {{8192, 16383}}}));
+  auto kv1 = Fill(10, 20, 30);
+  auto kv2 = Fill(100, 20, 30);
+  MoveSpec a = Spec(0, 1, {{0, 49}});
+  a.fetch_script = false;  // GETKEYSINSLOT + MEMORY USAGE pipelines
+  std::vector<MoveProgress> p1;
+  Status s1 = Run(a, &p1);
+  ASSERT_TRUE(s1.ok()) << s1.error().message;
+  EXPECT_EQ(p1.back().keys_moved, 600u);
+  EXPECT_GT(p1.back().bytes_moved, 0u);
+  ExpectOn(1, kv1);
+  MoveSpec b = Spec(0, 1, {{100, 119}});
+  b.size_keys = false;  // batches by key count only; bytes unknown
+  std::vector<MoveProgress> p2;
+  Status s2 = Run(b, &p2);
+  ASSERT_TRUE(s2.ok()) << s2.error().message;
+  EXPECT_EQ(p2.back().keys_moved, 600u);
+  EXPECT_EQ(p2.back().bytes_moved, 0u);
+  ExpectOn(1, kv2);
+  ExpectAgreedWithin(10000);
+}
+
+TEST_F(DirectMoverTest, AuthOnEveryConnectionAndInMigrate) {
+  ASSERT_NO_FATAL_FAILURE(FormCluster({{{0, 8191}}, {{8192, 16383}}}));
+  auto kv = Fill(500, 10, 50);
+  const std::string pw = "s3cret-pw";
+  for (const auto& n : nodes_) {
+    RedisConn c = Conn(n.port);
+    ASSERT_TRUE(c.Command({"CONFIG", "SET", "requirepass", pw}).ok());
+  }
+  MoveSpec bad = Spec(0, 1, {{500, 509}});
+  bad.auth_password = "wrong";
+  std::vector<MoveProgress> pb;
+  auto t0 = Clock::now();
+  Status sb = Run(bad, &pb);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.error().code, Errc::kFailedPrecondition) << sb.error().message;
+  EXPECT_LT(MsSince(t0), 2000) << "a refused AUTH is not retried";
+  MoveSpec good = Spec(0, 1, {{500, 509}});
+  good.auth_password = pw;
+  std::vector<MoveProgress> pg;
+  Status sg = Run(good, &pg);
+  ASSERT_TRUE(sg.ok()) << sg.error().message;
+  EXPECT_EQ(pg.back().keys_moved, 500u);
+  ExpectOn(1, kv, pw);
+  for (const auto& n : nodes_) {  // the agent's own connections do not AUTH
+    RedisConn c = Conn(n.port);
+    ASSERT_TRUE(c.Command({"AUTH", pw}).ok());
+    ASSERT_TRUE(c.Command({"CONFIG", "SET", "requirepass", ""}).ok());
+  }
+  ExpectAgreedWithin(10000);
+}
+
+// The target stops answering (DEBUG SLEEP) while MIGRATEs are in flight: MIGRATE times out,
+// the mover retries with backoff, finds the keys the target restored after waking up (BUSYKEY,
+// identical) and resends them with REPLACE. Nothing is lost or duplicated.
+TEST_F(DirectMoverTest, SurvivesAStalledTarget) {
+  ASSERT_NO_FATAL_FAILURE(FormCluster({{{0, 8191}}, {{8192, 16383}}}));
+  auto kv = Fill(1000, 40, 500);  // 20k keys
+  MoveSpec spec = Spec(0, 1, {{1000, 1039}});
+  spec.migrate_timeout_ms = 150;
+  spec.batch.target_batch_ms = 0;  // steady 1000-key batches
+  std::atomic<bool> slept{false};
+  std::thread sleeper;
+  std::vector<MoveProgress> prog;
+  SlotMover m(
+      spec,
+      [&](const MoveProgress& p) {
+        prog.push_back(p);
+        if (!slept.exchange(true) && p.keys_total > 0) {
+          sleeper = std::thread([this] {
+            RedisConn c = Conn(nodes_[1].port, 10000);
+            auto r = c.Command({"DEBUG", "SLEEP", "1.5"});
+            EXPECT_TRUE(r.ok()) << r.error().message;
+          });
+        }
+        return true;
+      },
+      [] { return false; });
+  Status s = m.Run();
+  if (sleeper.joinable()) sleeper.join();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const MoveProgress& last = prog.back();
+  std::printf("[stall] %u retries, last error: %s\n", last.retries, last.last_error.c_str());
+  EXPECT_GE(last.retries, 1u);
+  bool saw_timeout = false;
+  for (const auto& p : prog) {
+    saw_timeout |= p.last_error.find("IOERR") != std::string::npos ||
+                   p.last_error.find("no reply") != std::string::npos ||
+                   p.last_error.find("timeout") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_timeout);
+  ExpectOn(1, kv);
+  RedisConn src = Conn(nodes_[0].port);
+  EXPECT_EQ(src.Command({"DBSIZE"})->integer(), 0);
+  RedisConn dst = Conn(nodes_[1].port);
+  EXPECT_EQ(dst.Command({"DBSIZE"})->integer(), static_cast<long long>(kv.size()));
+  ExpectAgreedWithin(10000);
 }
 
 }  // namespace
