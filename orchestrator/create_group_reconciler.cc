@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "orchestrator/formation_checks.h"
+#include "orchestrator/group_formation.h"
 #include "orchestrator/store.h"
 #include "orchestrator/task_pool.h"
 
@@ -12,7 +13,6 @@ namespace cf::orchestrator {
 namespace {
 
 constexpr char kRollbackPrefix[] = "rolling back: ";
-constexpr int kMaxPortMovesPerLaunch = 8;
 constexpr int64_t kRemeetEveryMs = 1000;
 
 int64_t SteadyMs() {
@@ -21,58 +21,6 @@ int64_t SteadyMs() {
 }
 
 std::string GroupTag(const LoadedGroup& g) { return "[" + g.view.group.id + "]"; }
-
-// Collects the first error of parallel tasks and how many failed.
-class ErrorCollector {
- public:
-  void Add(const Error& e) {
-    std::lock_guard lk(mu_);
-    if (!first_) first_ = e;
-    ++count_;
-  }
-  Status Result(size_t total, const std::string& what) {
-    std::lock_guard lk(mu_);
-    if (!first_) return {};
-    return MakeError(first_->code, what + ": " + std::to_string(count_) + " of " +
-                                       std::to_string(total) +
-                                       " failed; first: " + first_->message);
-  }
-
- private:
-  std::mutex mu_;
-  std::optional<Error> first_;
-  size_t count_ = 0;
-};
-
-// The cluster node id of a node: recorded at launch, else as last observed.
-std::string ClusterIdOf(const NodeRecord& n) {
-  return !n.cluster_node_id.empty() ? n.cluster_node_id : n.observed.cluster_node_id;
-}
-
-const NodeRecord* PlannedPrimary(const GroupView& v, const std::string& node_group_id) {
-  for (const auto& n : v.nodes)
-    if (n.node_group_id == node_group_id && n.desired_role == NodeRole::kPrimary) return &n;
-  return nullptr;
-}
-
-std::vector<NodeProbe> BuildProbes(const LoadedGroup& g,
-                                   const std::vector<std::optional<pb::NodeStatus>>& statuses) {
-  std::vector<NodeProbe> probes;
-  for (size_t i = 0; i < g.view.nodes.size(); ++i) {
-    const NodeRecord& n = g.view.nodes[i];
-    NodeProbe p;
-    p.node = &n;
-    p.status = statuses[i] ? &*statuses[i] : nullptr;
-    if (const NodeRecord* prim = PlannedPrimary(g.view, n.node_group_id)) {
-      p.primary_cluster_node_id = ClusterIdOf(*prim);
-      const HostRecord* h = g.HostOf(*prim);
-      p.primary_address = h ? h->address : "";
-      p.primary_port = prim->port;
-    }
-    probes.push_back(p);
-  }
-  return probes;
-}
 
 }  // namespace
 
@@ -122,67 +70,9 @@ Status CreateGroupReconciler::OnDeadline(OperationRecord& op) {
 
 // ---- launch-nodes ----------------------------------------------------------------------------
 
-Status CreateGroupReconciler::LaunchOne(const LoadedGroup& g, NodeRecord node) {
-  auto log = Logger("ops");
-  bool restarted_stale = false;
-  for (int moves = 0;;) {
-    pb::LaunchNodeRequest req;
-    *req.mutable_spec() = BuildNodeSpec(g.view.group, node, deps_.cluster_node_timeout_ms);
-    req.set_ready_timeout_ms(static_cast<uint32_t>(deps_.settings.node_ready_timeout_ms));
-    const AgentTarget target = g.TargetOf(node);
-    auto r = deps_.agents->LaunchNode(target, req, deps_.settings.launch_timeout_ms);
-    if (r) {
-      if (r->port() != 0 && r->port() != node.port)
-        return MakeError(Errc::kInternal, node.node_id + " runs on port " +
-                                              std::to_string(r->port()) + ", expected " +
-                                              std::to_string(node.port));
-      const int64_t now = NowMs();
-      (void)deps_.store->RecordObservations(node.host_id, {{node.node_id, ToObserved(*r, now)}});
-      if (g.view.group.cluster_enabled) {
-        if (r->cluster_node_id().empty())
-          return MakeError(Errc::kUnavailable,
-                           node.node_id + ": agent reported no cluster node id");
-        if (auto st = deps_.store->SetNodeClusterId(node.node_id, r->cluster_node_id()); !st)
-          return st;
-      }
-      return {};
-    }
-    const Error& e = r.error();
-    if (e.code == Errc::kResourceExhausted && moves < kMaxPortMovesPerLaunch) {
-      auto port = deps_.store->ReallocateNodePort(node.node_id, node.port,
-                                                  NowMs() + deps_.settings.port_block_ms);
-      if (!port) return port.error();
-      log->warn("{} port {} on {} is in use by another process; {} moves to port {} ({})",
-                GroupTag(g), node.port, node.host_id, node.node_id, *port, e.message);
-      node.port = *port;
-      ++moves;
-      continue;
-    }
-    if (e.code == Errc::kFailedPrecondition && !restarted_stale &&
-        e.message.find("different spec") != std::string::npos) {
-      // A launch of an earlier attempt (other port) survived: the node holds no data yet.
-      log->warn("{} {} exists on {} with another spec; restarting it ({})", GroupTag(g),
-                node.node_id, node.host_id, e.message);
-      pb::StopNodeRequest stop;
-      stop.set_node_id(node.node_id);
-      stop.set_purge_data(true);
-      auto s = deps_.agents->StopNode(
-          target, stop, deps_.settings.stop_grace_ms + deps_.settings.agent_rpc_timeout_ms);
-      if (!s) return s.error();
-      restarted_stale = true;
-      continue;
-    }
-    return e;
-  }
-}
-
 Status CreateGroupReconciler::LaunchNodes(OperationRecord& op, const LoadedGroup& g) {
   const auto& nodes = g.view.nodes;
-  ErrorCollector errors;
-  deps_.pool->ParallelFor(nodes.size(), [&](size_t i) {
-    if (auto st = LaunchOne(g, nodes[i]); !st) errors.Add(st.error());
-  });
-  if (auto st = errors.Result(nodes.size(), "launch"); !st) return st;
+  if (auto st = LaunchNodesParallel(deps_, g, nodes); !st) return st;
   Logger("ops")->debug("{} {} nodes launched", GroupTag(g), nodes.size());
   return Advance(op, g.view.group.cluster_enabled ? "assigning slots" : "configuring replicas");
 }
@@ -219,28 +109,14 @@ Status CreateGroupReconciler::AssignSlots(OperationRecord& op, const LoadedGroup
 
 Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
   const auto& nodes = g.view.nodes;
-  std::vector<std::pair<size_t, size_t>> pairs;  // (from, to)
+  std::vector<std::pair<const NodeRecord*, const NodeRecord*>> pairs;  // (from, to)
   if (nodes.size() <= kFullMeshMaxNodes) {
     for (size_t i = 1; i < nodes.size(); ++i)
-      for (size_t j = 0; j < i; ++j) pairs.emplace_back(i, j);
+      for (size_t j = 0; j < i; ++j) pairs.emplace_back(&nodes[i], &nodes[j]);
   } else {
-    for (size_t i = 1; i < nodes.size(); ++i) pairs.emplace_back(i, 0);
+    for (size_t i = 1; i < nodes.size(); ++i) pairs.emplace_back(&nodes[i], &nodes[0]);
   }
-  ErrorCollector errors;
-  deps_.pool->ParallelFor(pairs.size(), [&](size_t k) {
-    const NodeRecord& from = nodes[pairs[k].first];
-    const NodeRecord& to = nodes[pairs[k].second];
-    const HostRecord* peer = g.HostOf(to);
-    pb::ClusterMeetRequest req;
-    req.set_node_id(from.node_id);
-    req.set_peer_ip(peer ? peer->address : "");
-    req.set_peer_port(to.port);
-    if (auto st =
-            deps_.agents->ClusterMeet(g.TargetOf(from), req, deps_.settings.agent_rpc_timeout_ms);
-        !st)
-      errors.Add(st.error());
-  });
-  if (auto st = errors.Result(pairs.size(), "meet"); !st) return st;
+  if (auto st = MeetPairs(deps_, g, pairs); !st) return st;
   return Advance(op, "waiting for the nodes to meet");
 }
 
@@ -290,51 +166,7 @@ Status CreateGroupReconciler::AwaitMembership(OperationRecord& op, const LoadedG
 
 Status CreateGroupReconciler::Replicate(OperationRecord& op, const LoadedGroup& g,
                                         const std::atomic<bool>& stop) {
-  const auto& nodes = g.view.nodes;
-  const bool cme = g.view.group.cluster_enabled;
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  ErrorCollector errors;
-  deps_.pool->ParallelFor(nodes.size(), [&](size_t i) {
-    const NodeRecord& n = nodes[i];
-    if (n.desired_role != NodeRole::kReplica) return;
-    const NodeRecord* prim = PlannedPrimary(g.view, n.node_group_id);
-    if (!prim) {
-      errors.Add(MakeError(Errc::kInternal, n.node_id + ": shard has no primary"));
-      return;
-    }
-    if (!cme) {
-      const HostRecord* h = g.HostOf(*prim);
-      pb::ReplicaOfRequest req;
-      req.set_node_id(n.node_id);
-      req.set_master_host(h ? h->address : "");
-      req.set_master_port(prim->port);
-      if (auto st =
-              deps_.agents->ReplicaOf(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
-          !st)
-        errors.Add(st.error());
-      return;
-    }
-    std::string master_id = ClusterIdOf(*prim);
-    if (master_id.empty()) {
-      errors.Add(MakeError(Errc::kUnavailable, prim->node_id + ": cluster node id unknown"));
-      return;
-    }
-    pb::ClusterReplicateRequest req;
-    req.set_node_id(n.node_id);
-    req.set_master_cluster_node_id(master_id);
-    while (true) {
-      auto st =
-          deps_.agents->ClusterReplicate(g.TargetOf(n), req, deps_.settings.agent_rpc_timeout_ms);
-      if (st) return;
-      // FAILED_PRECONDITION: the master is not known to the node yet; that resolves quickly.
-      if (st.error().code != Errc::kFailedPrecondition || SteadyMs() >= deadline ||
-          !SleepFor(deps_.settings.poll_interval_ms, stop)) {
-        errors.Add(st.error());
-        return;
-      }
-    }
-  });
-  if (auto st = errors.Result(nodes.size(), "replicate"); !st) return st;
+  if (auto st = ReplicateToPlannedPrimaries(deps_, g, g.view.nodes, stop); !st) return st;
   return Advance(op, "waiting for replicas and cluster health");
 }
 

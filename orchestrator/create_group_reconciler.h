@@ -46,7 +46,6 @@ class CreateGroupReconciler final : public OperationHandler {
 
  private:
   Status LaunchNodes(OperationRecord& op, const LoadedGroup& g);
-  Status LaunchOne(const LoadedGroup& g, NodeRecord node);
   Status AssignSlots(OperationRecord& op, const LoadedGroup& g);
   Status Meet(OperationRecord& op, const LoadedGroup& g);
   Status AwaitMembership(OperationRecord& op, const LoadedGroup& g, const std::atomic<bool>& stop);
