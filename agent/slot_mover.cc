@@ -423,10 +423,11 @@ struct SlotMover::Impl {
     return {};
   }
 
-  // BUSYKEY: compares the batch's keys on both sides. OK when every key present on both sides
-  // has the same value (the command may be resent with REPLACE); otherwise
-  // kFailedPrecondition naming the keys.
-  Status ResolveBusyKeys(const MigrateCommand& c) {
+  // BUSYKEY: compares the command's keys on both sides. True when keys present on both sides
+  // exist and all have the same value (resend with REPLACE); false when none is on both sides
+  // any more (resend as is); kFailedPrecondition naming the keys when a value differs or the
+  // target's copy cannot be read.
+  Result<bool> ResolveBusyKeys(const MigrateCommand& c) {
     Cmds sc, tc;
     for (const auto& k : c.keys) {
       sc.push_back({"DUMP", k});
@@ -446,8 +447,13 @@ struct SlotMover::Impl {
     for (size_t i = 0; i < c.keys.size(); ++i) {
       const auto& sd = (*sr)[2 * i];
       const auto& td = (*tr)[4 * i + 1];
-      if (!sd.ok() || sd->is_nil()) continue;  // gone from the source: MIGRATE skips it
-      if (!td.ok() || td->is_nil()) continue;  // not on the target: not the busy one
+      // Gone from the source (nil, or ASK once a key is missing): MIGRATE skips it.
+      if (!sd.ok() || sd->is_nil()) continue;
+      if (!td.ok()) {  // cannot see the target's copy: never overwrite what we did not compare
+        differ.push_back(c.keys[i] + " (target: " + td.error().message + ")");
+        continue;
+      }
+      if (td->is_nil()) continue;  // not on the target: not a busy one
       bool equal = sd->str() == td->str();
       if (!equal) equal = DigestsEqual(c.keys[i]);
       if (!equal) {
@@ -476,10 +482,15 @@ struct SlotMover::Impl {
                            "the source's: " + names + ". Not overwritten; the slot stays open. "
                            "Decide which copy is right, delete the other, then retry the move");
     }
+    if (same == 0) {
+      prog.last_error = "BUSYKEY in slot " + std::to_string(c.slot) +
+                        ": no key is on both sides any more; resending";
+      return false;
+    }
     prog.last_error = "BUSYKEY in slot " + std::to_string(c.slot) + ": " + std::to_string(same) +
                       " key(s) already on the target with identical values; resending with "
                       "REPLACE" + ttl_note;
-    return {};
+    return true;
   }
 
   // DEBUG DIGEST-VALUE on both sides (order-independent for hashes and sets, unlike DUMP).
@@ -505,6 +516,12 @@ struct SlotMover::Impl {
         cmds.push_back(MigrateArgv(f.commands[i], timeout));
       }
       if (idx.empty()) return {};
+      if (attempt > 2 * spec.max_retries + 2) {  // BUSYKEY resends included: never unbounded
+        return MakeError(Errc::kUnavailable,
+                         "MIGRATE of slot " + std::to_string(f.commands[idx[0]].slot) +
+                             " keeps failing after " + std::to_string(attempt) +
+                             " attempts: " + prog.last_error + " (slot left open)");
+      }
 
       std::string retry_reason;
       bool backoff = true;
@@ -593,8 +610,9 @@ struct SlotMover::Impl {
         if (c.replace) {
           return MakeError(Errc::kInternal, "BUSYKEY despite REPLACE in slot " + slot + ": " + inner);
         }
-        if (auto s = ResolveBusyKeys(c); !s.ok()) return s;
-        c.replace = true;
+        auto busy = ResolveBusyKeys(c);
+        if (!busy.ok()) return busy.error();
+        if (*busy) c.replace = true;
         ++prog.retries;
         log->warn("{} {}", tag, prog.last_error);
         Emit();

@@ -564,6 +564,7 @@ TEST_F(SlotMoverTest, BenchAgainstRedisCliReshard) {
     futs.push_back(std::async(std::launch::async, [this, src, r] {
       return Move(src, 3, {r}, 600000, [](pb::MoveSlotsRequest& q) {
         if (const char* k = std::getenv("CF_MOVER_BENCH_BATCH_KEYS")) q.set_max_batch_keys(std::atoi(k));
+        if (const char* m = std::getenv("CF_MOVER_BENCH_BATCH_MS")) q.set_max_batch_ms(std::atoi(m));
       });
     }));
   }
