@@ -23,6 +23,10 @@ struct ApiServerOptions {
   // Served unsigned at GET /cachefleet/health as application/json (lab scripts and tests use it
   // to see that the orchestrator is up and which agents are registered). Optional.
   std::function<std::string()> health_json;
+  // More unsigned, read-only JSON endpoints (e.g. "/cachefleet/operations"): exact path ->
+  // callback that takes the raw query string ("" when none) and returns the body, served as
+  // application/json with status 200 to GET only. Optional.
+  std::map<std::string, std::function<std::string(const std::string& query)>> extra_get_json;
   // Added by the front door (defaults keep the behaviour described above):
   int idle_timeout_ms = 60'000;   // a connection may wait this long for (all of) a request
   int write_timeout_ms = 30'000;  // deadline for writing one response

@@ -79,6 +79,21 @@ HttpResponseOut RequestHandler::Handle(const HttpRequestIn& req, int64_t now_epo
     out.content_type = "application/json";
     return out;
   }
+  if (auto it = options_.extra_get_json.find(std::string(path));
+      it != options_.extra_get_json.end()) {
+    if (req.method != "GET") {
+      return ErrorResponse({400, "InvalidHttpRequest", "Use GET for " + std::string(path)});
+    }
+    HttpResponseOut out;
+    try {
+      out.body = it->second(std::string(query));
+    } catch (const std::exception& e) {
+      Logger("api")->error("[{}] callback threw: {}", path, e.what());
+      return ErrorResponse(InternalFailure("The " + std::string(path) + " callback failed."));
+    }
+    out.content_type = "application/json";
+    return out;
+  }
   if (path != "/") {
     return ErrorResponse(
         {404, "NotFound", "No such resource: " + SanitizeXmlText(path) + ". The API is POST /."});

@@ -7,6 +7,8 @@
 //   POST /                  -> the AWS Query API (the only signed endpoint)
 //   GET  /cachefleet/health -> options.health_json() as application/json, unsigned
 //                              (404 XML error when health_json is not set)
+//   GET  <path in options.extra_get_json> -> that callback(query string) as application/json,
+//                              unsigned
 //   other path              -> 404 XML error (NotFound)
 //   other method on "/"     -> 400 XML error (InvalidHttpRequest)
 //
