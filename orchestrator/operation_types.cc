@@ -8,6 +8,10 @@ const char* OpKindName(OpKind k) {
       return "create-group";
     case OpKind::kDeleteGroup:
       return "delete-group";
+    case OpKind::kReshardScaleOut:
+      return "reshard-scale-out";
+    case OpKind::kReshardScaleIn:
+      return "reshard-scale-in";
   }
   return "unknown";
 }
@@ -15,8 +19,12 @@ const char* OpKindName(OpKind k) {
 std::optional<OpKind> ParseOpKind(const std::string& s) {
   if (s == "create-group") return OpKind::kCreateGroup;
   if (s == "delete-group") return OpKind::kDeleteGroup;
+  if (s == "reshard-scale-out") return OpKind::kReshardScaleOut;
+  if (s == "reshard-scale-in") return OpKind::kReshardScaleIn;
   return std::nullopt;
 }
+
+bool IsReshard(OpKind k) { return k == OpKind::kReshardScaleOut || k == OpKind::kReshardScaleIn; }
 
 const char* OpStateName(OpState s) {
   switch (s) {
@@ -38,6 +46,12 @@ const char* OpStateName(OpState s) {
       return "rolling-back";
     case OpState::kStopNodes:
       return "stop-nodes";
+    case OpState::kPlanMoves:
+      return "plan-moves";
+    case OpState::kMoveSlots:
+      return "move-slots";
+    case OpState::kForgetNodes:
+      return "forget-nodes";
     case OpState::kSucceeded:
       return "succeeded";
     case OpState::kFailed:
@@ -50,7 +64,8 @@ std::optional<OpState> ParseOpState(const std::string& s) {
   for (OpState st :
        {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
         OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy,
-        OpState::kRollingBack, OpState::kStopNodes, OpState::kSucceeded, OpState::kFailed})
+        OpState::kRollingBack, OpState::kStopNodes, OpState::kPlanMoves, OpState::kMoveSlots,
+        OpState::kForgetNodes, OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
   return std::nullopt;
 }
@@ -84,6 +99,44 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
     case OpKind::kDeleteGroup:
       switch (from) {
         case OpState::kPending:
+          return OpState::kStopNodes;
+        case OpState::kStopNodes:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
+    case OpKind::kReshardScaleOut:
+      switch (from) {
+        case OpState::kPending:
+          return OpState::kLaunchNodes;
+        case OpState::kLaunchNodes:
+          return OpState::kMeet;
+        case OpState::kMeet:
+          return OpState::kAwaitMembership;
+        case OpState::kAwaitMembership:
+          return OpState::kReplicate;
+        case OpState::kReplicate:
+          return OpState::kPlanMoves;
+        case OpState::kPlanMoves:
+          return OpState::kMoveSlots;
+        case OpState::kMoveSlots:
+          return OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
+    case OpKind::kReshardScaleIn:
+      switch (from) {
+        case OpState::kPending:
+          return OpState::kPlanMoves;
+        case OpState::kPlanMoves:
+          return OpState::kMoveSlots;
+        case OpState::kMoveSlots:
+          return OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy:
+          return OpState::kForgetNodes;
+        case OpState::kForgetNodes:
           return OpState::kStopNodes;
         case OpState::kStopNodes:
           return OpState::kSucceeded;
@@ -130,6 +183,10 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
         default:
           return false;
       }
+    case OpKind::kReshardScaleOut:
+    case OpKind::kReshardScaleIn:
+      // One path each, no rollback, no skips: exactly the diagram's successor.
+      return cme && NextState(kind, topology, from) == to;
   }
   return false;
 }

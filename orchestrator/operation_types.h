@@ -16,9 +16,13 @@
 
 namespace cf::orchestrator {
 
-enum class OpKind { kCreateGroup, kDeleteGroup };
-const char* OpKindName(OpKind k);  // "create-group" / "delete-group"
+// A reshard (ModifyReplicationGroupShardConfiguration) is one of two kinds, so that each has
+// exactly one state machine: scale-out adds node groups, scale-in removes them.
+enum class OpKind { kCreateGroup, kDeleteGroup, kReshardScaleOut, kReshardScaleIn };
+// "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in"
+const char* OpKindName(OpKind k);
 std::optional<OpKind> ParseOpKind(const std::string& s);
+bool IsReshard(OpKind k);
 
 // Which create sequence applies (cluster mode enabled groups need slots and a cluster bus).
 enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
@@ -43,6 +47,22 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //
 //   kPending ─► kStopNodes ─► kSucceeded   (the last transition removes the group's records)
 //
+// Reshard, scale out (ModifyReplicationGroupShardConfiguration with a larger NodeGroupCount;
+// no deadline, see reshard_reconciler.h):
+//
+//   kPending ─► kLaunchNodes ─► kMeet ─► kAwaitMembership ─► kReplicate ─► kPlanMoves
+//                                                                              │
+//                          kSucceeded ◄─ kAwaitHealthy ◄─ kMoveSlots ◄─────────┘
+//
+// Reshard, scale in (a smaller NodeGroupCount):
+//
+//   kPending ─► kPlanMoves ─► kMoveSlots ─► kAwaitHealthy ─► kForgetNodes ─► kStopNodes
+//                                                                               │
+//                                                                  kSucceeded ◄─┘
+//
+// A reshard has no cancel and no rollback (ElastiCache has none either); its point of no
+// return is the first SETSLOT NODE of kMoveSlots. Before that nothing has changed for clients.
+//
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {
   kPending,          // recorded, not yet started
@@ -53,7 +73,10 @@ enum class OpState {
   kReplicate,        // create: ClusterReplicate (CME) / ReplicaOf (CMD) on every replica
   kAwaitHealthy,     // create: replica links up, cluster_state ok, no open slots
   kRollingBack,      // create: deadline passed; stopping nodes, then kFailed
-  kStopNodes,        // delete: StopNode(purge_data) on every node, in parallel
+  kStopNodes,        // delete: StopNode(purge_data) on every node; scale-in: on removed nodes
+  kPlanMoves,        // reshard: slot moves planned from the observed ownership, persisted
+  kMoveSlots,        // reshard: MoveSlots streams (parallel across source shards)
+  kForgetNodes,      // scale-in: CLUSTER FORGET the removed nodes on every remaining node
   kSucceeded,        // terminal
   kFailed,           // terminal
 };
@@ -83,6 +106,9 @@ struct OperationRecord {
   int64_t deadline_ms = 0;  // create: when to give up; 0 = never (delete)
   int64_t finished_ms = 0;
   std::string payload;  // JSON, kind-specific
+  // Reshard: the highest ProgressPercentage shown so far, x1000 (42.5 % -> 42500); the figure
+  // users see never goes down.
+  int64_t progress_milli = 0;
 };
 
 }  // namespace cf::orchestrator

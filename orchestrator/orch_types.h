@@ -148,6 +148,8 @@ struct GroupView {
   std::vector<NodeGroupRecord> node_groups;  // ordered by node_group_id
   std::vector<NodeRecord> nodes;             // ordered by node_id
   std::vector<Tag> tags;
+  // While a reshard runs: PendingModifiedValues.Resharding.SlotMigration.ProgressPercentage.
+  std::optional<double> resharding_progress;
 };
 
 }  // namespace cf::orchestrator

@@ -304,7 +304,12 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
                 {"rollback_timeout_ms", &o.rollback_timeout_ms, 10},
                 {"stop_grace_ms", &o.stop_grace_ms, 0},
                 {"port_block_ms", &o.port_block_ms, 0},
-                {"stuck_operation_warn_ms", &o.stuck_operation_warn_ms, 100}};
+                {"stuck_operation_warn_ms", &o.stuck_operation_warn_ms, 100},
+                {"move_deadline_ms", &o.move_deadline_ms, 1000},
+                {"move_stall_timeout_ms", &o.move_stall_timeout_ms, 100},
+                {"move_progress_write_ms", &o.move_progress_write_ms, 1},
+                {"progress_log_interval_ms", &o.progress_log_interval_ms, 1},
+                {"move_error_event_interval_ms", &o.move_error_event_interval_ms, 0}};
       for (auto& m : ms)
         if (!(st = ReadInt(ops, m.key, m.lo, int64_t{24} * 3600 * 1000, *m.field, p)))
           return st.error();

@@ -1,5 +1,6 @@
 #include "orchestrator/replication_group_xml.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace cf::orchestrator {
@@ -83,7 +84,13 @@ void RenderReplicationGroup(const GroupView& view, const RenderContext& ctx, pug
   Text(out, "ReplicationGroupId", g.id);
   Text(out, "Description", g.description);
   Text(out, "Status", GroupStatusName(g.status));
-  out.append_child("PendingModifiedValues");
+  pugi::xml_node pending = out.append_child("PendingModifiedValues");
+  if (view.resharding_progress) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f", *view.resharding_progress);
+    Text(pending.append_child("Resharding").append_child("SlotMigration"), "ProgressPercentage",
+         pct);
+  }
 
   pugi::xml_node members = out.append_child("MemberClusters");
   for (const auto& n : view.nodes) Text(members, "ClusterId", n.node_id);
@@ -105,10 +112,14 @@ void RenderReplicationGroup(const GroupView& view, const RenderContext& ctx, pug
       Endpoint(e, "ReaderEndpoint", ctx, reader ? *reader : *primary);
     }
     if (cme) {
+      // Planned slots until the primary is observed; then what it owns. While a reshard runs
+      // that changes as slots move (a new node group owns nothing at first: no Slots element).
       SlotRanges slots = ng.slots;
-      if (!creating && primary && primary->observed.known && !primary->observed.slots.empty())
+      if (!creating && primary && primary->observed.known &&
+          (!primary->observed.slots.empty() || g.status == GroupStatus::kModifying))
         slots = primary->observed.slots;
-      Text(e, "Slots", FormatSlotRanges(NormalizeSlotRanges(slots)));
+      const std::string text = FormatSlotRanges(NormalizeSlotRanges(slots));
+      if (!text.empty()) Text(e, "Slots", text);
     }
     pugi::xml_node mem = e.append_child("NodeGroupMembers");
     for (const auto& n : view.nodes) {

@@ -149,6 +149,33 @@ CREATE INDEX events_by_source ON events(source_id, date_ms);
     R"sql(
 ALTER TABLE hosts ADD COLUMN warm_cluster_ports TEXT NOT NULL DEFAULT '[]';
 )sql",
+    // v3: resharding. The planned slot moves with their persisted progress, and the highest
+    // ProgressPercentage a reshard has shown (x1000).
+    R"sql(
+CREATE TABLE slot_moves(
+  op_id INTEGER NOT NULL,
+  move_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  from_node_group TEXT NOT NULL,
+  to_node_group TEXT NOT NULL,
+  slots TEXT NOT NULL,
+  slots_done TEXT NOT NULL DEFAULT '',
+  keys_estimate INTEGER NOT NULL DEFAULT 0,
+  keys_total INTEGER NOT NULL DEFAULT -1,
+  keys_moved INTEGER NOT NULL DEFAULT 0,
+  bytes_moved INTEGER NOT NULL DEFAULT 0,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending', 'running', 'retrying', 'done')),
+  retries INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  updated_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (op_id, move_id)
+);
+ALTER TABLE operations ADD COLUMN progress_milli INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -294,7 +321,7 @@ NodeRecord ReadNode(const SqliteStmt& s) {
 
 constexpr char kOpColumns[] =
     "op_id, group_id, kind, topology, state, step, attempt, retries, last_error, created_ms, "
-    "updated_ms, deadline_ms, finished_ms, payload";
+    "updated_ms, deadline_ms, finished_ms, payload, progress_milli";
 
 OperationRecord ReadOp(const SqliteStmt& s) {
   OperationRecord op;
@@ -314,7 +341,37 @@ OperationRecord ReadOp(const SqliteStmt& s) {
   op.deadline_ms = s.Int(i++);
   op.finished_ms = s.Int(i++);
   op.payload = s.Text(i++);
+  op.progress_milli = s.Int(i++);
   return op;
+}
+
+constexpr char kMoveColumns[] =
+    "op_id, move_id, seq, from_node_group, to_node_group, slots, slots_done, keys_estimate, "
+    "keys_total, keys_moved, bytes_moved, attempt, status, retries, last_error, started_ms, "
+    "updated_ms, finished_ms";
+
+SlotMoveRecord ReadMove(const SqliteStmt& s) {
+  SlotMoveRecord m;
+  int i = 0;
+  m.op_id = s.Int(i++);
+  m.move_id = s.Text(i++);
+  m.seq = static_cast<int>(s.Int(i++));
+  m.from_node_group = s.Text(i++);
+  m.to_node_group = s.Text(i++);
+  m.slots = ParseSlotsColumn(s.Text(i++));
+  m.slots_done = ParseSlotsColumn(s.Text(i++));
+  m.keys_estimate = static_cast<uint64_t>(s.Int(i++));
+  m.keys_total = s.Int(i++);
+  m.keys_moved = static_cast<uint64_t>(s.Int(i++));
+  m.bytes_moved = static_cast<uint64_t>(s.Int(i++));
+  m.attempt = s.Int(i++);
+  m.status = ParseSlotMoveStatus(s.Text(i++)).value_or(SlotMoveStatus::kPending);
+  m.retries = s.Int(i++);
+  m.last_error = s.Text(i++);
+  m.started_ms = s.Int(i++);
+  m.updated_ms = s.Int(i++);
+  m.finished_ms = s.Int(i++);
+  return m;
 }
 
 // Runs a statement that returns no rows.
@@ -352,6 +409,86 @@ Result<int64_t> InsertOp(SqliteDb& db, const OperationRecord& op) {
     return r.error();
   }
   return db.LastInsertRowId();
+}
+
+// The fleet as placement sees it: hosts, their allocated or still-blocked ports, node counts.
+Result<FleetSnapshot> ReadFleetLocked(SqliteDb& db) {
+  FleetSnapshot snap;
+  auto s = db.Prepare(std::string("SELECT ") + kHostColumns + " FROM hosts ORDER BY host_id");
+  if (!s) return s.error();
+  while (true) {
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    snap.hosts.push_back(ReadHost(*s));
+  }
+  const int64_t now = NowMs();
+  for (const auto& h : snap.hosts) {
+    std::vector<uint32_t> used;
+    auto p = db.Prepare(
+        "SELECT port FROM port_allocations WHERE host_id=? AND "
+        "(node_id IS NOT NULL OR blocked_until_ms > ?)");
+    if (!p) return p.error();
+    p->Bind(1, h.host_id).Bind(2, now);
+    while (true) {
+      auto row = p->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      used.push_back(static_cast<uint32_t>(p->Int(0)));
+    }
+    auto c = db.Prepare("SELECT COUNT(*) FROM nodes WHERE host_id=?");
+    if (!c) return c.error();
+    c->Bind(1, h.host_id);
+    auto row = c->Step();
+    if (!row) return row.error();
+    snap.used_ports.push_back(std::move(used));
+    snap.node_counts.push_back(static_cast<uint32_t>(c->Int(0)));
+  }
+  return snap;
+}
+
+// Inserts a node of group_id and allocates its port (an expired block on the same port is
+// replaced by the allocation).
+Status InsertNodeLocked(SqliteDb& db, const std::string& group_id, const NodeRecord& n) {
+  if (auto st = RunSql(
+          db,
+          "INSERT INTO nodes(node_id, group_id, node_group_id, member_index, host_id, port, az, "
+          "desired_role, status, cluster_node_id, create_time_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+          [&](SqliteStmt& s) {
+            s.Bind(1, n.node_id)
+                .Bind(2, group_id)
+                .Bind(3, n.node_group_id)
+                .Bind(4, int64_t{n.member_index})
+                .Bind(5, n.host_id)
+                .Bind(6, int64_t{n.port})
+                .Bind(7, n.az)
+                .Bind(8, NodeRoleName(n.desired_role))
+                .Bind(9, n.status)
+                .Bind(10, n.cluster_node_id)
+                .Bind(11, n.create_time_ms);
+          });
+      !st) {
+    if (st.error().code == Errc::kAlreadyExists)
+      return MakeError(Errc::kFailedPrecondition,
+                       "Cache cluster id " + n.node_id +
+                           " (a member of the new group) is already in use by another "
+                           "replication group.");
+    return st.error();
+  }
+  if (auto st = RunSql(db,
+                       "DELETE FROM port_allocations WHERE host_id=? AND port=? AND "
+                       "node_id IS NULL",
+                       [&](SqliteStmt& s) { s.Bind(1, n.host_id).Bind(2, int64_t{n.port}); });
+      !st)
+    return st.error();
+  if (auto st = RunSql(db, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
+                       [&](SqliteStmt& s) {
+                         s.Bind(1, n.host_id).Bind(2, int64_t{n.port}).Bind(3, n.node_id);
+                       });
+      !st)
+    return MakeError(Errc::kInternal, "port " + std::to_string(n.port) + " on " + n.host_id +
+                                          " is already allocated: " + st.error().message);
+  return {};
 }
 
 }  // namespace
@@ -603,40 +740,9 @@ Result<int64_t> Store::CreateGroup(
   }
 
   // Fleet snapshot for placement, consistent with the writes below.
-  FleetSnapshot snap;
-  {
-    auto s = db_->Prepare(std::string("SELECT ") + kHostColumns + " FROM hosts ORDER BY host_id");
-    if (!s) return s.error();
-    while (true) {
-      auto row = s->Step();
-      if (!row) return row.error();
-      if (!*row) break;
-      snap.hosts.push_back(ReadHost(*s));
-    }
-    const int64_t now = NowMs();
-    for (const auto& h : snap.hosts) {
-      std::vector<uint32_t> used;
-      auto p = db_->Prepare(
-          "SELECT port FROM port_allocations WHERE host_id=? AND "
-          "(node_id IS NOT NULL OR blocked_until_ms > ?)");
-      if (!p) return p.error();
-      p->Bind(1, h.host_id).Bind(2, now);
-      while (true) {
-        auto row = p->Step();
-        if (!row) return row.error();
-        if (!*row) break;
-        used.push_back(static_cast<uint32_t>(p->Int(0)));
-      }
-      auto c = db_->Prepare("SELECT COUNT(*) FROM nodes WHERE host_id=?");
-      if (!c) return c.error();
-      c->Bind(1, h.host_id);
-      auto row = c->Step();
-      if (!row) return row.error();
-      snap.used_ports.push_back(std::move(used));
-      snap.node_counts.push_back(static_cast<uint32_t>(c->Int(0)));
-    }
-  }
-  if (auto st = place(snap, g.nodes); !st) return st.error();
+  auto snap = ReadFleetLocked(*db_);
+  if (!snap) return snap.error();
+  if (auto st = place(*snap, g.nodes); !st) return st.error();
 
   const ReplicationGroupRecord& r = g.group;
   if (auto st = RunSql(*db_,
@@ -690,45 +796,7 @@ Result<int64_t> Store::CreateGroup(
   }
 
   for (const auto& n : g.nodes) {
-    if (auto st = RunSql(
-            *db_,
-            "INSERT INTO nodes(node_id, group_id, node_group_id, member_index, host_id, port, az, "
-            "desired_role, status, cluster_node_id, create_time_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-            [&](SqliteStmt& s) {
-              s.Bind(1, n.node_id)
-                  .Bind(2, r.id)
-                  .Bind(3, n.node_group_id)
-                  .Bind(4, int64_t{n.member_index})
-                  .Bind(5, n.host_id)
-                  .Bind(6, int64_t{n.port})
-                  .Bind(7, n.az)
-                  .Bind(8, NodeRoleName(n.desired_role))
-                  .Bind(9, n.status)
-                  .Bind(10, n.cluster_node_id)
-                  .Bind(11, n.create_time_ms);
-            });
-        !st) {
-      if (st.error().code == Errc::kAlreadyExists)
-        return MakeError(Errc::kFailedPrecondition,
-                         "Cache cluster id " + n.node_id +
-                             " (a member of the new group) is already in use by another "
-                             "replication group.");
-      return st.error();
-    }
-    // An expired block on the same port is replaced by the allocation.
-    if (auto st = RunSql(*db_,
-                         "DELETE FROM port_allocations WHERE host_id=? AND port=? AND "
-                         "node_id IS NULL",
-                         [&](SqliteStmt& s) { s.Bind(1, n.host_id).Bind(2, int64_t{n.port}); });
-        !st)
-      return st.error();
-    if (auto st = RunSql(*db_, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
-                         [&](SqliteStmt& s) {
-                           s.Bind(1, n.host_id).Bind(2, int64_t{n.port}).Bind(3, n.node_id);
-                         });
-        !st)
-      return MakeError(Errc::kInternal, "port " + std::to_string(n.port) + " on " + n.host_id +
-                                            " is already allocated: " + st.error().message);
+    if (auto st = InsertNodeLocked(*db_, r.id, n); !st) return st.error();
   }
 
   int pos = 0;
@@ -802,6 +870,17 @@ Result<GroupView> Store::LoadGroupLocked(const std::string& group_id) {
       if (!*row) break;
       v.tags.push_back(Tag{s->Text(0), s->Text(1)});
     }
+  }
+  {
+    auto s = db_->Prepare(
+        "SELECT progress_milli FROM operations WHERE group_id=? AND "
+        "kind IN ('reshard-scale-out','reshard-scale-in') AND "
+        "state NOT IN ('succeeded','failed')");
+    if (!s) return s.error();
+    s->Bind(1, group_id);
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (*row) v.resharding_progress = static_cast<double>(s->Int(0)) / 1000.0;
   }
   return v;
 }
@@ -1178,6 +1257,363 @@ Status Store::CompleteDelete(OperationRecord& op, const std::string& event_messa
   if (auto st = txn.Commit(); !st) return st;
   op = copy;
   return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// resharding
+
+Result<std::pair<GroupView, int64_t>> Store::BeginReshard(
+    NewReshard r,
+    const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status().error();
+  auto v = LoadGroupLocked(r.group_id);
+  if (!v) return v.error();
+  if (v->group.status != GroupStatus::kAvailable)
+    return MakeError(Errc::kFailedPrecondition,
+                     "Replication group " + r.group_id + " is not in available state (it is " +
+                         GroupStatusName(v->group.status) + ").");
+  {
+    auto s = db_->Prepare(
+        "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
+    if (!s) return s.error();
+    s->Bind(1, r.group_id);
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (*row)
+      return MakeError(Errc::kFailedPrecondition, "Replication group " + r.group_id +
+                                                      " has an operation in progress.");
+  }
+  if (!r.new_nodes.empty()) {
+    auto snap = ReadFleetLocked(*db_);
+    if (!snap) return snap.error();
+    if (auto st = place(*snap, r.new_nodes); !st) return st.error();
+  }
+  const int64_t now = r.operation.created_ms;
+  for (const auto& ng : r.new_node_groups) {
+    if (auto st = RunSql(*db_,
+                         "INSERT INTO node_groups(group_id, node_group_id, slots, status) "
+                         "VALUES(?,?,?,?)",
+                         [&](SqliteStmt& s) {
+                           s.Bind(1, r.group_id)
+                               .Bind(2, ng.node_group_id)
+                               .Bind(3, FormatSlotRanges(ng.slots))
+                               .Bind(4, ng.status);
+                         });
+        !st) {
+      if (st.error().code == Errc::kAlreadyExists)
+        return MakeError(Errc::kInvalidArgument,
+                         "NodeGroupId " + ng.node_group_id + " already exists.");
+      return st.error();
+    }
+  }
+  for (const auto& n : r.new_nodes)
+    if (auto st = InsertNodeLocked(*db_, r.group_id, n); !st) return st.error();
+  for (const auto& id : r.removed_node_groups) {
+    for (const char* sql :
+         {"UPDATE node_groups SET status='deleting' WHERE group_id=? AND node_group_id=?",
+          "UPDATE nodes SET status='deleting' WHERE group_id=? AND node_group_id=?"}) {
+      if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, r.group_id).Bind(2, id); });
+          !st)
+        return st.error();
+    }
+  }
+  if (auto st = RunSql(*db_,
+                       "UPDATE replication_groups SET status='modifying', updated_ms=? "
+                       "WHERE group_id=?",
+                       [&](SqliteStmt& s) { s.Bind(1, now).Bind(2, r.group_id); });
+      !st)
+    return st.error();
+  r.operation.group_id = r.group_id;
+  auto op_id = InsertOp(*db_, r.operation);
+  if (!op_id) return op_id.error();
+  if (auto st = AddEventLocked(r.group_id, "replication-group", r.event_message, now); !st)
+    return st.error();
+  auto after = LoadGroupLocked(r.group_id);
+  if (!after) return after.error();
+  if (auto st = txn.Commit(); !st) return st.error();
+  return std::make_pair(std::move(*after), *op_id);
+}
+
+Status Store::SavePlannedMoves(OperationRecord& op, const std::vector<SlotMoveRecord>& moves,
+                               const std::map<std::string, SlotRanges>& planned_slots,
+                               const std::string& step) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status();
+  const int64_t now = NowMs();
+  OperationRecord copy = op;
+  if (auto st = TransitionLocked(copy, OpState::kMoveSlots, step, now); !st) return st;
+  if (auto st = RunSql(*db_, "DELETE FROM slot_moves WHERE op_id=?",
+                       [&](SqliteStmt& s) { s.Bind(1, op.id); });
+      !st)
+    return st;
+  for (const auto& m : moves) {
+    if (auto st = RunSql(*db_,
+                         "INSERT INTO slot_moves(op_id, move_id, seq, from_node_group, "
+                         "to_node_group, slots, keys_estimate, updated_ms) VALUES(?,?,?,?,?,?,?,?)",
+                         [&](SqliteStmt& s) {
+                           s.Bind(1, op.id)
+                               .Bind(2, m.move_id)
+                               .Bind(3, int64_t{m.seq})
+                               .Bind(4, m.from_node_group)
+                               .Bind(5, m.to_node_group)
+                               .Bind(6, FormatSlotRanges(NormalizeSlotRanges(m.slots)))
+                               .Bind(7, static_cast<int64_t>(m.keys_estimate))
+                               .Bind(8, now);
+                         });
+        !st)
+      return st;
+  }
+  for (const auto& [ng, ranges] : planned_slots) {
+    if (auto st = RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
+                         [&](SqliteStmt& s) {
+                           s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
+                               .Bind(2, op.group_id)
+                               .Bind(3, ng);
+                         });
+        !st)
+      return st;
+  }
+  if (auto st = txn.Commit(); !st) return st;
+  op = copy;
+  return {};
+}
+
+Result<std::vector<SlotMoveRecord>> Store::ListSlotMoves(int64_t op_id) {
+  std::lock_guard lk(mu_);
+  auto s = db_->Prepare(std::string("SELECT ") + kMoveColumns +
+                        " FROM slot_moves WHERE op_id=? ORDER BY seq");
+  if (!s) return s.error();
+  s->Bind(1, op_id);
+  std::vector<SlotMoveRecord> out;
+  while (true) {
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(ReadMove(*s));
+  }
+  return out;
+}
+
+namespace {
+// The compare-and-set condition of every write a running move makes: the operation is still
+// ours and still moving slots.
+constexpr char kOwnsMoveSql[] =
+    " AND EXISTS (SELECT 1 FROM operations WHERE op_id=? AND attempt=? AND state='move-slots')";
+
+Error StaleMove(const OperationRecord& op, const std::string& move_id) {
+  return MakeError(Errc::kFailedPrecondition, "move " + move_id + " of operation " +
+                                                  std::to_string(op.id) +
+                                                  " is owned by a newer attempt");
+}
+}  // namespace
+
+Result<int64_t> Store::StartSlotMoveAttempt(const OperationRecord& op,
+                                            const std::string& move_id) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status().error();
+  const int64_t now = NowMs();
+  auto s = db_->Prepare(std::string(
+                            "UPDATE slot_moves SET attempt=attempt+1, status='running', "
+                            "started_ms=CASE WHEN started_ms=0 THEN ? ELSE started_ms END, "
+                            "updated_ms=? WHERE op_id=? AND move_id=? AND status!='done'") +
+                        kOwnsMoveSql);
+  if (!s) return s.error();
+  s->Bind(1, now).Bind(2, now).Bind(3, op.id).Bind(4, move_id).Bind(5, op.id).Bind(6, op.attempt);
+  if (auto st = s->Run(); !st) return st.error();
+  if (s->Changes() == 0) return StaleMove(op, move_id);
+  auto q = db_->Prepare("SELECT attempt FROM slot_moves WHERE op_id=? AND move_id=?");
+  if (!q) return q.error();
+  q->Bind(1, op.id).Bind(2, move_id);
+  auto row = q->Step();
+  if (!row) return row.error();
+  if (!*row) return StaleMove(op, move_id);
+  const int64_t attempt = q->Int(0);
+  if (auto st = txn.Commit(); !st) return st.error();
+  return attempt;
+}
+
+Status Store::RecordSlotMoveProgress(const OperationRecord& op, const SlotMoveRecord& m) {
+  std::lock_guard lk(mu_);
+  const int64_t now = NowMs();
+  const bool done = m.status == SlotMoveStatus::kDone;
+  auto s = db_->Prepare(std::string(
+                            "UPDATE slot_moves SET slots_done=?, keys_total=?, keys_moved=?, "
+                            "bytes_moved=?, status=?, updated_ms=?, finished_ms=? "
+                            "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
+                        kOwnsMoveSql);
+  if (!s) return s.error();
+  s->Bind(1, FormatSlotRanges(NormalizeSlotRanges(m.slots_done)))
+      .Bind(2, m.keys_total)
+      .Bind(3, static_cast<int64_t>(m.keys_moved))
+      .Bind(4, static_cast<int64_t>(m.bytes_moved))
+      .Bind(5, SlotMoveStatusName(m.status))
+      .Bind(6, now)
+      .Bind(7, done ? now : int64_t{0})
+      .Bind(8, op.id)
+      .Bind(9, m.move_id)
+      .Bind(10, m.attempt)
+      .Bind(11, op.id)
+      .Bind(12, op.attempt);
+  if (auto st = s->Run(); !st) return st;
+  if (s->Changes() == 0) return StaleMove(op, m.move_id);
+  return {};
+}
+
+Status Store::RecordSlotMoveError(OperationRecord& op, const std::string& move_id,
+                                  int64_t attempt, const std::string& error,
+                                  const std::string& event_message) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status();
+  const int64_t now = NowMs();
+  {
+    auto s = db_->Prepare(std::string(
+                              "UPDATE slot_moves SET retries=retries+1, last_error=?, "
+                              "status='retrying', updated_ms=? "
+                              "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
+                          kOwnsMoveSql);
+    if (!s) return s.error();
+    s->Bind(1, error)
+        .Bind(2, now)
+        .Bind(3, op.id)
+        .Bind(4, move_id)
+        .Bind(5, attempt)
+        .Bind(6, op.id)
+        .Bind(7, op.attempt);
+    if (auto st = s->Run(); !st) return st;
+    if (s->Changes() == 0) return StaleMove(op, move_id);
+  }
+  if (auto st = RunSql(*db_,
+                       "UPDATE operations SET retries=retries+1, last_error=?, updated_ms=? "
+                       "WHERE op_id=? AND attempt=?",
+                       [&](SqliteStmt& s) {
+                         s.Bind(1, error).Bind(2, now).Bind(3, op.id).Bind(4, op.attempt);
+                       });
+      !st)
+    return st;
+  if (!event_message.empty())
+    if (auto st = AddEventLocked(op.group_id, "replication-group", event_message, now); !st)
+      return st;
+  if (auto st = txn.Commit(); !st) return st;
+  op.retries++;
+  op.last_error = error;
+  op.updated_ms = now;
+  return {};
+}
+
+Status Store::RaiseReshardProgress(OperationRecord& op, int64_t progress_milli) {
+  std::lock_guard lk(mu_);
+  auto s = db_->Prepare(
+      "UPDATE operations SET progress_milli=MAX(progress_milli, ?) "
+      "WHERE op_id=? AND attempt=? AND state NOT IN ('succeeded','failed')");
+  if (!s) return s.error();
+  s->Bind(1, progress_milli).Bind(2, op.id).Bind(3, op.attempt);
+  if (auto st = s->Run(); !st) return st;
+  if (s->Changes() == 0)
+    return MakeError(Errc::kFailedPrecondition,
+                     "operation " + std::to_string(op.id) + " attempt is stale");
+  op.progress_milli = std::max(op.progress_milli, progress_milli);
+  return {};
+}
+
+Status Store::SetNodeGroupSlots(const std::string& group_id,
+                                const std::map<std::string, SlotRanges>& slots) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status();
+  for (const auto& [ng, ranges] : slots) {
+    if (auto st = RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
+                         [&](SqliteStmt& s) {
+                           s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
+                               .Bind(2, group_id)
+                               .Bind(3, ng);
+                         });
+        !st)
+      return st;
+  }
+  return txn.Commit();
+}
+
+Status Store::CompleteReshard(OperationRecord& op, const ReshardCompletion& c) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status();
+  const int64_t now = NowMs();
+  OperationRecord copy = op;
+  if (auto st = TransitionLocked(copy, OpState::kSucceeded, "", now); !st) return st;
+  if (auto st = RunSql(*db_, "UPDATE operations SET progress_milli=100000 WHERE op_id=?",
+                       [&](SqliteStmt& s) { s.Bind(1, op.id); });
+      !st)
+    return st;
+  copy.progress_milli = 100000;
+  for (const auto& id : c.removed_node_groups) {
+    for (const char* sql :
+         {"DELETE FROM port_allocations WHERE node_id IN "
+          "(SELECT node_id FROM nodes WHERE group_id=? AND node_group_id=?)",
+          "DELETE FROM nodes WHERE group_id=? AND node_group_id=?",
+          "DELETE FROM node_groups WHERE group_id=? AND node_group_id=?"}) {
+      if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id).Bind(2, id); });
+          !st)
+        return st;
+    }
+  }
+  for (const auto& [ng, ranges] : c.slots) {
+    if (auto st = RunSql(*db_,
+                         "UPDATE node_groups SET slots=?, status='available' "
+                         "WHERE group_id=? AND node_group_id=?",
+                         [&](SqliteStmt& s) {
+                           s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
+                               .Bind(2, op.group_id)
+                               .Bind(3, ng);
+                         });
+        !st)
+      return st;
+  }
+  for (const char* sql :
+       {"UPDATE node_groups SET status='available' WHERE group_id=?",
+        "UPDATE nodes SET status='available' WHERE group_id=?"}) {
+    if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id); }); !st)
+      return st;
+  }
+  if (auto st = RunSql(*db_,
+                       "UPDATE replication_groups SET status='available', updated_ms=? "
+                       "WHERE group_id=? AND status='modifying'",
+                       [&](SqliteStmt& s) { s.Bind(1, now).Bind(2, op.group_id); });
+      !st)
+    return st;
+  if (auto st = AddEventLocked(op.group_id, "replication-group", c.event_message, now); !st)
+    return st;
+  if (auto st = txn.Commit(); !st) return st;
+  op = copy;
+  return {};
+}
+
+Result<std::vector<OperationRecord>> Store::ListOperations(const std::string& group_id,
+                                                           int finished_limit) {
+  std::lock_guard lk(mu_);
+  std::vector<OperationRecord> out;
+  const std::string where = group_id.empty() ? "" : " AND group_id=?";
+  for (int pass = 0; pass < 2; ++pass) {
+    std::string sql = std::string("SELECT ") + kOpColumns + " FROM operations WHERE " +
+                      (pass == 0 ? "state NOT IN ('succeeded','failed')"
+                                 : "state IN ('succeeded','failed')") +
+                      where + " ORDER BY op_id DESC";
+    if (pass == 1) sql += " LIMIT " + std::to_string(std::max(0, finished_limit));
+    auto s = db_->Prepare(sql);
+    if (!s) return s.error();
+    if (!group_id.empty()) s->Bind(1, group_id);
+    while (true) {
+      auto row = s->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      out.push_back(ReadOp(*s));
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,12 +27,13 @@
 #include "orchestrator/operation_types.h"
 #include "orchestrator/orch_types.h"
 #include "orchestrator/placement_planner.h"
+#include "orchestrator/reshard_types.h"
 
 namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -48,6 +50,23 @@ struct NewGroup {
   std::vector<NodeRecord> nodes;  // host_id/port/az filled by the place callback
   std::vector<Tag> tags;
   OperationRecord operation;
+  std::string event_message;
+};
+
+// Everything ModifyReplicationGroupShardConfiguration writes, in one transaction.
+struct NewReshard {
+  std::string group_id;
+  std::vector<NodeGroupRecord> new_node_groups;  // scale-out: status "creating", no slots
+  std::vector<NodeRecord> new_nodes;             // host_id/port/az filled by the place callback
+  std::vector<std::string> removed_node_groups;  // scale-in
+  OperationRecord operation;
+  std::string event_message;
+};
+
+// The end of a reshard, in one transaction.
+struct ReshardCompletion {
+  std::map<std::string, SlotRanges> slots;       // every remaining node group's observed slots
+  std::vector<std::string> removed_node_groups;  // rows (and their nodes and ports) to delete
   std::string event_message;
 };
 
@@ -124,6 +143,47 @@ class Store {
   Status FailCreate(OperationRecord& op, const std::string& event_message);
   // kStopNodes -> kSucceeded; removes nodes, ports, node groups, tags and the group; event.
   Status CompleteDelete(OperationRecord& op, const std::string& event_message);
+
+  // ---- resharding (ModifyReplicationGroupShardConfiguration) ----
+  // In one transaction: the group must exist (kNotFound), be `available` and have no unfinished
+  // operation (kFailedPrecondition); reads the fleet, calls place for the new nodes, writes the
+  // new node groups, nodes and ports, marks the removed node groups and their nodes `deleting`,
+  // sets the group `modifying`, records the operation and the event. Returns the group as it
+  // now is and the operation id. Placement errors are returned unchanged.
+  Result<std::pair<GroupView, int64_t>> BeginReshard(
+      NewReshard r,
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
+  // kPlanMoves -> kMoveSlots together with the planned moves (replacing any earlier rows of
+  // the operation) and every node group's planned final slots; one transaction.
+  Status SavePlannedMoves(OperationRecord& op, const std::vector<SlotMoveRecord>& moves,
+                          const std::map<std::string, SlotRanges>& planned_slots,
+                          const std::string& step);
+  Result<std::vector<SlotMoveRecord>> ListSlotMoves(int64_t op_id);
+  // A new MoveSlots attempt: attempt + 1, status running (started_ms set once). Compare-and-set
+  // on the operation's attempt (kFailedPrecondition when stale). Returns the new attempt.
+  Result<int64_t> StartSlotMoveAttempt(const OperationRecord& op, const std::string& move_id);
+  // Writes a move's progress (slots_done, keys, bytes, status; finished_ms when done) if the
+  // row still has m.attempt and the operation op.attempt (else kFailedPrecondition: a newer
+  // attempt owns it).
+  Status RecordSlotMoveProgress(const OperationRecord& op, const SlotMoveRecord& m);
+  // A failed MoveSlots attempt: the move's retries + 1, last_error, status retrying; the
+  // operation's retries + 1 and last_error; an event when event_message is not empty. Same
+  // compare-and-set as RecordSlotMoveProgress.
+  Status RecordSlotMoveError(OperationRecord& op, const std::string& move_id, int64_t attempt,
+                             const std::string& error, const std::string& event_message);
+  // progress_milli = max(progress_milli, value); updates op.progress_milli.
+  Status RaiseReshardProgress(OperationRecord& op, int64_t progress_milli);
+  // Replaces the slots column of the given node groups (observed ownership).
+  Status SetNodeGroupSlots(const std::string& group_id,
+                           const std::map<std::string, SlotRanges>& slots);
+  // op -> kSucceeded; removes the removed node groups with their nodes and ports; every other
+  // node group gets its slots and `available`, every node `available`, the group `available`;
+  // event. One transaction.
+  Status CompleteReshard(OperationRecord& op, const ReshardCompletion& c);
+  // Operations for GET /cachefleet/operations: of one group ("" = all groups), every
+  // unfinished one plus the `finished_limit` most recently finished, newest first.
+  Result<std::vector<OperationRecord>> ListOperations(const std::string& group_id,
+                                                      int finished_limit);
 
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,
