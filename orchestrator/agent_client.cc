@@ -2,9 +2,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "cachefleet.grpc.pb.h"
 
@@ -95,6 +98,74 @@ class GrpcAgentApi final : public AgentApi {
                    int64_t timeout_ms) override {
     return AckCall(t, "ReplicaOf", timeout_ms,
                    [&](auto& stub, auto* ctx, auto* out) { return stub.ReplicaOf(ctx, req, out); });
+  }
+  Status ClusterForget(const AgentTarget& t, const pb::ForgetRequest& req,
+                       int64_t timeout_ms) override {
+    return AckCall(t, "ClusterForget", timeout_ms, [&](auto& stub, auto* ctx, auto* out) {
+      return stub.ClusterForget(ctx, req, out);
+    });
+  }
+
+  Status MoveSlots(const AgentTarget& t, const pb::MoveSlotsRequest& req,
+                   const MoveStreamLimits& limits,
+                   const std::function<bool(const pb::MoveSlotsProgress&)>& on_progress,
+                   const std::function<bool()>& cancelled) override {
+    using Clock = std::chrono::steady_clock;
+    auto ch = StubFor(t);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(limits.deadline_ms));
+    // A watcher cancels the call when the caller wants it (stop, stale attempt) or the stream
+    // has been silent for stall_timeout_ms; Read() then returns false at once.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false;                         // guarded by mu
+    auto last_message = Clock::now();              // guarded by mu
+    std::atomic<int> why_cancelled{0};             // 1 = caller, 2 = stall
+    std::thread watcher([&] {
+      std::unique_lock lk(mu);
+      while (!finished) {
+        cv.wait_for(lk, std::chrono::milliseconds(50));
+        if (finished) break;
+        int why = 0;
+        if (cancelled && cancelled()) why = 1;
+        if (Clock::now() - last_message > std::chrono::milliseconds(limits.stall_timeout_ms))
+          why = 2;
+        if (why != 0) {
+          why_cancelled = why;
+          ctx.TryCancel();
+          break;
+        }
+      }
+    });
+    auto reader = ch->stub->MoveSlots(&ctx, req);
+    pb::MoveSlotsProgress msg;
+    bool handler_stopped = false;
+    while (reader->Read(&msg)) {
+      {
+        std::lock_guard lk(mu);
+        last_message = Clock::now();
+      }
+      if (!on_progress(msg)) {
+        handler_stopped = true;
+        ctx.TryCancel();
+        break;
+      }
+    }
+    grpc::Status s = reader->Finish();
+    {
+      std::lock_guard lk(mu);
+      finished = true;
+    }
+    cv.notify_all();
+    watcher.join();
+    if (handler_stopped || why_cancelled == 1)
+      return MakeError(Errc::kUnavailable, t.host_id + " MoveSlots: cancelled");
+    if (why_cancelled == 2)
+      return MakeError(Errc::kTimeout, t.host_id + " MoveSlots: no progress for " +
+                                           std::to_string(limits.stall_timeout_ms) + " ms");
+    if (!s.ok()) return FromGrpc(s, t, "MoveSlots");
+    return {};
   }
 
  private:

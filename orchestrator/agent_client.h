@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,13 @@ namespace pb = ::cachefleet::v1;
 struct AgentTarget {
   std::string host_id;
   std::string endpoint;  // host:port of the agent's gRPC service
+};
+
+// Deadlines of a MoveSlots stream (a move can last minutes, so it has no short deadline; a stream
+// that stops talking is given up instead).
+struct MoveStreamLimits {
+  int64_t deadline_ms = 6 * 3600 * 1000;  // the whole call
+  int64_t stall_timeout_ms = 120000;      // no message for this long -> cancelled, kTimeout
 };
 
 class AgentApi {
@@ -44,6 +52,16 @@ class AgentApi {
                                   int64_t timeout_ms) = 0;
   virtual Status ReplicaOf(const AgentTarget& t, const pb::ReplicaOfRequest& req,
                            int64_t timeout_ms) = 0;
+  // Server-streaming slot move on the source's agent. on_progress runs for every message, in
+  // order, on the calling thread; returning false cancels the call. cancelled() is polled about
+  // every 50 ms and cancels the call when true. OK once the stream ended OK (the last message
+  // had done=true); a cancelled call returns kUnavailable ("cancelled").
+  virtual Status MoveSlots(const AgentTarget& t, const pb::MoveSlotsRequest& req,
+                           const MoveStreamLimits& limits,
+                           const std::function<bool(const pb::MoveSlotsProgress&)>& on_progress,
+                           const std::function<bool()>& cancelled) = 0;
+  virtual Status ClusterForget(const AgentTarget& t, const pb::ForgetRequest& req,
+                               int64_t timeout_ms) = 0;
 };
 
 // The gRPC implementation (insecure channels; mTLS is a later issue).

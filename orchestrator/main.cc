@@ -22,6 +22,9 @@
 #include "orchestrator/operation_runner.h"
 #include "orchestrator/orchestrator_config.h"
 #include "orchestrator/replication_group_frontend.h"
+#include "orchestrator/reshard_frontend.h"
+#include "orchestrator/reshard_progress.h"
+#include "orchestrator/reshard_reconciler.h"
 #include "orchestrator/store.h"
 #include "orchestrator/task_pool.h"
 
@@ -96,9 +99,13 @@ int main(int argc, char** argv) {
   deps.cluster_node_timeout_ms = cfg->cluster_node_timeout_ms;
   CreateGroupReconciler create_reconciler(deps);
   DeleteGroupReconciler delete_reconciler(deps);
+  ReshardLiveBoard reshard_board;
+  ReshardReconciler reshard_reconciler(deps, &reshard_board);
   OperationRunner runner(store, cfg->operations);
   runner.SetHandler(OpKind::kCreateGroup, &create_reconciler);
   runner.SetHandler(OpKind::kDeleteGroup, &delete_reconciler);
+  runner.SetHandler(OpKind::kReshardScaleOut, &reshard_reconciler);
+  runner.SetHandler(OpKind::kReshardScaleIn, &reshard_reconciler);
   if (auto st = runner.Start(); !st) {
     log->critical("cannot resume operations: {}", st.error().message);
     return 1;
@@ -107,6 +114,9 @@ int main(int argc, char** argv) {
   cf::api::Dispatcher dispatcher;
   ReplicationGroupFrontend frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
   frontend.Register(dispatcher);
+  ReshardFrontend reshard_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); },
+                                   &reshard_board);
+  reshard_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;
   opts.listen_host = cfg->api_listen.host;
@@ -116,6 +126,9 @@ int main(int argc, char** argv) {
   opts.credentials = cfg->credentials;
   const OrchestratorConfig& config = *cfg;
   opts.health_json = [&store, &config] { return HealthJson(store, config); };
+  opts.extra_get_json[kOperationsPath] = [&reshard_frontend](const std::string& query) {
+    return reshard_frontend.OperationsJson(query);
+  };
   cf::api::ApiServer server(opts, dispatcher);
   if (auto st = server.Start(); !st) {
     log->critical("api: {}", st.error().message);

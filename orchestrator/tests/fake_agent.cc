@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "cachefleet.grpc.pb.h"
 
@@ -58,6 +59,19 @@ FakeNode* FakeNetwork::FindByClusterId(const std::string& id) {
   return nullptr;
 }
 
+uint64_t FakeNode::KeyCount() const {
+  uint64_t k = 0;
+  for (const auto& [slot, n] : keys) k += n;
+  return k;
+}
+
+uint64_t FakeNetwork::TotalKeys() const {
+  uint64_t k = 0;
+  for (const auto& [id, n] : nodes)
+    if (n.role == "master") k += n.KeyCount();
+  return k;
+}
+
 size_t FakeNetwork::NodesOn(const std::string& host_id) const {
   size_t c = 0;
   for (const auto& [id, n] : nodes) c += n.host_id == host_id ? 1 : 0;
@@ -73,6 +87,11 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   s.set_role(n.role);
   s.set_redis_version("7.0.15");
   s.set_maxmemory(n.maxmemory);
+  if (n.role == "master") {
+    s.set_keys(n.KeyCount());
+  } else if (FakeNode* m = FindByClusterId(n.master_cluster_node_id)) {
+    s.set_keys(m->KeyCount());
+  }
   if (n.role == "slave") {
     ++n.polls_since_replicate;
     s.set_master_link_up(n.polls_since_replicate > link_up_after_polls);
@@ -84,6 +103,13 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   s.set_cluster_node_id(n.cluster_node_id);
   AddRanges(s.mutable_slots(), n.slots);
   auto comp = ComponentOf(n.node_id);
+  for (auto it = comp.begin(); it != comp.end();) {
+    if (n.forgotten.count(nodes.at(*it).cluster_node_id)) {
+      it = comp.erase(it);
+    } else {
+      ++it;
+    }
+  }
   s.set_cluster_known_nodes(static_cast<uint32_t>(comp.size()));
   uint32_t covered = 0;
   for (const auto& id : comp) {
@@ -252,6 +278,154 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     n->master_host = m->address;
     n->master_port = m->port;
     n->polls_since_replicate = 0;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ClusterForget(grpc::ServerContext*, const pb::ForgetRequest* req,
+                             pb::Ack*) override {
+    if (auto g = Gate()) return *g;
+    self->forget_calls++;
+    auto& net = *self->net_;
+    std::lock_guard lk(net.mu);
+    FakeNode* n = Mine(net, req->node_id());
+    if (!n) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id()};
+    if (!n->cluster_enabled) return {grpc::StatusCode::FAILED_PRECONDITION, "cluster mode off"};
+    for (const auto& id : req->forget_cluster_node_ids()) {
+      if (id == n->cluster_node_id)
+        return {grpc::StatusCode::INVALID_ARGUMENT, "I tried hard but I can't forget myself..."};
+      if (n->role == "slave" && id == n->master_cluster_node_id)
+        return {grpc::StatusCode::FAILED_PRECONDITION, "Can't forget my master!"};
+      n->forgotten.insert(id);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MoveSlots(grpc::ServerContext* ctx, const pb::MoveSlotsRequest* req,
+                         grpc::ServerWriter<pb::MoveSlotsProgress>* writer) override {
+    if (auto g = Gate()) return *g;
+    self->move_calls++;
+    auto& net = *self->net_;
+    std::unique_lock lk(net.mu);
+    FakeNode* src = Mine(net, req->source_node_id());
+    if (!src) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->source_node_id()};
+    auto& highest = net.highest_attempt[req->move_id()];
+    if (req->attempt() < highest)
+      return {grpc::StatusCode::FAILED_PRECONDITION, "stale attempt of " + req->move_id()};
+    highest = req->attempt();
+    FakeNode* dst = net.FindByClusterId(req->target().cluster_node_id());
+    if (!dst || dst->role != "master")
+      return {grpc::StatusCode::FAILED_PRECONDITION, "target is not a master"};
+    const std::string src_id = src->node_id;
+    const std::string dst_id = dst->node_id;
+    if (net.moving[src_id]++ > 0) net.source_overlap = true;
+    net.max_running_moves = std::max(net.max_running_moves, ++net.running_moves);
+    struct Done {
+      FakeNetwork& net;
+      std::unique_lock<std::mutex>& lk;
+      std::string src;
+      ~Done() {
+        if (!lk.owns_lock()) lk.lock();
+        net.moving[src]--;
+        net.running_moves--;
+      }
+    } done_guard{net, lk, src_id};
+
+    std::vector<uint32_t> slots;
+    for (const auto& r : req->slots())
+      for (uint32_t x = r.start(); x <= r.end(); ++x) slots.push_back(x);
+    auto owns = [](const FakeNode& n, uint32_t slot) {
+      for (const auto& r : n.slots)
+        if (slot >= r.start && slot <= r.end) return true;
+      return false;
+    };
+    pb::MoveSlotsProgress p;
+    p.set_move_id(req->move_id());
+    p.set_attempt(req->attempt());
+    p.set_slots_total(static_cast<uint32_t>(slots.size()));
+    uint64_t keys_total = 0;
+    for (uint32_t slot : slots)
+      if (owns(*src, slot)) keys_total += src->keys[slot];
+    p.set_keys_total(keys_total);
+    if (self->move_send_stale_message) {
+      pb::MoveSlotsProgress stale = p;
+      stale.set_attempt(0);
+      stale.set_keys_moved(1000000000);
+      stale.set_done(true);
+      lk.unlock();
+      writer->Write(stale);
+      lk.lock();
+    }
+    uint32_t done = 0;
+    uint64_t keys_moved = 0;
+    int in_call = 0;
+    for (uint32_t slot : slots) {
+      src = Mine(net, src_id);
+      dst = net.nodes.count(dst_id) ? &net.nodes.at(dst_id) : nullptr;
+      if (!src || !dst) return {grpc::StatusCode::UNAVAILABLE, "node gone"};
+      if (owns(*dst, slot)) {
+        // already there
+      } else if (owns(*src, slot)) {
+        const uint64_t k = src->keys[slot];
+        src->keys.erase(slot);
+        if (k) dst->keys[slot] += k;
+        keys_moved += k;
+        net.keys_moved_total += k;
+        SlotRanges s;
+        for (const auto& r : src->slots)
+          for (uint32_t x = r.start; x <= r.end; ++x)
+            if (x != slot) s.push_back({x, x});
+        src->slots = NormalizeSlotRanges(s);
+        SlotRanges d = dst->slots;
+        d.push_back({slot, slot});
+        dst->slots = NormalizeSlotRanges(d);
+        if (src->slots.empty()) {
+          // cluster-allow-replica-migration: the emptied master and its replicas follow dst.
+          const std::string old_id = src->cluster_node_id;
+          for (auto& [id, n] : net.nodes) {
+            if (&n == src || (n.role == "slave" && n.master_cluster_node_id == old_id)) {
+              n.role = "slave";
+              n.master_cluster_node_id = dst->cluster_node_id;
+              n.master_host = dst->address;
+              n.master_port = dst->port;
+              n.polls_since_replicate = 0;
+            }
+          }
+        }
+      } else {
+        return {grpc::StatusCode::FAILED_PRECONDITION,
+                "slot " + std::to_string(slot) + " is owned by neither source nor target"};
+      }
+      ++done;
+      ++in_call;
+      p.set_slots_done(done);
+      p.set_keys_moved(keys_moved);
+      p.set_bytes_moved(keys_moved * 100);
+      p.clear_completed();
+      auto* c = p.add_completed();
+      c->set_start(slot);
+      c->set_end(slot);
+      p.set_current_slot(slot);
+      lk.unlock();
+      if (!writer->Write(p)) return {grpc::StatusCode::CANCELLED, "client gone"};
+      if (self->move_slot_delay_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(self->move_slot_delay_ms.load()));
+      if (self->move_fail_after_slots >= 0 && in_call >= self->move_fail_after_slots) {
+        self->move_fail_after_slots = -1;
+        return {grpc::StatusCode::UNAVAILABLE, "fake mover: connection to the source lost"};
+      }
+      if (self->move_pause_after_slots >= 0 && in_call >= self->move_pause_after_slots) {
+        self->move_pause_after_slots = -1;
+        while (self->move_paused && !ctx->IsCancelled())
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      if (ctx->IsCancelled()) return {grpc::StatusCode::CANCELLED, "cancelled"};
+      lk.lock();
+    }
+    p.clear_completed();
+    p.set_done(true);
+    lk.unlock();
+    writer->Write(p);
+    lk.lock();
     return grpc::Status::OK;
   }
 

@@ -9,8 +9,15 @@
 //     the node's component covers all slots.
 //   * Replication: ReplicaOf; a replica's link comes up after `link_up_after_polls` status
 //     polls, so the orchestrator's wait loops are exercised.
+//   * Resharding: MoveSlots streams progress while it moves the keys (a count per slot) and the
+//     ownership of each slot from the source to the target (already-moved slots are reported
+//     done; a slot owned by a third node is FAILED_PRECONDITION; an older attempt of a move is
+//     refused); a master that gives away its last slot becomes a replica of the target, with
+//     its replicas (cluster-allow-replica-migration). ClusterForget records the forgotten ids
+//     (a forgotten node disappears from that node's view; "can't forget my master").
 // Fault injection: ports that are "in use by another process" (LaunchNode -> RESOURCE_EXHAUSTED),
-// an agent that answers UNAVAILABLE to everything, and call counters.
+// an agent that answers UNAVAILABLE to everything, MoveSlots streams that break after N slots
+// or pause, and call counters.
 #pragma once
 
 #include <atomic>
@@ -41,7 +48,10 @@ struct FakeNode {
   std::string master_host;
   uint32_t master_port = 0;
   int polls_since_replicate = 0;
-  std::set<std::string> met;  // node ids this node met (either direction)
+  std::set<std::string> met;        // node ids this node met (either direction)
+  std::map<uint32_t, uint64_t> keys;  // slot -> keys held (masters)
+  std::set<std::string> forgotten;  // cluster node ids CLUSTER FORGET removed from this node
+  uint64_t KeyCount() const;
 };
 
 // The simulated network shared by every fake agent of a test.
@@ -51,6 +61,14 @@ class FakeNetwork {
 
   std::mutex mu;
   std::map<std::string, FakeNode> nodes;  // by node id; guarded by mu
+  // MoveSlots bookkeeping (guarded by mu).
+  std::map<std::string, int> moving;                // source node id -> running calls
+  int running_moves = 0;
+  int max_running_moves = 0;                        // most calls running at once, network-wide
+  bool source_overlap = false;                      // two calls moved from one source at once
+  std::map<std::string, uint64_t> highest_attempt;  // move id -> highest attempt seen
+  uint64_t keys_moved_total = 0;
+  uint64_t TotalKeys() const;                       // keys held by masters
 
   // Helpers (lock held by caller).
   std::set<std::string> ComponentOf(const std::string& node_id) const;
@@ -73,6 +91,17 @@ class FakeAgent {
   // Fault injection and counters.
   void SetPortBusy(uint32_t port);
   std::atomic<bool> fail_all{false};
+  // MoveSlots: break the stream (UNAVAILABLE) after this many slots of a call, once (-1 = off).
+  std::atomic<int> move_fail_after_slots{-1};
+  // MoveSlots: after this many slots of a call, wait while move_paused is true (or until the
+  // call is cancelled) (-1 = off).
+  std::atomic<int> move_pause_after_slots{-1};
+  std::atomic<bool> move_paused{false};
+  std::atomic<int> move_slot_delay_ms{0};  // sleep after every slot
+  // MoveSlots: start every stream with a message of attempt 0 claiming 10^9 keys moved.
+  std::atomic<bool> move_send_stale_message{false};
+  std::atomic<int> move_calls{0};
+  std::atomic<int> forget_calls{0};
   std::atomic<int> launches{0};
   std::atomic<int> stops{0};
   std::atomic<int> calls{0};
