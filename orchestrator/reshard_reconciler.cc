@@ -22,6 +22,7 @@ namespace {
 
 constexpr int64_t kRemeetEveryMs = 1000;
 constexpr int64_t kReportEveryMs = 100;
+constexpr int64_t kQuietLogEveryMs = 10000;
 
 int64_t SteadyMs() {
   using namespace std::chrono;
@@ -120,6 +121,7 @@ struct ReshardReconciler::MoveState {
   RateWindow rate{5000};               // reporter thread only
   int64_t last_log_ms = 0;             // reporter thread only
   int64_t last_logged_milli = -1;      // reporter thread only
+  int64_t last_logged_keys = -1;       // reporter thread only
 
   void Abort(const Error& e) {
     std::lock_guard lk(mu);
@@ -301,7 +303,8 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
   const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
   std::vector<std::optional<pb::NodeStatus>> statuses;
   std::string why;
-  // Wait until every node answers, agrees on slot ownership and has no open slot.
+  // Wait until every node answers, agrees on slot ownership, has no open slot and reports
+  // cluster_state ok.
   while (true) {
     statuses = PollStatuses(deps_, c.g);
     why.clear();
@@ -311,6 +314,10 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
         why = nodes[i].node_id + " did not answer";
       } else if (statuses[i]->has_open_slots()) {
         why = nodes[i].node_id + " has open slots";
+      } else if (statuses[i]->cluster_state() != "ok") {
+        // A new primary answers MIGRATE's RESTORE with CLUSTERDOWN until it sees every slot
+        // covered: moving before that only fails and leaves slots open for a retry.
+        why = nodes[i].node_id + " reports cluster_state " + statuses[i]->cluster_state();
       } else if (i == 0) {
         sig = SlotSignature(*statuses[i]);
       } else if (SlotSignature(*statuses[i]) != sig) {
@@ -474,7 +481,6 @@ void ReshardReconciler::RunSourceMoves(OperationRecord& op, const Context& c, Mo
 void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveState& st,
                                    size_t index, const std::atomic<bool>& stop) {
   auto log = Logger("reshard");
-  const auto& nodes = c.g.view.nodes;
   const OperationRecord& ident = st.ident;
   std::string move_id, from, to;
   SlotRanges planned;
@@ -492,8 +498,16 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
     std::string error;
     int64_t attempt = 0;
     do {
-      // 1. Who is who now.
-      auto statuses = PollStatuses(deps_, c.g);
+      // 1. Who is who now. Reloaded on every attempt: an agent that restarted re-registers
+      // with a new endpoint, and the observed roles may have changed.
+      auto fresh = LoadGroup(*deps_.store, op.group_id);
+      if (!fresh) {
+        error = fresh.error().message;
+        break;
+      }
+      const LoadedGroup& g = *fresh;
+      const auto& nodes = g.view.nodes;
+      auto statuses = PollStatuses(deps_, g);
       auto master_of = [&](const std::string& ng) -> std::optional<size_t> {
         std::optional<size_t> any;
         for (size_t i = 0; i < nodes.size(); ++i) {
@@ -574,7 +588,7 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       req.set_source_node_id(source.node_id);
       auto* tgt = req.mutable_target();
       tgt->set_cluster_node_id(target.cluster_node_id());
-      const HostRecord* th = c.g.HostOf(nodes[*target_i]);
+      const HostRecord* th = g.HostOf(nodes[*target_i]);
       tgt->set_ip(th ? th->address : "");
       tgt->set_port(nodes[*target_i].port);
       ToPb(left, req.mutable_slots());
@@ -583,7 +597,7 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
           continue;
         auto* o = req.add_other_primaries();
         o->set_cluster_node_id(statuses[i]->cluster_node_id());
-        const HostRecord* h = c.g.HostOf(nodes[i]);
+        const HostRecord* h = g.HostOf(nodes[i]);
         o->set_ip(h ? h->address : "");
         o->set_port(nodes[i].port);
       }
@@ -626,7 +640,7 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       MoveStreamLimits limits;
       limits.deadline_ms = deps_.settings.move_deadline_ms;
       limits.stall_timeout_ms = deps_.settings.move_stall_timeout_ms;
-      auto r = deps_.agents->MoveSlots(c.g.TargetOf(source), req, limits, on_progress, cancelled);
+      auto r = deps_.agents->MoveSlots(g.TargetOf(source), req, limits, on_progress, cancelled);
       if (cancelled()) return;
       bool done = false;
       {
@@ -706,9 +720,13 @@ void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_lo
   }
   if (board_) board_->Publish(op.id, ReshardLiveBoard::Live{kps, eta, NowMs()});
   if (!force_log && now - st.last_log_ms < deps_.settings.progress_log_interval_ms) return;
-  if (force_log && st.last_logged_milli == op.progress_milli) return;
+  // Nothing new (a stalled or retrying move): one line every kQuietLogEveryMs is enough.
+  const bool unchanged = st.last_logged_milli == op.progress_milli &&
+                         st.last_logged_keys == static_cast<int64_t>(f.keys_moved);
+  if (unchanged && (force_log || now - st.last_log_ms < kQuietLogEveryMs)) return;
   st.last_log_ms = now;
   st.last_logged_milli = op.progress_milli;
+  st.last_logged_keys = static_cast<int64_t>(f.keys_moved);
   const std::string text = Fixed(op.progress_milli / 1000.0, 1) + "%: slots " +
                            std::to_string(f.slots_done) + "/" + std::to_string(f.slots_planned) +
                            ", keys " + std::to_string(f.keys_moved) + "/" +

@@ -453,6 +453,26 @@ TEST_F(ReshardTest, UnreachableSourceAgentIsRetriedUntilItIsBack) {
   ExpectBalanced(5);
 }
 
+TEST_F(ReshardTest, SourceAgentComesBackOnANewEndpoint) {
+  CreateWithKeys(3);
+  agents_[0]->move_pause_after_slots = 50;
+  agents_[0]->move_paused = true;
+  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_TRUE(WaitUntil([&] { return agents_[0]->move_pause_after_slots.load() == -1; }));
+  // kill -9 of host-a's agent: its streams break; a new agent process registers on another
+  // port (its nodes keep running: the fake network keeps them).
+  agents_[0]->Shutdown();
+  agents_[0] = std::make_unique<FakeAgent>(net_, "host-a", "127.0.0.1");
+  ASSERT_TRUE(agents_[0]->Start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto h = TestHost("host-a", "lab-a", 30000, agents_[0]->endpoint());
+  ASSERT_TRUE(orch_->store.UpsertHost(h).ok());
+  ASSERT_TRUE(WaitFor("cme", "available", 30000));
+  ExpectBalanced(5);
+  auto ops = orch_->store.ListOperations("cme", 5);
+  EXPECT_GE(ops->front().retries, 1);
+}
+
 TEST_F(ReshardTest, RepliesOfOlderAttemptsAreIgnored) {
   CreateWithKeys(3);
   // Every stream starts with a message of another attempt claiming 10^9 keys, and the first
