@@ -467,11 +467,12 @@ class Workload(threading.Thread):
         self.stop_ev.set()
         self.join(30)
 
-    def verify(self) -> dict:
-        """Reads every key the workload acknowledged (through a fresh RedisCluster) and compares
-        with the last acknowledged value. Keys whose last op raised are reported apart."""
+    def verify(self, host: str | None = None, port: int | None = None) -> dict:
+        """Reads every key the workload acknowledged (through a fresh RedisCluster, started from
+        host:port, default the workload's own entry node, which a scale-in may have removed) and
+        compares with the last acknowledged value. Keys whose last op raised are reported apart."""
         from redis.cluster import RedisCluster
-        rc = RedisCluster(host=self.host, port=self.port, socket_timeout=10)
+        rc = RedisCluster(host=host or self.host, port=port or self.port, socket_timeout=10)
         wrong = []
         try:
             for key, want in self.acked.items():

@@ -200,9 +200,9 @@ def assert_removed(tc: unittest.TestCase, gid: str, removed_members: list[str],
                        f"{nid} still knows removed nodes")
 
 
-def assert_no_errors(tc: unittest.TestCase, w: cfdata.Workload) -> dict:
+def assert_no_errors(tc: unittest.TestCase, w: cfdata.Workload, gid: str) -> dict:
     s = w.summary()
-    v = w.verify()
+    v = w.verify(*config_endpoint(fx.describe(gid)[0]))
     print(f"  client: {s['ops']} ops ({s['ops_per_s']:.0f}/s), errors {s['errors']}, p50 "
           f"{s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms, max {s['max_ms']:.1f} ms; "
           f"redirections followed {s['redirects']}; redis-py ASK-to-unknown-node "

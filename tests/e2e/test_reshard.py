@@ -77,7 +77,7 @@ class Reshard(unittest.TestCase):
         grown = [ids for _, st, _, ids in s.samples if st == "modifying" and len(ids) == 5]
         self.assertTrue(grown, f"the new node groups never showed while modifying: "
                                f"{[ids for *_, ids in s.samples][:5]}")
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID)
         self.assertEqual(watcher.returncode, 0, f"cachefleet watch failed:\n{out}{err}")
         self.assertIn("succeeded", out)
         self.assertIn("100.0%", out)
@@ -105,7 +105,7 @@ class Reshard(unittest.TestCase):
         rc.assert_removed(self, GID, removed_members, removed_ids, pids)
         rc.assert_data(self, g, KEYS)
         rc.assert_progress_monotonic(self, s)
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID)
 
     def test_03_grow_with_resharding_configuration(self):
         g = rc.create_cme(GID2, 2, 1)
@@ -130,7 +130,7 @@ class Reshard(unittest.TestCase):
         self.assertEqual(roles, {f"{GID2}-0007-001": True, f"{GID2}-0007-002": False})
         rc.assert_data(self, g, 5000, prefix="z:")
         rc.assert_progress_monotonic(self, s, want_intermediate=False)
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID2)
 
     def test_04_shrink_with_retain(self):
         self.assertTrue(state.get("azs"), "test_03 did not grow the group")
@@ -144,7 +144,7 @@ class Reshard(unittest.TestCase):
         rc.assert_removed(self, GID2, removed_members, removed_ids, pids)
         rc.assert_data(self, g, 5000, prefix="z:")
         rc.assert_progress_monotonic(self, s, want_intermediate=False)
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID2)
 
     def test_05_redis_count(self):
         # Exactly the groups' nodes run (nothing leaked by launches, moves or removals).

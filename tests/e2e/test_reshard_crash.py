@@ -124,7 +124,7 @@ class Crash(unittest.TestCase):
         total = sum(len(x["MemberClusters"]) for x in fx.describe())
         self.assertEqual(len(fx.all_lab_redis()), total, "redis-servers leaked or missing")
         rc.assert_progress_monotonic(self, s)
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID)
         self.assertEqual(cfdata.dbsize_of_masters(*rc.config_endpoint(g)),
                          KEYS + len(w.acked), "keys on the masters")
 
@@ -160,7 +160,7 @@ class Crash(unittest.TestCase):
         total = sum(len(x["MemberClusters"]) for x in fx.describe())
         self.assertEqual(len(fx.all_lab_redis()), total, "redis-servers leaked or missing")
         rc.assert_progress_monotonic(self, s)
-        rc.assert_no_errors(self, w)
+        rc.assert_no_errors(self, w, GID)
 
 
 if __name__ == "__main__":
