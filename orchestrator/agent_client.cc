@@ -119,9 +119,9 @@ class GrpcAgentApi final : public AgentApi {
     // has been silent for stall_timeout_ms; Read() then returns false at once.
     std::mutex mu;
     std::condition_variable cv;
-    bool finished = false;                         // guarded by mu
-    auto last_message = Clock::now();              // guarded by mu
-    std::atomic<int> why_cancelled{0};             // 1 = caller, 2 = stall
+    bool finished = false;              // guarded by mu
+    auto last_message = Clock::now();   // guarded by mu
+    std::atomic<int> why_cancelled{0};  // 1 = caller, 2 = stall
     std::thread watcher([&] {
       std::unique_lock lk(mu);
       while (!finished) {

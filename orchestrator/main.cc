@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
   cf::api::Dispatcher dispatcher;
   ReplicationGroupFrontend frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
   frontend.Register(dispatcher);
-  ReshardFrontend reshard_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); },
-                                   &reshard_board);
+  ReshardFrontend reshard_frontend(
+      store, *cfg, [&runner](int64_t id) { runner.Poke(id); }, &reshard_board);
   reshard_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;

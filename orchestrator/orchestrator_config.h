@@ -91,10 +91,10 @@ struct OperationSettings {
   int64_t port_block_ms = 600000;           // a port found in use by a foreign process is skipped
   int64_t stuck_operation_warn_ms = 60000;  // watchdog: warn when no progress for this long
   // Resharding (reshard_reconciler.h):
-  int64_t move_deadline_ms = 21600000;        // one MoveSlots stream, whole call
-  int64_t move_stall_timeout_ms = 120000;     // a MoveSlots stream silent this long is retried
-  int64_t move_progress_write_ms = 200;       // persist a running move's progress this often
-  int64_t progress_log_interval_ms = 1000;    // one progress info line per operation at most
+  int64_t move_deadline_ms = 21600000;           // one MoveSlots stream, whole call
+  int64_t move_stall_timeout_ms = 120000;        // a MoveSlots stream silent this long is retried
+  int64_t move_progress_write_ms = 200;          // persist a running move's progress this often
+  int64_t progress_log_interval_ms = 1000;       // one progress info line per operation at most
   int64_t move_error_event_interval_ms = 10000;  // retried move failures: one event per move
 };
 

@@ -78,7 +78,8 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
   const int64_t now = NowMs();
   ShardConfigContext ctx;
   ctx.limits = config_.limits;
-  for (const auto& h : *hosts) ctx.azs[h.az] = ctx.azs[h.az] || HostIsUp(h, now, config_.host_down_after_ms);
+  for (const auto& h : *hosts)
+    ctx.azs[h.az] = ctx.azs[h.az] || HostIsUp(h, now, config_.host_down_after_ms);
   auto checked = CheckModifyShardConfiguration(sr, **view, ctx);
   if (auto* e = std::get_if<ApiError>(&checked)) return *e;
   const ReshardInputs& in = std::get<ReshardInputs>(checked);
@@ -110,7 +111,8 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
       p.member = m;
       p.role = n.desired_role;
       p.cluster_mode = true;
-      if (static_cast<size_t>(m) < spec.preferred_azs.size()) p.preferred_az = spec.preferred_azs[m];
+      if (static_cast<size_t>(m) < spec.preferred_azs.size())
+        p.preferred_az = spec.preferred_azs[m];
       placement.push_back(std::move(p));
     }
   }
@@ -126,9 +128,10 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
   op.payload = ReshardInputsToJson(in);
   std::vector<std::string> added;
   for (const auto& a : in.add) added.push_back(a.node_group_id);
-  r.event_message = "Modifying number of node groups from " + std::to_string(in.from_count) +
-                    " to " + std::to_string(in.to_count) +
-                    (out ? " (adding " + JoinIds(added) + ")" : " (removing " + JoinIds(in.remove) + ")");
+  r.event_message =
+      "Modifying number of node groups from " + std::to_string(in.from_count) + " to " +
+      std::to_string(in.to_count) +
+      (out ? " (adding " + JoinIds(added) + ")" : " (removing " + JoinIds(in.remove) + ")");
 
   const std::string version = g.group.engine_version;
   const int64_t down_after = config_.host_down_after_ms;
@@ -185,9 +188,9 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
     }
   }
   RenderReplicationGroup(begun->first, rctx, result.append_child("ReplicationGroup"));
-  Logger("api")->info("[{}] reshard accepted: {} -> {} node groups{}", sr.group_id, in.from_count,
-                      in.to_count,
-                      out ? " (adding " + JoinIds(added) + ")" : " (removing " + JoinIds(in.remove) + ")");
+  Logger("api")->info(
+      "[{}] reshard accepted: {} -> {} node groups{}", sr.group_id, in.from_count, in.to_count,
+      out ? " (adding " + JoinIds(added) + ")" : " (removing " + JoinIds(in.remove) + ")");
   if (poke_) poke_(begun->second);
   return std::nullopt;
 }
@@ -243,7 +246,8 @@ std::string ReshardFrontend::OperationsJson(const std::string& query) const {
       if (auto ms = store_.ListSlotMoves(op.id); ms) {
         f = SumMoves(*ms);
         for (const auto& m : *ms) {
-          if (m.started_ms && (!first_start || m.started_ms < first_start)) first_start = m.started_ms;
+          if (m.started_ms && (!first_start || m.started_ms < first_start))
+            first_start = m.started_ms;
           last_finish = std::max(last_finish, m.finished_ms);
           moves.push_back({{"id", m.move_id},
                            {"from", m.from_node_group},
@@ -261,7 +265,8 @@ std::string ReshardFrontend::OperationsJson(const std::string& query) const {
                            {"last_error", m.last_error}});
         }
       }
-      o["progress_percentage"] = op.state == OpState::kSucceeded ? 100.0 : op.progress_milli / 1000.0;
+      o["progress_percentage"] =
+          op.state == OpState::kSucceeded ? 100.0 : op.progress_milli / 1000.0;
     } else {
       o["progress_percentage"] = op.state == OpState::kSucceeded ? 100.0 : 0.0;
     }

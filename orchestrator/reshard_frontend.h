@@ -38,13 +38,13 @@ inline constexpr int kFinishedOperationsListed = 20;
 class ReshardFrontend {
  public:
   // poke(op_id) hands a new operation to the runner; board may be nullptr.
-  ReshardFrontend(Store& store, const OrchestratorConfig& config,
-                  std::function<void(int64_t)> poke, const ReshardLiveBoard* board);
+  ReshardFrontend(Store& store, const OrchestratorConfig& config, std::function<void(int64_t)> poke,
+                  const ReshardLiveBoard* board);
 
   void Register(api::Dispatcher& dispatcher);
 
-  std::optional<api::ApiError> ModifyReplicationGroupShardConfiguration(
-      const api::ApiRequest& req, pugi::xml_node result);
+  std::optional<api::ApiError> ModifyReplicationGroupShardConfiguration(const api::ApiRequest& req,
+                                                                        pugi::xml_node result);
 
   // The body of GET /cachefleet/operations; `query` is the raw query string.
   std::string OperationsJson(const std::string& query) const;

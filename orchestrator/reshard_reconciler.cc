@@ -110,7 +110,7 @@ struct ReshardReconciler::Context {
 
 struct ReshardReconciler::MoveState {
   std::mutex mu;
-  std::vector<SlotMoveRecord> moves;  // guarded by mu
+  std::vector<SlotMoveRecord> moves;   // guarded by mu
   std::vector<int64_t> last_write_ms;  // guarded by mu; per move (steady)
   std::vector<bool> dirty;             // guarded by mu; figures newer than the store's
   OperationRecord ident;               // id + attempt for the store's compare-and-set (const)
@@ -179,9 +179,11 @@ Status ReshardReconciler::Step(OperationRecord& op, const std::atomic<bool>& sto
 
   switch (op.state) {
     case OpState::kPending:
-      return Advance(op, c.scale_out() ? "launching " + std::to_string(c.new_nodes.size()) +
-                                             " nodes for node groups " + JoinIds(std::vector<std::string>(c.added.begin(), c.added.end()))
-                                       : "planning slot moves");
+      return Advance(op, c.scale_out()
+                             ? "launching " + std::to_string(c.new_nodes.size()) +
+                                   " nodes for node groups " +
+                                   JoinIds(std::vector<std::string>(c.added.begin(), c.added.end()))
+                             : "planning slot moves");
     case OpState::kLaunchNodes:
       return LaunchNewNodes(op, c);
     case OpState::kMeet:
@@ -430,12 +432,14 @@ Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
       by_source[st.moves[i].from_node_group].push_back(i);
 
   if (!by_source.empty()) {
-    Logger("reshard")->info("{} moving slots: {} move(s) left from {} source node group(s)",
-                            OpTag(op), [&] {
-                              size_t n = 0;
-                              for (auto& [s, v] : by_source) n += v.size();
-                              return n;
-                            }(), by_source.size());
+    Logger("reshard")->info(
+        "{} moving slots: {} move(s) left from {} source node group(s)", OpTag(op),
+        [&] {
+          size_t n = 0;
+          for (auto& [s, v] : by_source) n += v.size();
+          return n;
+        }(),
+        by_source.size());
     std::atomic<size_t> running{by_source.size()};
     std::vector<std::thread> threads;
     for (auto& [source, indexes] : by_source) {
@@ -454,8 +458,7 @@ Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
   if (stop) return MakeError(Errc::kUnavailable, "stopping");
   if (st.aborted) {
     std::lock_guard lk(st.mu);
-    return st.abort_error ? *st.abort_error
-                          : MakeError(Errc::kFailedPrecondition, "moves aborted");
+    return st.abort_error ? *st.abort_error : MakeError(Errc::kFailedPrecondition, "moves aborted");
   }
   ReshardFigures f;
   {
@@ -463,8 +466,8 @@ Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
     f = SumMoves(st.moves);
   }
   if (!f.all_done())
-    return MakeError(Errc::kUnavailable, std::to_string(f.moves - f.moves_done) +
-                                             " slot moves are not done yet");
+    return MakeError(Errc::kUnavailable,
+                     std::to_string(f.moves - f.moves_done) + " slot moves are not done yet");
   return Advance(op, "moved " + std::to_string(f.slots_done) + " slots and " +
                          std::to_string(f.keys_moved) + " keys; waiting for the cluster to agree");
 }
@@ -669,9 +672,8 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       if (st.last_event_ms[index] == 0 ||
           now - st.last_event_ms[index] >= deps_.settings.move_error_event_interval_ms) {
         st.last_event_ms[index] = now;
-        event = "Slot move " + from + " -> " + to + " failed (attempt " +
-                std::to_string(attempt) + ", " + std::to_string(m.retries) +
-                " retries so far): " + error + "; retrying";
+        event = "Slot move " + from + " -> " + to + " failed (attempt " + std::to_string(attempt) +
+                ", " + std::to_string(m.retries) + " retries so far): " + error + "; retrying";
       }
     }
     if (attempt > 0) {
@@ -685,7 +687,8 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
     } else {
       std::lock_guard lk(st.op_mu);
       (void)deps_.store->RecordOperationError(op, error);
-      if (!event.empty()) (void)deps_.store->AddEvent(op.group_id, "replication-group", event, NowMs());
+      if (!event.empty())
+        (void)deps_.store->AddEvent(op.group_id, "replication-group", event, NowMs());
     }
     log->warn("{} move {} attempt {} failed (retry in {} ms): {}", OpTag(op), move_id, attempt,
               delay, error);
@@ -700,8 +703,8 @@ void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_lo
     std::lock_guard lk(st.mu);
     // A stream that went quiet (a long slot, a pause) still gets its last figures stored.
     for (size_t i = 0; i < st.moves.size(); ++i)
-      if (st.dirty[i] && (force_log || now - st.last_write_ms[i] >=
-                                           deps_.settings.move_progress_write_ms))
+      if (st.dirty[i] &&
+          (force_log || now - st.last_write_ms[i] >= deps_.settings.move_progress_write_ms))
         (void)st.FlushLocked(*deps_.store, i);
     f = SumMoves(st.moves);
   }
@@ -727,12 +730,11 @@ void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_lo
   st.last_log_ms = now;
   st.last_logged_milli = op.progress_milli;
   st.last_logged_keys = static_cast<int64_t>(f.keys_moved);
-  const std::string text = Fixed(op.progress_milli / 1000.0, 1) + "%: slots " +
-                           std::to_string(f.slots_done) + "/" + std::to_string(f.slots_planned) +
-                           ", keys " + std::to_string(f.keys_moved) + "/" +
-                           std::to_string(f.keys_total) + ", " + Bytes(f.bytes_moved) + ", " +
-                           Fixed(kps, 0) + " keys/s, eta " +
-                           (eta ? Fixed(*eta, 1) + " s" : std::string("?"));
+  const std::string text =
+      Fixed(op.progress_milli / 1000.0, 1) + "%: slots " + std::to_string(f.slots_done) + "/" +
+      std::to_string(f.slots_planned) + ", keys " + std::to_string(f.keys_moved) + "/" +
+      std::to_string(f.keys_total) + ", " + Bytes(f.bytes_moved) + ", " + Fixed(kps, 0) +
+      " keys/s, eta " + (eta ? Fixed(*eta, 1) + " s" : std::string("?"));
   Logger("reshard")->info("{} {}", OpTag(op), text);
   std::lock_guard lk(st.op_mu);
   (void)deps_.store->SetOperationStep(op, "moving slots: " + text);
@@ -779,9 +781,8 @@ Status ReshardReconciler::ForgetEverywhere(const Context& c) {
   deps_.pool->ParallelFor(nodes.size(), [&](size_t i) {
     pb::ForgetRequest req = proto;
     req.set_node_id(nodes[i].node_id);
-    if (auto st =
-            deps_.agents->ClusterForget(c.g.TargetOf(nodes[i]), req,
-                                        deps_.settings.agent_rpc_timeout_ms);
+    if (auto st = deps_.agents->ClusterForget(c.g.TargetOf(nodes[i]), req,
+                                              deps_.settings.agent_rpc_timeout_ms);
         !st)
       errors.Add(st.error());
   });
@@ -801,11 +802,12 @@ Status ReshardReconciler::ForgetRemoved(OperationRecord& op, const Context& c) {
     if (!statuses[i]) return MakeError(Errc::kUnavailable, live[i].node_id + " did not answer");
     const auto& s = *statuses[i];
     if (s.slots_size() > 0)
-      return MakeError(Errc::kFailedPrecondition,
-                       live[i].node_id + " still owns slots " + FormatSlotRanges(FromPb(s.slots())));
+      return MakeError(Errc::kFailedPrecondition, live[i].node_id + " still owns slots " +
+                                                      FormatSlotRanges(FromPb(s.slots())));
     if (s.role() == "master" && s.keys() > 0)
-      return MakeError(Errc::kFailedPrecondition, live[i].node_id + " is a master without slots "
-                                                                    "but still holds " +
+      return MakeError(Errc::kFailedPrecondition, live[i].node_id +
+                                                      " is a master without slots "
+                                                      "but still holds " +
                                                       std::to_string(s.keys()) + " keys");
   }
   if (auto st = ForgetEverywhere(c); !st) return st;
@@ -838,12 +840,11 @@ Status ReshardReconciler::Complete(OperationRecord& op, const Context& c) {
   const double move_s = last_finish > first_start ? (last_finish - first_start) / 1000.0 : 0.0;
   const double total_s = (NowMs() - op.created_ms) / 1000.0;
   const double kps = move_s > 0 ? f.keys_moved / move_s : 0.0;
-  comp.event_message = "Finished modifying number of node groups from " +
-                       std::to_string(c.in.from_count) + " to " + std::to_string(c.in.to_count) +
-                       ": moved " + std::to_string(f.slots_done) + " slots and " +
-                       std::to_string(f.keys_moved) + " keys (" + Bytes(f.bytes_moved) + ") in " +
-                       Fixed(move_s, 1) + " s (" + Fixed(kps, 0) + " keys/s); " +
-                       Fixed(total_s, 1) + " s in total";
+  comp.event_message =
+      "Finished modifying number of node groups from " + std::to_string(c.in.from_count) + " to " +
+      std::to_string(c.in.to_count) + ": moved " + std::to_string(f.slots_done) + " slots and " +
+      std::to_string(f.keys_moved) + " keys (" + Bytes(f.bytes_moved) + ") in " + Fixed(move_s, 1) +
+      " s (" + Fixed(kps, 0) + " keys/s); " + Fixed(total_s, 1) + " s in total";
   if (auto st = deps_.store->CompleteReshard(op, comp); !st) return st;
   if (board_) board_->Remove(op.id);
   Logger("reshard")->info("{} {}", OpTag(op), comp.event_message);

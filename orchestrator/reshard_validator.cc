@@ -17,9 +17,8 @@ using api::QueryParams;
 // Top-level parameters of the action: true = a list (takes dotted keys).
 const std::map<std::string, bool>& KnownParams() {
   static const std::map<std::string, bool> k = {
-      {"ReplicationGroupId", false},     {"NodeGroupCount", false},
-      {"ApplyImmediately", false},       {"ReshardingConfiguration", true},
-      {"NodeGroupsToRemove", true},      {"NodeGroupsToRetain", true},
+      {"ReplicationGroupId", false},     {"NodeGroupCount", false},    {"ApplyImmediately", false},
+      {"ReshardingConfiguration", true}, {"NodeGroupsToRemove", true}, {"NodeGroupsToRetain", true},
   };
   return k;
 }
@@ -100,8 +99,7 @@ Validated<ShardConfigRequest> ParseModifyShardConfiguration(const QueryParams& p
   std::optional<int64_t> count;
   if (auto e = Take(params.GetInt("NodeGroupCount"), count)) return *e;
   if (!count) return api::MissingParameter("NodeGroupCount");
-  if (*count < 1)
-    return InvalidParameterValue("The parameter NodeGroupCount must be at least 1.");
+  if (*count < 1) return InvalidParameterValue("The parameter NodeGroupCount must be at least 1.");
   if (*count > limits.max_node_groups)
     return faults::NodeGroupsPerReplicationGroupQuotaExceeded(
         "NodeGroupCount " + std::to_string(*count) + " exceeds the maximum of " +
@@ -117,8 +115,9 @@ Validated<ShardConfigRequest> ParseModifyShardConfiguration(const QueryParams& p
         "maintenance window.");
 
   std::optional<std::vector<QueryParams>> resharding;
-  if (auto e = Take(params.GetStructListChecked("ReshardingConfiguration", "ReshardingConfiguration"),
-                    resharding))
+  if (auto e =
+          Take(params.GetStructListChecked("ReshardingConfiguration", "ReshardingConfiguration"),
+               resharding))
     return *e;
   if (resharding) {
     std::set<std::string> seen;
@@ -142,13 +141,15 @@ Validated<ShardConfigRequest> ParseModifyShardConfiguration(const QueryParams& p
         out.node_group_id = *ngid;
       }
       std::optional<std::vector<std::string>> azs;
-      if (auto e = Take(entry.GetListChecked("PreferredAvailabilityZones", "AvailabilityZone"), azs))
+      if (auto e =
+              Take(entry.GetListChecked("PreferredAvailabilityZones", "AvailabilityZone"), azs))
         return *e;
       if (azs) {
         for (const auto& az : *azs)
           if (az.empty())
-            return InvalidParameterValue(where + ": PreferredAvailabilityZones must not contain "
-                                                 "an empty zone.");
+            return InvalidParameterValue(where +
+                                         ": PreferredAvailabilityZones must not contain "
+                                         "an empty zone.");
         out.preferred_azs = *azs;
       }
       req.resharding.push_back(std::move(out));
@@ -176,9 +177,9 @@ Validated<ReshardInputs> CheckModifyShardConfiguration(const ShardConfigRequest&
                                  " has cluster mode disabled; only cluster mode enabled groups "
                                  "can change their number of node groups.");
   if (group.group.status != GroupStatus::kAvailable)
-    return faults::InvalidReplicationGroupState(
-        "Replication group " + gid + " is not in available state (it is " +
-        GroupStatusName(group.group.status) + ").");
+    return faults::InvalidReplicationGroupState("Replication group " + gid +
+                                                " is not in available state (it is " +
+                                                GroupStatusName(group.group.status) + ").");
 
   const int current = static_cast<int>(group.node_groups.size());
   const int wanted = req.node_group_count;
@@ -215,8 +216,7 @@ Validated<ReshardInputs> CheckModifyShardConfiguration(const ShardConfigRequest&
     if (total_nodes > ctx.limits.max_nodes_per_group)
       return faults::NodeQuotaForClusterExceeded(
           "The group would have " + std::to_string(total_nodes) + " nodes; at most " +
-          std::to_string(ctx.limits.max_nodes_per_group) +
-          " are allowed per replication group.");
+          std::to_string(ctx.limits.max_nodes_per_group) + " are allowed per replication group.");
     std::set<std::string> used = existing;
     for (const auto& e : req.resharding) {
       if (!e.node_group_id) continue;
@@ -274,18 +274,17 @@ Validated<ReshardInputs> CheckModifyShardConfiguration(const ShardConfigRequest&
   for (const auto& id : listed)
     if (!existing.count(id)) unknown.push_back(id);
   if (!unknown.empty())
-    return InvalidParameterValue(std::string(param) + ": node group" +
-                                 (unknown.size() > 1 ? "s " : " ") + JoinIds(unknown) +
-                                 (unknown.size() > 1 ? " do" : " does") +
-                                 " not exist in replication group " + gid + ".");
+    return InvalidParameterValue(
+        std::string(param) + ": node group" + (unknown.size() > 1 ? "s " : " ") + JoinIds(unknown) +
+        (unknown.size() > 1 ? " do" : " does") + " not exist in replication group " + gid + ".");
   if (req.has_remove) {
     if (current - static_cast<int>(listed.size()) != wanted)
-      return InvalidParameterValue(
-          "NodeGroupCount (" + std::to_string(wanted) + ") does not match NodeGroupsToRemove: "
-          "removing " +
-          std::to_string(listed.size()) + " of " + std::to_string(current) +
-          " node groups leaves " + std::to_string(current - static_cast<int>(listed.size())) +
-          ".");
+      return InvalidParameterValue("NodeGroupCount (" + std::to_string(wanted) +
+                                   ") does not match NodeGroupsToRemove: "
+                                   "removing " +
+                                   std::to_string(listed.size()) + " of " +
+                                   std::to_string(current) + " node groups leaves " +
+                                   std::to_string(current - static_cast<int>(listed.size())) + ".");
     in.remove = listed;
   } else {
     if (static_cast<int>(listed.size()) != wanted)

@@ -481,10 +481,9 @@ Status InsertNodeLocked(SqliteDb& db, const std::string& group_id, const NodeRec
                        [&](SqliteStmt& s) { s.Bind(1, n.host_id).Bind(2, int64_t{n.port}); });
       !st)
     return st.error();
-  if (auto st = RunSql(db, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
-                       [&](SqliteStmt& s) {
-                         s.Bind(1, n.host_id).Bind(2, int64_t{n.port}).Bind(3, n.node_id);
-                       });
+  if (auto st = RunSql(
+          db, "INSERT INTO port_allocations(host_id, port, node_id) VALUES(?,?,?)",
+          [&](SqliteStmt& s) { s.Bind(1, n.host_id).Bind(2, int64_t{n.port}).Bind(3, n.node_id); });
       !st)
     return MakeError(Errc::kInternal, "port " + std::to_string(n.port) + " on " + n.host_id +
                                           " is already allocated: " + st.error().message);
@@ -1271,9 +1270,9 @@ Result<std::pair<GroupView, int64_t>> Store::BeginReshard(
   auto v = LoadGroupLocked(r.group_id);
   if (!v) return v.error();
   if (v->group.status != GroupStatus::kAvailable)
-    return MakeError(Errc::kFailedPrecondition,
-                     "Replication group " + r.group_id + " is not in available state (it is " +
-                         GroupStatusName(v->group.status) + ").");
+    return MakeError(Errc::kFailedPrecondition, "Replication group " + r.group_id +
+                                                    " is not in available state (it is " +
+                                                    GroupStatusName(v->group.status) + ").");
   {
     auto s = db_->Prepare(
         "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
@@ -1282,8 +1281,8 @@ Result<std::pair<GroupView, int64_t>> Store::BeginReshard(
     auto row = s->Step();
     if (!row) return row.error();
     if (*row)
-      return MakeError(Errc::kFailedPrecondition, "Replication group " + r.group_id +
-                                                      " has an operation in progress.");
+      return MakeError(Errc::kFailedPrecondition,
+                       "Replication group " + r.group_id + " has an operation in progress.");
   }
   if (!r.new_nodes.empty()) {
     auto snap = ReadFleetLocked(*db_);
@@ -1367,12 +1366,13 @@ Status Store::SavePlannedMoves(OperationRecord& op, const std::vector<SlotMoveRe
       return st;
   }
   for (const auto& [ng, ranges] : planned_slots) {
-    if (auto st = RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
-                         [&](SqliteStmt& s) {
-                           s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
-                               .Bind(2, op.group_id)
-                               .Bind(3, ng);
-                         });
+    if (auto st =
+            RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
+                   [&](SqliteStmt& s) {
+                     s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
+                         .Bind(2, op.group_id)
+                         .Bind(3, ng);
+                   });
         !st)
       return st;
   }
@@ -1410,16 +1410,14 @@ Error StaleMove(const OperationRecord& op, const std::string& move_id) {
 }
 }  // namespace
 
-Result<int64_t> Store::StartSlotMoveAttempt(const OperationRecord& op,
-                                            const std::string& move_id) {
+Result<int64_t> Store::StartSlotMoveAttempt(const OperationRecord& op, const std::string& move_id) {
   std::lock_guard lk(mu_);
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status().error();
   const int64_t now = NowMs();
-  auto s = db_->Prepare(std::string(
-                            "UPDATE slot_moves SET attempt=attempt+1, status='running', "
-                            "started_ms=CASE WHEN started_ms=0 THEN ? ELSE started_ms END, "
-                            "updated_ms=? WHERE op_id=? AND move_id=? AND status!='done'") +
+  auto s = db_->Prepare(std::string("UPDATE slot_moves SET attempt=attempt+1, status='running', "
+                                    "started_ms=CASE WHEN started_ms=0 THEN ? ELSE started_ms END, "
+                                    "updated_ms=? WHERE op_id=? AND move_id=? AND status!='done'") +
                         kOwnsMoveSql);
   if (!s) return s.error();
   s->Bind(1, now).Bind(2, now).Bind(3, op.id).Bind(4, move_id).Bind(5, op.id).Bind(6, op.attempt);
@@ -1440,11 +1438,11 @@ Status Store::RecordSlotMoveProgress(const OperationRecord& op, const SlotMoveRe
   std::lock_guard lk(mu_);
   const int64_t now = NowMs();
   const bool done = m.status == SlotMoveStatus::kDone;
-  auto s = db_->Prepare(std::string(
-                            "UPDATE slot_moves SET slots_done=?, keys_total=?, keys_moved=?, "
-                            "bytes_moved=?, status=?, updated_ms=?, finished_ms=? "
-                            "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
-                        kOwnsMoveSql);
+  auto s =
+      db_->Prepare(std::string("UPDATE slot_moves SET slots_done=?, keys_total=?, keys_moved=?, "
+                               "bytes_moved=?, status=?, updated_ms=?, finished_ms=? "
+                               "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
+                   kOwnsMoveSql);
   if (!s) return s.error();
   s->Bind(1, FormatSlotRanges(NormalizeSlotRanges(m.slots_done)))
       .Bind(2, m.keys_total)
@@ -1463,19 +1461,18 @@ Status Store::RecordSlotMoveProgress(const OperationRecord& op, const SlotMoveRe
   return {};
 }
 
-Status Store::RecordSlotMoveError(OperationRecord& op, const std::string& move_id,
-                                  int64_t attempt, const std::string& error,
-                                  const std::string& event_message) {
+Status Store::RecordSlotMoveError(OperationRecord& op, const std::string& move_id, int64_t attempt,
+                                  const std::string& error, const std::string& event_message) {
   std::lock_guard lk(mu_);
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status();
   const int64_t now = NowMs();
   {
-    auto s = db_->Prepare(std::string(
-                              "UPDATE slot_moves SET retries=retries+1, last_error=?, "
-                              "status='retrying', updated_ms=? "
-                              "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
-                          kOwnsMoveSql);
+    auto s =
+        db_->Prepare(std::string("UPDATE slot_moves SET retries=retries+1, last_error=?, "
+                                 "status='retrying', updated_ms=? "
+                                 "WHERE op_id=? AND move_id=? AND attempt=? AND status!='done'") +
+                     kOwnsMoveSql);
     if (!s) return s.error();
     s->Bind(1, error)
         .Bind(2, now)
@@ -1487,12 +1484,11 @@ Status Store::RecordSlotMoveError(OperationRecord& op, const std::string& move_i
     if (auto st = s->Run(); !st) return st;
     if (s->Changes() == 0) return StaleMove(op, move_id);
   }
-  if (auto st = RunSql(*db_,
-                       "UPDATE operations SET retries=retries+1, last_error=?, updated_ms=? "
-                       "WHERE op_id=? AND attempt=?",
-                       [&](SqliteStmt& s) {
-                         s.Bind(1, error).Bind(2, now).Bind(3, op.id).Bind(4, op.attempt);
-                       });
+  if (auto st = RunSql(
+          *db_,
+          "UPDATE operations SET retries=retries+1, last_error=?, updated_ms=? "
+          "WHERE op_id=? AND attempt=?",
+          [&](SqliteStmt& s) { s.Bind(1, error).Bind(2, now).Bind(3, op.id).Bind(4, op.attempt); });
       !st)
     return st;
   if (!event_message.empty())
@@ -1526,12 +1522,13 @@ Status Store::SetNodeGroupSlots(const std::string& group_id,
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status();
   for (const auto& [ng, ranges] : slots) {
-    if (auto st = RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
-                         [&](SqliteStmt& s) {
-                           s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
-                               .Bind(2, group_id)
-                               .Bind(3, ng);
-                         });
+    if (auto st =
+            RunSql(*db_, "UPDATE node_groups SET slots=? WHERE group_id=? AND node_group_id=?",
+                   [&](SqliteStmt& s) {
+                     s.Bind(1, FormatSlotRanges(NormalizeSlotRanges(ranges)))
+                         .Bind(2, group_id)
+                         .Bind(3, ng);
+                   });
         !st)
       return st;
   }
@@ -1551,11 +1548,10 @@ Status Store::CompleteReshard(OperationRecord& op, const ReshardCompletion& c) {
     return st;
   copy.progress_milli = 100000;
   for (const auto& id : c.removed_node_groups) {
-    for (const char* sql :
-         {"DELETE FROM port_allocations WHERE node_id IN "
-          "(SELECT node_id FROM nodes WHERE group_id=? AND node_group_id=?)",
-          "DELETE FROM nodes WHERE group_id=? AND node_group_id=?",
-          "DELETE FROM node_groups WHERE group_id=? AND node_group_id=?"}) {
+    for (const char* sql : {"DELETE FROM port_allocations WHERE node_id IN "
+                            "(SELECT node_id FROM nodes WHERE group_id=? AND node_group_id=?)",
+                            "DELETE FROM nodes WHERE group_id=? AND node_group_id=?",
+                            "DELETE FROM node_groups WHERE group_id=? AND node_group_id=?"}) {
       if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id).Bind(2, id); });
           !st)
         return st;
@@ -1573,11 +1569,9 @@ Status Store::CompleteReshard(OperationRecord& op, const ReshardCompletion& c) {
         !st)
       return st;
   }
-  for (const char* sql :
-       {"UPDATE node_groups SET status='available' WHERE group_id=?",
-        "UPDATE nodes SET status='available' WHERE group_id=?"}) {
-    if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id); }); !st)
-      return st;
+  for (const char* sql : {"UPDATE node_groups SET status='available' WHERE group_id=?",
+                          "UPDATE nodes SET status='available' WHERE group_id=?"}) {
+    if (auto st = RunSql(*db_, sql, [&](SqliteStmt& s) { s.Bind(1, op.group_id); }); !st) return st;
   }
   if (auto st = RunSql(*db_,
                        "UPDATE replication_groups SET status='available', updated_ms=? "
@@ -1598,10 +1592,10 @@ Result<std::vector<OperationRecord>> Store::ListOperations(const std::string& gr
   std::vector<OperationRecord> out;
   const std::string where = group_id.empty() ? "" : " AND group_id=?";
   for (int pass = 0; pass < 2; ++pass) {
-    std::string sql = std::string("SELECT ") + kOpColumns + " FROM operations WHERE " +
-                      (pass == 0 ? "state NOT IN ('succeeded','failed')"
-                                 : "state IN ('succeeded','failed')") +
-                      where + " ORDER BY op_id DESC";
+    std::string sql =
+        std::string("SELECT ") + kOpColumns + " FROM operations WHERE " +
+        (pass == 0 ? "state NOT IN ('succeeded','failed')" : "state IN ('succeeded','failed')") +
+        where + " ORDER BY op_id DESC";
     if (pass == 1) sql += " LIMIT " + std::to_string(std::max(0, finished_limit));
     auto s = db_->Prepare(sql);
     if (!s) return s.error();

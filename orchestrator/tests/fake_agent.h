@@ -48,9 +48,9 @@ struct FakeNode {
   std::string master_host;
   uint32_t master_port = 0;
   int polls_since_replicate = 0;
-  std::set<std::string> met;        // node ids this node met (either direction)
+  std::set<std::string> met;          // node ids this node met (either direction)
   std::map<uint32_t, uint64_t> keys;  // slot -> keys held (masters)
-  std::set<std::string> forgotten;  // cluster node ids CLUSTER FORGET removed from this node
+  std::set<std::string> forgotten;    // cluster node ids CLUSTER FORGET removed from this node
   uint64_t KeyCount() const;
 };
 
@@ -62,13 +62,13 @@ class FakeNetwork {
   std::mutex mu;
   std::map<std::string, FakeNode> nodes;  // by node id; guarded by mu
   // MoveSlots bookkeeping (guarded by mu).
-  std::map<std::string, int> moving;                // source node id -> running calls
+  std::map<std::string, int> moving;  // source node id -> running calls
   int running_moves = 0;
   int max_running_moves = 0;                        // most calls running at once, network-wide
   bool source_overlap = false;                      // two calls moved from one source at once
   std::map<std::string, uint64_t> highest_attempt;  // move id -> highest attempt seen
   uint64_t keys_moved_total = 0;
-  uint64_t TotalKeys() const;                       // keys held by masters
+  uint64_t TotalKeys() const;  // keys held by masters
 
   // Helpers (lock held by caller).
   std::set<std::string> ComponentOf(const std::string& node_id) const;

@@ -260,9 +260,8 @@ class ReshardTest : public ::testing::Test {
   uint64_t keys_before_ = 0;
 };
 
-const Params kOut5 = {{"ReplicationGroupId", "cme"},
-                      {"NodeGroupCount", "5"},
-                      {"ApplyImmediately", "true"}};
+const Params kOut5 = {
+    {"ReplicationGroupId", "cme"}, {"NodeGroupCount", "5"}, {"ApplyImmediately", "true"}};
 
 TEST_F(ReshardTest, ScaleOutThreeToFive) {
   CreateWithKeys(3);
@@ -373,10 +372,9 @@ TEST_F(ReshardTest, ScaleInWithRetainAndBackOut) {
 TEST_F(ReshardTest, ProgressRisesMonotonicallyAndTheJsonShowsTheMove) {
   CreateWithKeys(3, 20);
   SetAll(&FakeAgent::move_slot_delay_ms, 1);
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
-                           {{"ReplicationGroupId", "cme"},
-                            {"NodeGroupCount", "4"},
-                            {"ApplyImmediately", "true"}}));
+  ASSERT_FALSE(orch_->Call(
+      "ModifyReplicationGroupShardConfiguration",
+      {{"ReplicationGroupId", "cme"}, {"NodeGroupCount", "4"}, {"ApplyImmediately", "true"}}));
   std::vector<double> seen;
   bool json_checked = false;
   while (View("cme").group.status == GroupStatus::kModifying) {
@@ -516,20 +514,14 @@ TEST_P(ReshardCrashTest, SurvivesACrashBeforeAnyCommit) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryStep, ReshardCrashTest,
-    ::testing::Values(std::make_tuple(true, OpState::kPending),
-                      std::make_tuple(true, OpState::kLaunchNodes),
-                      std::make_tuple(true, OpState::kMeet),
-                      std::make_tuple(true, OpState::kAwaitMembership),
-                      std::make_tuple(true, OpState::kReplicate),
-                      std::make_tuple(true, OpState::kPlanMoves),
-                      std::make_tuple(true, OpState::kMoveSlots),
-                      std::make_tuple(true, OpState::kAwaitHealthy),
-                      std::make_tuple(false, OpState::kPending),
-                      std::make_tuple(false, OpState::kPlanMoves),
-                      std::make_tuple(false, OpState::kMoveSlots),
-                      std::make_tuple(false, OpState::kAwaitHealthy),
-                      std::make_tuple(false, OpState::kForgetNodes),
-                      std::make_tuple(false, OpState::kStopNodes)),
+    ::testing::Values(
+        std::make_tuple(true, OpState::kPending), std::make_tuple(true, OpState::kLaunchNodes),
+        std::make_tuple(true, OpState::kMeet), std::make_tuple(true, OpState::kAwaitMembership),
+        std::make_tuple(true, OpState::kReplicate), std::make_tuple(true, OpState::kPlanMoves),
+        std::make_tuple(true, OpState::kMoveSlots), std::make_tuple(true, OpState::kAwaitHealthy),
+        std::make_tuple(false, OpState::kPending), std::make_tuple(false, OpState::kPlanMoves),
+        std::make_tuple(false, OpState::kMoveSlots), std::make_tuple(false, OpState::kAwaitHealthy),
+        std::make_tuple(false, OpState::kForgetNodes), std::make_tuple(false, OpState::kStopNodes)),
     [](const auto& info) {
       std::string n = std::string(std::get<0>(info.param) ? "out_" : "in_") +
                       OpStateName(std::get<1>(info.param));
@@ -660,10 +652,9 @@ TEST_F(ReshardTest, OneTopologyChangeAtATime) {
     a->move_paused = true;
   }
   ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
-  auto e = orch_->Call("ModifyReplicationGroupShardConfiguration",
-                       {{"ReplicationGroupId", "cme"},
-                        {"NodeGroupCount", "4"},
-                        {"ApplyImmediately", "true"}});
+  auto e = orch_->Call(
+      "ModifyReplicationGroupShardConfiguration",
+      {{"ReplicationGroupId", "cme"}, {"NodeGroupCount", "4"}, {"ApplyImmediately", "true"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidReplicationGroupState");
   auto d = orch_->Call("DeleteReplicationGroup", {{"ReplicationGroupId", "cme"}});

@@ -12,20 +12,19 @@ namespace cf::orchestrator {
 namespace {
 
 const std::vector<OpState> kAll = {
-    OpState::kPending,      OpState::kLaunchNodes, OpState::kAssignSlots,    OpState::kMeet,
-    OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy, OpState::kRollingBack,
-    OpState::kStopNodes,    OpState::kPlanMoves,   OpState::kMoveSlots,      OpState::kForgetNodes,
-    OpState::kSucceeded,    OpState::kFailed};
+    OpState::kPending,         OpState::kLaunchNodes, OpState::kAssignSlots,  OpState::kMeet,
+    OpState::kAwaitMembership, OpState::kReplicate,   OpState::kAwaitHealthy, OpState::kRollingBack,
+    OpState::kStopNodes,       OpState::kPlanMoves,   OpState::kMoveSlots,    OpState::kForgetNodes,
+    OpState::kSucceeded,       OpState::kFailed};
 
 const std::vector<OpState> kScaleOut = {
-    OpState::kPending,   OpState::kLaunchNodes, OpState::kMeet,         OpState::kAwaitMembership,
-    OpState::kReplicate, OpState::kPlanMoves,   OpState::kMoveSlots,    OpState::kAwaitHealthy,
-    OpState::kSucceeded};
+    OpState::kPending,         OpState::kLaunchNodes,  OpState::kMeet,
+    OpState::kAwaitMembership, OpState::kReplicate,    OpState::kPlanMoves,
+    OpState::kMoveSlots,       OpState::kAwaitHealthy, OpState::kSucceeded};
 
-const std::vector<OpState> kScaleIn = {OpState::kPending,      OpState::kPlanMoves,
-                                       OpState::kMoveSlots,    OpState::kAwaitHealthy,
-                                       OpState::kForgetNodes,  OpState::kStopNodes,
-                                       OpState::kSucceeded};
+const std::vector<OpState> kScaleIn = {
+    OpState::kPending,     OpState::kPlanMoves, OpState::kMoveSlots, OpState::kAwaitHealthy,
+    OpState::kForgetNodes, OpState::kStopNodes, OpState::kSucceeded};
 
 void ExpectExactly(OpKind kind, const std::vector<OpState>& path) {
   const auto t = Topology::kClusterModeEnabled;
@@ -43,7 +42,9 @@ void ExpectExactly(OpKind kind, const std::vector<OpState>& path) {
     }
 }
 
-TEST(ReshardStates, ScaleOutIsExactlyItsPath) { ExpectExactly(OpKind::kReshardScaleOut, kScaleOut); }
+TEST(ReshardStates, ScaleOutIsExactlyItsPath) {
+  ExpectExactly(OpKind::kReshardScaleOut, kScaleOut);
+}
 
 TEST(ReshardStates, ScaleInIsExactlyItsPath) { ExpectExactly(OpKind::kReshardScaleIn, kScaleIn); }
 
@@ -51,8 +52,8 @@ TEST(ReshardStates, TerminalStatesStay) {
   for (OpKind k : {OpKind::kReshardScaleOut, OpKind::kReshardScaleIn}) {
     EXPECT_EQ(NextState(k, Topology::kClusterModeEnabled, OpState::kSucceeded),
               OpState::kSucceeded);
-    auto st = CheckTransition(k, Topology::kClusterModeEnabled, OpState::kSucceeded,
-                              OpState::kPending);
+    auto st =
+        CheckTransition(k, Topology::kClusterModeEnabled, OpState::kSucceeded, OpState::kPending);
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
   }

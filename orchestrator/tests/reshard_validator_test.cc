@@ -49,7 +49,7 @@ Params Base(int count) {
 
 // Runs both stages; returns the fault code ("" on success) and fills `out`.
 std::string Validate(const Params& p, const GroupView& g, ReshardInputs* out = nullptr,
-                std::string* message = nullptr) {
+                     std::string* message = nullptr) {
   auto parsed = ParseModifyShardConfiguration(api::QueryParams(p), GroupLimits{});
   if (auto* e = std::get_if<api::ApiError>(&parsed)) {
     if (message) *message = e->message;
@@ -79,10 +79,10 @@ TEST(ReshardValidator, ScaleOutDefaults) {
 TEST(ReshardValidator, ScaleOutWithReshardingConfiguration) {
   Params p = Base(5);
   p["ReshardingConfiguration.ReshardingConfiguration.1.NodeGroupId"] = "7";
-  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone.1"] =
-      "lab-b";
-  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone.2"] =
-      "lab-c";
+  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone."
+    "1"] = "lab-b";
+  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone."
+    "2"] = "lab-c";
   ReshardInputs in;
   ASSERT_EQ(Validate(p, Group(3), &in), "");
   ASSERT_EQ(in.add.size(), 2u);
@@ -216,11 +216,11 @@ TEST(ReshardValidator, ScaleOutRules) {
   EXPECT_EQ(Validate(p, Group(3)), "InvalidParameterValue");
   // Unknown AZ, AZ without an up host, more AZs than nodes per shard.
   p = Base(4);
-  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone.1"] =
-      "mars-1a";
+  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone."
+    "1"] = "mars-1a";
   EXPECT_EQ(Validate(p, Group(3)), "InvalidParameterValue");
-  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone.1"] =
-      "lab-down";
+  p["ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone."
+    "1"] = "lab-down";
   EXPECT_EQ(Validate(p, Group(3)), "InsufficientCacheClusterCapacity");
   p = Base(4);
   for (int i = 1; i <= 3; ++i)
