@@ -2,7 +2,8 @@
 """kill -9 in the middle of a reshard of a group holding 200,000 keys, while a cluster-aware
 client keeps writing:
 
-  01  3 -> 5: kill -9 the ORCHESTRATOR when ProgressPercentage is between 10 and 90, restart it
+  01  3 -> 5: kill -9 the ORCHESTRATOR when ProgressPercentage is between 10 and 90 (first
+      sample at or above a random point in 10..60), restart it
       with the same config and store; `cachefleet watch` rides the restart out
   02  5 -> 3 (NodeGroupsToRemove 0001, 0004): kill -9 the SOURCE agent (the agent hosting
       0001's primary; the agent process only, its redis-servers keep running) in the same
@@ -13,6 +14,7 @@ acknowledged values), no client error, `redis-cli --cluster check` clean, no ope
 node group's Slots what its primary owns, ProgressPercentage never went down across the
 restart, and (02) the removed shards are gone."""
 import os
+import random
 import time
 import unittest
 
@@ -23,11 +25,15 @@ import cfdata
 
 GID = "rs-crash"
 KEYS = int(os.environ.get("CACHEFLEET_E2E_CRASH_KEYS", "200000"))
+# Kill once ProgressPercentage reaches KILL_AT (random in 10..60 unless given; printed), and
+# never above 90.
+KILL_AT = float(os.environ.get("CACHEFLEET_E2E_KILL_AT", "0")) or round(random.uniform(10, 60), 1)
 WINDOW = (10.0, 90.0)
 state: dict = {}
 
 
 def setUpModule():
+    print(f"killing at >= {KILL_AT} % (CACHEFLEET_E2E_KILL_AT to choose)", flush=True)
     fx.start_lab("reshard-crash", ports_per_agent=20)
 
 
@@ -68,7 +74,8 @@ class Crash(unittest.TestCase):
                 g = c.describe_replication_groups(ReplicationGroupId=GID)["ReplicationGroups"][0]
                 p = rc.progress_of(g)
                 seen.append((g["Status"], p))
-                if g["Status"] == "modifying" and p is not None and WINDOW[0] <= p <= WINDOW[1]:
+                if g["Status"] == "modifying" and p is not None and \
+                        max(WINDOW[0], KILL_AT) <= p <= WINDOW[1]:
                     kill()
                     killed_at = p
                     break
