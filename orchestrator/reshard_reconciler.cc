@@ -521,9 +521,20 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
         }
         return any;
       };
+      // "node group 0001 has no reachable primary (rs-0001-001: no answer, rs-0001-002: slave)"
+      auto no_primary = [&](const std::string& ng) {
+        std::string why;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          if (nodes[i].node_group_id != ng) continue;
+          why += (why.empty() ? "" : ", ") + nodes[i].node_id + ": " +
+                 (statuses[i] ? (statuses[i]->role().empty() ? "no role" : statuses[i]->role())
+                              : "no answer from " + nodes[i].host_id);
+        }
+        return "node group " + ng + " has no reachable primary (" + why + ")";
+      };
       auto target_i = master_of(to);
       if (!target_i) {
-        error = "node group " + to + " has no reachable primary";
+        error = no_primary(to);
         break;
       }
       const pb::NodeStatus& target = *statuses[*target_i];
@@ -563,7 +574,7 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
             source_i = i;
       }
       if (!source_i) {
-        error = "node group " + from + " has no reachable primary";
+        error = no_primary(from);
         break;
       }
       const NodeRecord& source = nodes[*source_i];
@@ -672,8 +683,10 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       if (st.last_event_ms[index] == 0 ||
           now - st.last_event_ms[index] >= deps_.settings.move_error_event_interval_ms) {
         st.last_event_ms[index] = now;
-        event = "Slot move " + from + " -> " + to + " failed (attempt " + std::to_string(attempt) +
-                ", " + std::to_string(m.retries) + " retries so far): " + error + "; retrying";
+        event =
+            "Slot move " + from + " -> " + to + " failed (" +
+            (attempt > 0 ? "attempt " + std::to_string(attempt) : std::string("before a call")) +
+            ", " + std::to_string(m.retries) + " retries so far): " + error + "; retrying";
       }
     }
     if (attempt > 0) {
@@ -690,7 +703,8 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       if (!event.empty())
         (void)deps_.store->AddEvent(op.group_id, "replication-group", event, NowMs());
     }
-    log->warn("{} move {} attempt {} failed (retry in {} ms): {}", OpTag(op), move_id, attempt,
+    log->warn("{} move {} {} failed (retry in {} ms): {}", OpTag(op), move_id,
+              attempt > 0 ? "attempt " + std::to_string(attempt) : std::string("preparation"),
               delay, error);
     if (!SleepFor(delay, stop)) return;
   }

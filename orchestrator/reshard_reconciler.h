@@ -7,8 +7,10 @@
 //                     above kFullMeshMaxNodes nodes).
 //   await-membership  scale-out: every node of the group knows every node, no handshakes.
 //   replicate         scale-out: the new replicas follow their new primaries.
-//   plan-moves        reads every node's view, requires agreement on slot ownership and no open
-//                     slot, maps owners to node groups, PlanReshard (reshard_planner.h) from that
+//   plan-moves        reads every node's view, requires agreement on slot ownership, no open
+//                     slot and cluster_state ok everywhere (a new primary answers MIGRATE with
+//                     CLUSTERDOWN until it sees every slot covered), maps owners to node
+//                     groups, PlanReshard (reshard_planner.h) from that
 //                     OBSERVED ownership, estimates each move's keys from the source's observed
 //                     keys per slot, and persists the moves (slot_moves) together with the
 //                     transition and every node group's planned final slots. Event "Moving ...".
@@ -31,9 +33,10 @@
 // another (a source may have only one MoveSlots running: the agent refuses a second, and open
 // slots of two movers on one node are the classic stuck-slot cause); moves of different sources
 // run in parallel. For each attempt of a move:
-//   1. poll every node: the source is the source node group's CURRENT master (observed, so a
-//      failover between attempts is followed), the target the target group's master, the
-//      other primaries every other master;
+//   1. reload the group (agent endpoints change when an agent restarts) and poll every node:
+//      the source is the source node group's CURRENT master (observed, so a failover between
+//      attempts is followed), the target the target group's master, the other primaries every
+//      other master;
 //   2. slots left = planned - done - slots the target already owns; none left -> done;
 //   3. the attempt number is bumped in the store (compare-and-set on the operation's attempt);
 //   4. MoveSlots(move_id, attempt, slots left) on the source's agent; every streamed message
