@@ -713,8 +713,13 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
 void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_log) {
   ReshardFigures f;
   const int64_t now = SteadyMs();
+  int running = 0, retrying = 0;
   {
     std::lock_guard lk(st.mu);
+    for (const auto& m : st.moves) {
+      running += m.status == SlotMoveStatus::kRunning ? 1 : 0;
+      retrying += m.status == SlotMoveStatus::kRetrying ? 1 : 0;
+    }
     // A stream that went quiet (a long slot, a pause) still gets its last figures stored.
     for (size_t i = 0; i < st.moves.size(); ++i)
       if (st.dirty[i] &&
@@ -751,7 +756,11 @@ void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_lo
       " keys/s, eta " + (eta ? Fixed(*eta, 1) + " s" : std::string("?"));
   Logger("reshard")->info("{} {}", OpTag(op), text);
   std::lock_guard lk(st.op_mu);
-  (void)deps_.store->SetOperationStep(op, "moving slots: " + text);
+  // The step says what runs; the figures live in the moves (they would be stale here).
+  (void)deps_.store->SetOperationStep(
+      op, "moving slots: " + std::to_string(f.moves_done) + " of " + std::to_string(f.moves) +
+              " moves done, " + std::to_string(running) + " running" +
+              (retrying ? ", " + std::to_string(retrying) + " retrying" : std::string()));
 }
 
 // ---- await-healthy --------------------------------------------------------------------------
