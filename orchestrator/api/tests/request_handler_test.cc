@@ -252,5 +252,40 @@ TEST_F(RequestHandlerTest, HealthEndpoint) {
   EXPECT_EQ(Code(out), "InternalFailure");
 }
 
+TEST_F(RequestHandlerTest, ExtraGetJsonEndpoints) {
+  std::string seen_query = "unset";
+  options_.extra_get_json["/cachefleet/operations"] = [&](const std::string& q) {
+    seen_query = q;
+    return std::string(R"({"operations":[]})");
+  };
+  HttpRequestIn get;
+  get.method = "GET";
+  get.target = "/cachefleet/operations?group=rs-1";
+  auto out = Handle(get);
+  EXPECT_EQ(out.status, 200);
+  EXPECT_EQ(out.content_type, "application/json");
+  EXPECT_EQ(out.body, R"({"operations":[]})");
+  EXPECT_EQ(seen_query, "group=rs-1");
+
+  get.target = "/cachefleet/operations";
+  EXPECT_EQ(Handle(get).status, 200);
+  EXPECT_EQ(seen_query, "");
+
+  get.target = "/cachefleet/operationz";
+  EXPECT_EQ(Handle(get).status, 404);
+
+  get.target = "/cachefleet/operations";
+  get.method = "POST";
+  EXPECT_EQ(Handle(get).status, 400);
+
+  options_.extra_get_json["/cachefleet/operations"] = [](const std::string&) -> std::string {
+    throw std::runtime_error("x");
+  };
+  get.method = "GET";
+  out = Handle(get);
+  EXPECT_EQ(out.status, 500);
+  EXPECT_EQ(Code(out), "InternalFailure");
+}
+
 }  // namespace
 }  // namespace cf::api
