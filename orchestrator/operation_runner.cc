@@ -229,9 +229,12 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
 }
 
 void OperationRunner::WatchdogLoop() {
-  // op id -> (state, steady ms when first seen in it, steady ms of the last warning)
+  // op id -> (state and progress, steady ms when first seen so, steady ms of the last warning).
+  // A reshard stays in move-slots for as long as its data takes to move; a rising
+  // ProgressPercentage is progress too.
   struct Seen {
     OpState state;
+    int64_t progress_milli;
     int64_t since_ms;
     int64_t warned_ms;
   };
@@ -252,8 +255,10 @@ void OperationRunner::WatchdogLoop() {
     std::map<int64_t, Seen> next;
     for (const auto& op : *ops) {
       auto it = seen.find(op.id);
-      Seen s =
-          (it != seen.end() && it->second.state == op.state) ? it->second : Seen{op.state, now, 0};
+      Seen s = (it != seen.end() && it->second.state == op.state &&
+                it->second.progress_milli == op.progress_milli)
+                   ? it->second
+                   : Seen{op.state, op.progress_milli, now, 0};
       const int64_t stuck_for = now - s.since_ms;
       if (stuck_for >= settings_.stuck_operation_warn_ms &&
           now - s.warned_ms >= settings_.stuck_operation_warn_ms) {

@@ -18,8 +18,8 @@
 // worker moves on to other work meanwhile. Once an operation's deadline has passed, the
 // handler's OnDeadline() decides what happens (a create rolls back).
 //
-// A watchdog thread logs operations whose updated_ms has not moved for
-// operations.stuck_operation_warn_ms (error level, rate-limited).
+// A watchdog thread logs operations whose state (and, for reshards, ProgressPercentage) has not
+// changed for operations.stuck_operation_warn_ms (error level, rate-limited).
 #pragma once
 
 #include <atomic>
