@@ -122,7 +122,8 @@ def check_data(port: int, n: int) -> dict:
 
 def client_row(c: dict, base: dict) -> dict:
     p99, b99 = c.get("p99_ms", 0.0), base.get("p99_ms", 0.0)
-    return {"ops": c.get("ops"), "errors": c.get("errors"), "first_errors": c.get("first_errors"),
+    return {"ops": c.get("ops"), "ops_per_s": c.get("ops_per_s"), "errors": c.get("errors"),
+            "first_errors": c.get("first_errors"),
             "lost_keys": (c.get("verify") or {}).get("wrong"),
             "uncertain_keys": (c.get("verify") or {}).get("uncertain"),
             "p50_ms": c.get("p50_ms"), "p99_ms": p99, "max_ms": c.get("max_ms"),
@@ -152,6 +153,8 @@ class Ours:
     def __exit__(self, *exc):
         try:
             self.lab.stop()
+            if self.args.logs:
+                shutil.copytree(self.lab.root / "logs", self.args.logs, dirs_exist_ok=True)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -467,12 +470,13 @@ def report(args, results: dict) -> tuple[list[str], bool]:
 
     def client_cells(c):
         if not c:
-            return ["-"] * 5
-        return [c.get("errors"), c.get("lost_keys"), fmt(c.get("baseline_p99_ms")),
-                fmt(c.get("p99_ms")), fmt(c.get("p99_ratio"), ".2f", "x")]
+            return ["-"] * 6
+        return [fmt(c.get("ops_per_s"), ".0f"), c.get("errors"), c.get("lost_keys"),
+                fmt(c.get("baseline_p99_ms")), fmt(c.get("p99_ms")),
+                fmt(c.get("p99_ratio"), ".2f", "x")]
 
-    hdr = ["", "seconds", "keys moved", "keys/s", "data lost", "client errors", "client lost",
-           "p99 idle ms", "p99 move ms", "p99 ratio"]
+    hdr = ["", "seconds", "keys moved", "keys/s", "data lost", "client ops/s", "client errors",
+           "client lost", "p99 idle ms", "p99 move ms", "p99 ratio"]
     if "a" in args.sections and ("a_reshard" in cli or "a_3to4" in ours):
         rows = [hdr]
         for pipe, r in cli.get("a_reshard", {}).items():
@@ -492,7 +496,7 @@ def report(args, results: dict) -> tuple[list[str], bool]:
                 goals_met &= met
                 rows.append([f"ratio to redis-cli's best ({best:.0f} keys/s), goal >= 2.0x: "
                              + ("MET" if met else "NOT MET"), "", "", fmt(ratio, ".2f", "x"),
-                             "", "", "", "", "", ""])
+                             "", "", "", "", "", "", ""])
         table(f"(a) 4096 slots to a 4th empty primary, {args.keys} keys x {args.value_size} B, "
               f"3 shards x {args.replicas} replicas", rows)
     if "b" in args.sections and ("b_rebalance" in cli or "b_3to5" in ours):
@@ -514,7 +518,7 @@ def report(args, results: dict) -> tuple[list[str], bool]:
                 goals_met &= met
                 rows.append([f"ratio to redis-cli's best ({best:.0f} keys/s), goal >= 3.0x: "
                              + ("MET" if met else "NOT MET"), "", "", fmt(ratio, ".2f", "x"),
-                             "", "", "", "", "", ""])
+                             "", "", "", "", "", "", ""])
         table("(b) rebalance onto 2 empty primaries", rows)
     if "c" in args.sections:
         rows = [["", "slots", "seconds"]]
@@ -584,6 +588,7 @@ def main() -> int:
     ap.add_argument("--sections", default="abcd", help="any of a, b, c, d (default abcd)")
     ap.add_argument("--side", choices=("both", "ours", "redis-cli"), default="both")
     ap.add_argument("--json", default="reshard_bench.json", help="results file")
+    ap.add_argument("--logs", help="copy the lab's daemon logs into this directory")
     args = ap.parse_args()
     global VALUE_SIZE
     VALUE_SIZE = args.value_size
