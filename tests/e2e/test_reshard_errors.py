@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""ModifyReplicationGroupShardConfiguration: every documented rejection, by wire code and HTTP
-status (boto3, plus raw signed requests for what boto3 refuses to send), and after each one
-nothing changed: the groups as Describe shows them, the lab's redis-servers, and the group's
-operations. Also: no second reshard while one runs, no reshard of a group being created, and
-InsufficientCacheClusterCapacity when the hosts have no ports left."""
+"""ModifyReplicationGroupShardConfiguration: every documented rejection (docs/orchestrator.md,
+"Resharding"), by wire code and HTTP status (boto3, plus raw signed requests for what boto3
+refuses to send), and after each one nothing changed: the groups as Describe shows them, the
+lab's redis-servers, and the group's operations. Also: no second reshard while one runs, no
+reshard of a group being created, InsufficientCacheClusterCapacity when the hosts have no ports
+left or the preferred AZ's hosts are all down, NodeQuotaForClusterExceeded."""
 import time
 import unittest
 
@@ -150,6 +151,19 @@ class Errors(unittest.TestCase):
         self.expect_raw("InvalidParameterValue", 400, {"ReplicationGroupId": CME,
                                                        "NodeGroupCount": "4",
                                                        "ApplyImmediately": "yes"})
+        self.expect_raw("InvalidParameterValue", 400, {"ReplicationGroupId": CME,
+                                                       "NodeGroupCount": "4",
+                                                       "ApplyImmediately": "true",
+                                                       "NoSuchParameter": "1"})
+        # An empty list (a bare `Param=`, as every client sends it) counts as absent.
+        self.expect_raw("InvalidParameterValue", 400, {"ReplicationGroupId": CME,
+                                                       "NodeGroupCount": "2",
+                                                       "ApplyImmediately": "true",
+                                                       "NodeGroupsToRemove": ""})
+        # The list item name is singular (NodeGroupToRemove); the plural is refused.
+        self.expect_raw("InvalidParameterValue", 400, {
+            "ReplicationGroupId": CME, "NodeGroupCount": "2", "ApplyImmediately": "true",
+            "NodeGroupsToRemove.NodeGroupsToRemove.1": "0003"})
 
     def test_13_insufficient_capacity(self):
         # 20 shards x 2 nodes: 34 more nodes than the 6 there are; the lab has 30 node ports
@@ -183,6 +197,33 @@ class Errors(unittest.TestCase):
         print(f"  empty 3 -> 4 finished {time.monotonic() - t0:.2f} s after the rejections",
               flush=True)
         rc.assert_reshard_done(self, CME, 4, 1, ["0001", "0002", "0003", "0004"])
+
+    def test_15_node_quota(self):
+        # 1 shard x 6 nodes grown to 84 shards: 504 nodes > limits.max_nodes_per_group (500),
+        # with 84 <= max_node_groups (90).
+        rc.create_cme("rse-big", 1, 5)
+        self.expect("NodeQuotaForClusterExceeded", 400, gid="rse-big", count=84)
+
+    def test_16_preferred_az_down(self):
+        # Every host of lab-c down (its agent killed; redis-servers keep running): a new shard
+        # asked for in lab-c cannot be placed.
+        lab = fx.lab()
+        lab.kill_agent("host-c")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                hosts = {h["host_id"]: h["state"] for h in lab.health().get("hosts", [])}
+                if hosts.get("host-c") == "down":
+                    break
+                time.sleep(0.2)
+            else:
+                self.fail(f"host-c never went down: {hosts}")
+            n = len(fx.describe(CME)[0]["NodeGroups"])
+            self.expect("InsufficientCacheClusterCapacity", 400, count=n + 1,
+                        ReshardingConfiguration=[{"PreferredAvailabilityZones": ["lab-c"]}])
+        finally:
+            lab.restart_agent("host-c")
+            lab.wait_healthy(timeout_s=30)
 
 
 if __name__ == "__main__":
