@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "orchestrator/faults.h"
 #include "orchestrator/id_rules.h"
+#include "orchestrator/fleet_placement.h"
 #include "orchestrator/placement_planner.h"
 #include "orchestrator/replication_group_validator.h"
 #include "orchestrator/replication_group_xml.h"
@@ -15,10 +16,6 @@ namespace cf::orchestrator {
 namespace {
 
 using api::ApiError;
-
-bool HostIsUp(const HostRecord& h, int64_t now_ms, int64_t down_after_ms) {
-  return h.state == HostState::kUp && now_ms - h.last_heartbeat_ms <= down_after_ms;
-}
 
 ApiError StoreFailure(const Error& e) {
   Logger("api")->error("store error: {}", e.message);
@@ -140,31 +137,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
   const std::string version = cr.group.engine_version;
   const int64_t down_after = config_.host_down_after_ms;
   auto place = [&](const FleetSnapshot& snap, std::vector<NodeRecord>& nodes) -> Status {
-    std::vector<PlacementHost> ph;
-    for (size_t i = 0; i < snap.hosts.size(); ++i) {
-      const HostRecord& h = snap.hosts[i];
-      PlacementHost p;
-      p.host_id = h.host_id;
-      p.az = h.az;
-      p.up = HostIsUp(h, NowMs(), down_after);
-      p.offers_version = std::find(h.redis_versions.begin(), h.redis_versions.end(), version) !=
-                         h.redis_versions.end();
-      p.port_range_start = h.port_range_start;
-      p.port_range_end = h.port_range_end;
-      p.used_ports = snap.used_ports[i];
-      p.warm_ports = h.warm_cluster_ports;
-      p.max_nodes = h.max_nodes;
-      p.node_count = snap.node_counts[i];
-      ph.push_back(std::move(p));
-    }
-    auto plan = PlanPlacement(ph, placement);
-    if (!plan) return plan.error();
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      nodes[i].host_id = (*plan)[i].host_id;
-      nodes[i].az = (*plan)[i].az;
-      nodes[i].port = (*plan)[i].port;
-    }
-    return {};
+    return PlaceOnFleet(snap, placement, version, down_after, nodes);
   };
   auto op_id = store_.CreateGroup(std::move(ng), place);
   if (!op_id) {
