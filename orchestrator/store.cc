@@ -1178,25 +1178,29 @@ Status Store::RecordOperationError(OperationRecord& op, const std::string& error
   return {};
 }
 
-Status Store::CompleteCreate(OperationRecord& op, const std::string& event_message) {
-  std::lock_guard lk(mu_);
+// Ends a create operation in one transaction: the operation goes to `to`, and the group, its
+// node groups and its nodes get `status` (the group only while `group_guard` holds, nodes only
+// where `node_guard` holds), plus the event.
+Status Store::FinishCreateLocked(OperationRecord& op, OpState to, const std::string& status,
+                                 const char* group_guard, const char* node_guard,
+                                 const std::string& event_message) {
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status();
   const int64_t now = NowMs();
   OperationRecord copy = op;
-  if (auto st = TransitionLocked(copy, OpState::kSucceeded, "", now); !st) return st;
+  if (auto st = TransitionLocked(copy, to, "", now); !st) return st;
   if (auto st = RunSql(*db_,
-                       "UPDATE replication_groups SET status='available', updated_ms=? "
-                       "WHERE group_id=? AND status='creating'",
-                       [&](SqliteStmt& s) { s.Bind(1, now).Bind(2, op.group_id); });
+                       std::string("UPDATE replication_groups SET status=?, updated_ms=? "
+                                   "WHERE group_id=?") + group_guard,
+                       [&](SqliteStmt& s) { s.Bind(1, status).Bind(2, now).Bind(3, op.group_id); });
       !st)
     return st;
-  if (auto st = RunSql(*db_, "UPDATE node_groups SET status='available' WHERE group_id=?",
-                       [&](SqliteStmt& s) { s.Bind(1, op.group_id); });
+  if (auto st = RunSql(*db_, "UPDATE node_groups SET status=? WHERE group_id=?",
+                       [&](SqliteStmt& s) { s.Bind(1, status).Bind(2, op.group_id); });
       !st)
     return st;
-  if (auto st = RunSql(*db_, "UPDATE nodes SET status='available' WHERE group_id=?",
-                       [&](SqliteStmt& s) { s.Bind(1, op.group_id); });
+  if (auto st = RunSql(*db_, std::string("UPDATE nodes SET status=? WHERE group_id=?") + node_guard,
+                       [&](SqliteStmt& s) { s.Bind(1, status).Bind(2, op.group_id); });
       !st)
     return st;
   if (auto st = AddEventLocked(op.group_id, "replication-group", event_message, now); !st)
@@ -1206,34 +1210,16 @@ Status Store::CompleteCreate(OperationRecord& op, const std::string& event_messa
   return {};
 }
 
+Status Store::CompleteCreate(OperationRecord& op, const std::string& event_message) {
+  std::lock_guard lk(mu_);
+  return FinishCreateLocked(op, OpState::kSucceeded, "available", " AND status='creating'", "",
+                            event_message);
+}
+
 Status Store::FailCreate(OperationRecord& op, const std::string& event_message) {
   std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status();
-  const int64_t now = NowMs();
-  OperationRecord copy = op;
-  if (auto st = TransitionLocked(copy, OpState::kFailed, "", now); !st) return st;
-  if (auto st = RunSql(*db_,
-                       "UPDATE replication_groups SET status='create-failed', updated_ms=? "
-                       "WHERE group_id=?",
-                       [&](SqliteStmt& s) { s.Bind(1, now).Bind(2, op.group_id); });
-      !st)
-    return st;
-  if (auto st = RunSql(*db_, "UPDATE node_groups SET status='create-failed' WHERE group_id=?",
-                       [&](SqliteStmt& s) { s.Bind(1, op.group_id); });
-      !st)
-    return st;
-  if (auto st = RunSql(*db_,
-                       "UPDATE nodes SET status='create-failed' WHERE group_id=? AND "
-                       "status!='stopped'",
-                       [&](SqliteStmt& s) { s.Bind(1, op.group_id); });
-      !st)
-    return st;
-  if (auto st = AddEventLocked(op.group_id, "replication-group", event_message, now); !st)
-    return st;
-  if (auto st = txn.Commit(); !st) return st;
-  op = copy;
-  return {};
+  return FinishCreateLocked(op, OpState::kFailed, "create-failed", "",
+                            " AND status!='stopped'", event_message);
 }
 
 Status Store::CompleteDelete(OperationRecord& op, const std::string& event_message) {

@@ -194,6 +194,9 @@ class Store {
   Status Migrate();
   Result<GroupView> LoadGroupLocked(const std::string& group_id);
   Status TransitionLocked(OperationRecord& op, OpState to, const std::string& step, int64_t now);
+  Status FinishCreateLocked(OperationRecord& op, OpState to, const std::string& status,
+                            const char* group_guard, const char* node_guard,
+                            const std::string& event_message);
   Status AddEventLocked(const std::string& source_id, const std::string& source_type,
                         const std::string& message, int64_t date_ms);
 
