@@ -23,6 +23,7 @@ const std::set<std::string, std::less<>> kReservedDirectives = {
     "cluster-config-file",           "cluster-announce-ip",
     "cluster-announce-port",         "cluster-announce-bus-port",
     "cluster-port",  "supervised",   "tls-port",
+    "replicaof",     "slaveof",      // the agent renders the role (RestartNode, Failover)
 };
 
 // Quotes a value for redis.conf (sdssplitargs rules) when it needs it.
@@ -107,7 +108,8 @@ Status ValidateNodeSpec(const NodeSpec& spec) {
 }
 
 std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
-                            const std::string& advertised_address) {
+                            const std::string& advertised_address,
+                            const ReplicaOfTarget& replica_of) {
   std::ostringstream o;
   o << "# Rendered by cachefleet-agent for node " << spec.node_id
     << (spec.group_id.empty() ? "" : " (group " + spec.group_id + ")")
@@ -134,6 +136,8 @@ std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
     o << "cluster-announce-ip " << advertised_address << "\n";
     o << "cluster-allow-replica-migration no\n";
     o << "cluster-require-full-coverage yes\n";
+  } else if (!replica_of.empty()) {
+    o << "replicaof " << replica_of.host << " " << replica_of.port << "\n";
   }
   if (!spec.config.empty()) {
     o << "# parameter group\n";
@@ -204,6 +208,8 @@ std::string NodeRecordToJson(const NodeRecord& rec) {
       {"engine_version", rec.spec.engine_version},
       {"config", rec.spec.config},
       {"cluster_node_timeout_ms", rec.spec.cluster_node_timeout_ms},
+      {"hold_on_exit", rec.spec.hold_on_exit},
+      {"hold_max_ms", rec.spec.hold_max_ms},
   };
   nlohmann::json j = {
       {"version", 1},
@@ -211,6 +217,11 @@ std::string NodeRecordToJson(const NodeRecord& rec) {
       {"pid", rec.pid},
       {"restarts", rec.restarts},
       {"stopped", rec.stopped},
+      {"held", rec.held},
+      {"killed", rec.killed},
+      {"exited_at_ms", rec.exited_at_ms},
+      {"replica_of_host", rec.replica_of.host},
+      {"replica_of_port", rec.replica_of.port},
   };
   return j.dump(2) + "\n";
 }
@@ -231,6 +242,13 @@ Result<NodeRecord> NodeRecordFromJson(std::string_view text) {
     rec.pid = j.value("pid", int64_t{0});
     rec.restarts = j.value("restarts", uint32_t{0});
     rec.stopped = j.value("stopped", false);
+    rec.spec.hold_on_exit = s.value("hold_on_exit", false);
+    rec.spec.hold_max_ms = s.value("hold_max_ms", uint32_t{0});
+    rec.held = j.value("held", false);
+    rec.killed = j.value("killed", false);
+    rec.exited_at_ms = j.value("exited_at_ms", int64_t{0});
+    rec.replica_of.host = j.value("replica_of_host", "");
+    rec.replica_of.port = j.value("replica_of_port", uint32_t{0});
     return rec;
   } catch (const std::exception& e) {
     return MakeError(Errc::kInvalidArgument, std::string("bad node.json: ") + e.what());

@@ -27,7 +27,19 @@ struct NodeSpec {
   std::string engine_version;
   std::map<std::string, std::string> config;  // extra directives, "key value" verbatim
   uint32_t cluster_node_timeout_ms = 0;        // 0 = kDefaultClusterNodeTimeoutMs
+  // Failover support: an unexpected exit is held (NODE_EXITED) instead of restarted; after
+  // hold_max_ms (0 = never) without RestartNode the agent restarts the node in place itself.
+  bool hold_on_exit = false;
+  uint32_t hold_max_ms = 0;
   bool operator==(const NodeSpec&) const = default;
+};
+
+// Cluster mode disabled: the primary a replica follows (rendered as `replicaof host port`).
+struct ReplicaOfTarget {
+  std::string host;  // "" = none (the node is a primary)
+  uint32_t port = 0;
+  bool empty() const { return host.empty(); }
+  bool operator==(const ReplicaOfTarget&) const = default;
 };
 
 // What <data_dir>/nodes/<node_id>/node.json holds.
@@ -36,6 +48,14 @@ struct NodeRecord {
   int64_t pid = 0;        // last process the agent started (or adopted); 0 = none yet
   uint32_t restarts = 0;  // unexpected exits restarted by the agent since launch
   bool stopped = false;   // stopped on request (kept without purge): do not restart on boot
+  // Held down (NODE_EXITED): an unexpected exit of a hold_on_exit node, or KillNode. A
+  // restarted agent keeps it held; only RestartNode (or hold_max_ms for exit holds) starts it.
+  bool held = false;
+  bool killed = false;        // held by KillNode: no hold_max_ms restart
+  int64_t exited_at_ms = 0;   // wall-clock ms of the exit that put it on hold
+  // Cluster mode disabled: the primary the node last followed (restart in place keeps the
+  // role: the rendered redis.conf carries `replicaof`). Empty for a primary.
+  ReplicaOfTarget replica_of;
   bool operator==(const NodeRecord&) const = default;
 };
 
@@ -55,8 +75,11 @@ bool IsWarmNodeId(std::string_view id);
 // `dir` is absolute; logfile and cluster-config-file are relative to it (redis chdirs into
 // `dir` while reading the config), so a running node keeps working when its directory is
 // renamed (a warm pool node being claimed).
+// `replica_of` (cluster mode disabled only): rendered as `replicaof host port`, so the node
+// starts as a replica and never serves as a primary meanwhile.
 std::string RenderRedisConf(const NodeSpec& spec, const std::string& node_dir,
-                            const std::string& advertised_address);
+                            const std::string& advertised_address,
+                            const ReplicaOfTarget& replica_of = {});
 
 // The CONFIG SET arguments that give a running node started from another spec (same port,
 // same cluster mode) the runtime settings of `spec`: maxmemory, maxmemory-policy,

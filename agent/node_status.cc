@@ -58,6 +58,7 @@ void FillNodeStatus(const RedisObservation& obs, cachefleet::v1::NodeStatus* out
   out->set_cluster_known_nodes(static_cast<uint32_t>(InfoInt(obs.cluster_info, "cluster_known_nodes")));
   if (me) {
     if (me->is_replica()) out->set_master_cluster_node_id(me->master_id);
+    out->set_config_epoch(me->config_epoch);
     for (const auto& r : me->slots) {
       auto* s = out->add_slots();
       s->set_start(r.start);
