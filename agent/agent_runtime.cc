@@ -1,5 +1,6 @@
 #include "agent/agent_runtime.h"
 
+#include <atomic>
 #include <chrono>
 
 #include <grpcpp/grpcpp.h>
@@ -39,6 +40,7 @@ struct AgentRuntime::Impl {
   std::unique_ptr<grpc::Service> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<FleetClient> fleet;
+  std::atomic<FleetClient*> kick_target{nullptr};  // the supervisor's exit listener kicks it
   bool shut_down = false;
 };
 
@@ -74,6 +76,11 @@ Result<std::unique_ptr<AgentRuntime>> AgentRuntime::Start(const AgentConfig& con
   so.warm_pool_cluster_nodes = config.warm_pool_cluster_nodes;
   so.warm_formation_node_timeout_ms = config.warm_formation_node_timeout_ms;
   m.supervisor = std::make_unique<NodeSupervisor>(so);
+  // A node that exits unexpectedly is reported at once (next heartbeat now, not after the
+  // interval) so the orchestrator can fail over within milliseconds.
+  m.supervisor->SetExitListener([&m](const std::string&) {
+    if (FleetClient* f = m.kick_target.load()) f->Kick();
+  });
   if (auto s = m.supervisor->Start(); !s.ok()) return s.error();
 
   m.service = MakeAgentService(*m.supervisor);
@@ -106,6 +113,7 @@ Result<std::unique_ptr<AgentRuntime>> AgentRuntime::Start(const AgentConfig& con
   fo.rpc_timeout_ms = config.fleet_rpc_timeout_ms;
   m.fleet = std::make_unique<FleetClient>(fo, *m.supervisor);
   m.fleet->Start();
+  m.kick_target = m.fleet.get();
   log->info("[{}] agent serving on {} (redis-server {} at {}, data {}, AZ {}, boot {})",
             config.host_id, m.endpoint, *version, *exe, config.data_dir,
             config.availability_zone, m.boot_id);
@@ -127,6 +135,7 @@ void AgentRuntime::Shutdown(ExitPolicy policy) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
         .count();
   };
+  m.kick_target = nullptr;
   if (m.fleet) m.fleet->Stop();
   log->debug("[{}] fleet client stopped after {} ms", m.config.host_id, ms());
   if (m.supervisor) m.supervisor->BeginShutdown();

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/node_admin.h"
+#include "agent/node_failover.h"
 #include "agent/node_spec.h"
 #include "agent/node_supervisor.h"
 #include "agent/redis_conn.h"
@@ -25,6 +26,8 @@ NodeSpec FromProto(const pb::NodeSpec& p) {
   s.engine_version = p.engine_version();
   for (const auto& [k, v] : p.config()) s.config[k] = v;
   s.cluster_node_timeout_ms = p.cluster_node_timeout_ms();
+  s.hold_on_exit = p.hold_on_exit();
+  s.hold_max_ms = p.hold_max_ms();
   return s;
 }
 
@@ -102,6 +105,51 @@ class AgentServiceImpl final : public pb::Agent::Service {
   grpc::Status ClusterForget(grpc::ServerContext*, const pb::ForgetRequest* req,
                              pb::Ack*) override {
     return ServeClusterForget(sup_, req);
+  }
+
+  // Failover primitives and settings (NodeSupervisor; Redis side in node_failover.h).
+  grpc::Status KillNode(grpc::ServerContext*, const pb::KillNodeRequest* req,
+                        pb::NodeStatus* out) override {
+    return Reply("KillNode", req->node_id(), sup_.KillNode(req->node_id(), out));
+  }
+
+  grpc::Status RestartNode(grpc::ServerContext*, const pb::RestartNodeRequest* req,
+                           pb::NodeStatus* out) override {
+    PeerRef peer;
+    if (req->has_replica_of()) {
+      peer.cluster_node_id = req->replica_of().cluster_node_id();
+      peer.ip = req->replica_of().ip();
+      peer.port = req->replica_of().port();
+    }
+    return Reply("RestartNode", req->node_id(),
+                 sup_.RestartNode(req->node_id(), peer, req->ready_timeout_ms(), out));
+  }
+
+  grpc::Status Failover(grpc::ServerContext*, const pb::FailoverRequest* req,
+                        pb::FailoverReply* out) override {
+    PromoteMode mode;
+    switch (req->mode()) {
+      case pb::FAILOVER_COORDINATED: mode = PromoteMode::kCoordinated; break;
+      case pb::FAILOVER_FORCE: mode = PromoteMode::kForce; break;
+      case pb::FAILOVER_TAKEOVER: mode = PromoteMode::kTakeover; break;
+      default:
+        return Reply("Failover", req->node_id(),
+                     MakeError(Errc::kInvalidArgument, "Failover: mode must be set"));
+    }
+    std::string method;
+    uint32_t elapsed_ms = 0;
+    auto s = sup_.Failover(req->node_id(), mode, req->timeout_ms(), req->force_timeout_ms(),
+                           out->mutable_status(), &method, &elapsed_ms);
+    out->set_method(method);
+    out->set_elapsed_ms(elapsed_ms);
+    return Reply("Failover", req->node_id(), s);
+  }
+
+  grpc::Status ReconfigureNode(grpc::ServerContext*, const pb::ReconfigureNodeRequest* req,
+                               pb::NodeStatus* out) override {
+    return Reply("ReconfigureNode", req->spec().node_id(),
+                 sup_.ReconfigureNode(FromProto(req->spec()), req->restart(),
+                                      req->ready_timeout_ms(), out));
   }
 
  private:

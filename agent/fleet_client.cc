@@ -49,13 +49,23 @@ struct FleetClient::Impl {
   std::mutex mu;
   std::condition_variable cv;
   bool stop = false;  // guarded by mu
+  bool kick = false;  // guarded by mu: a node exited, heartbeat now
   std::atomic<uint64_t> registrations{0};
   std::atomic<uint64_t> heartbeats{0};
+  std::atomic<uint64_t> kicked_heartbeats{0};
 
   // Waits up to `d`; false when stopping.
   bool Sleep(milliseconds d) {
     std::unique_lock lk(mu);
     return !cv.wait_for(lk, d, [this] { return stop; });
+  }
+  // Waits up to `d` or until kicked; false when stopping. *kicked: woken by Kick (cleared).
+  bool SleepOrKick(milliseconds d, bool* kicked) {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, d, [this] { return stop || kick; });
+    *kicked = kick;
+    kick = false;
+    return !stop;
   }
   bool Stopping() {
     std::lock_guard lk(mu);
@@ -116,12 +126,13 @@ struct FleetClient::Impl {
         Sleep(milliseconds(backoff_ms + jitter));
         continue;
       }
-      if (!Sleep(milliseconds(interval_ms))) break;
+      bool kicked = false;
+      if (!SleepOrKick(milliseconds(interval_ms), &kicked)) break;
       pb::HeartbeatRequest req;
       req.set_host_id(opts.host_id);
       req.set_boot_id(opts.boot_id);
       std::vector<pb::NodeStatus> nodes;
-      sup.CollectStatuses(&nodes);
+      sup.CollectStatuses(&nodes, kicked ? opts.kick_status_budget_ms : 0);
       for (auto& n : nodes) *req.add_nodes() = std::move(n);
       for (uint32_t port : sup.WarmClusterPorts()) req.add_warm_cluster_ports(port);
       grpc::ClientContext ctx;
@@ -138,6 +149,10 @@ struct FleetClient::Impl {
       if (failures > 0) log->info("[{}] heartbeats to {} work again", opts.host_id, opts.orchestrator);
       failures = 0;
       ++heartbeats;
+      if (kicked) {
+        ++kicked_heartbeats;
+        log->info("[{}] immediate heartbeat after a node exit", opts.host_id);
+      }
       if (reply.reregister()) {
         log->info("[{}] orchestrator asked to register again", opts.host_id);
         registered = false;
@@ -167,5 +182,14 @@ void FleetClient::Stop() {
 
 uint64_t FleetClient::registrations() const { return impl_->registrations; }
 uint64_t FleetClient::heartbeats() const { return impl_->heartbeats; }
+uint64_t FleetClient::kicked_heartbeats() const { return impl_->kicked_heartbeats; }
+
+void FleetClient::Kick() {
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->kick = true;
+  }
+  impl_->cv.notify_all();
+}
 
 }  // namespace cf::agent

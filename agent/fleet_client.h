@@ -6,7 +6,10 @@
 //   kRegistered:  every heartbeat_interval_ms (the orchestrator's value from RegisterReply if
 //                 set) send Heartbeat with every node's status and the warm pool ports
 //                 (NodeSupervisor::WarmClusterPorts; Register carries both too).
-//                 `reregister` in the reply goes back to kRegistering at once. RPC failures are logged (rate-limited) and the
+//                 `reregister` in the reply goes back to kRegistering at once.
+//                 Kick() (the supervisor's exit listener: a node exited unexpectedly) sends
+//                 the next heartbeat at once instead of after the interval, with each node's
+//                 Redis status bounded by kick_status_budget_ms so a hung node cannot delay it. RPC failures are logged (rate-limited) and the
 //                 heartbeats continue; an orchestrator that lost us answers `reregister`.
 // Stop() interrupts any wait and joins the thread (at most one RPC deadline).
 #pragma once
@@ -35,6 +38,7 @@ struct FleetOptions {
   uint32_t rpc_timeout_ms = 3000;
   uint32_t register_backoff_initial_ms = 100;
   uint32_t register_backoff_max_ms = 5000;
+  uint32_t kick_status_budget_ms = 200;
 };
 
 class FleetClient {
@@ -43,9 +47,12 @@ class FleetClient {
   ~FleetClient();  // Stop()
   void Start();
   void Stop();
+  // Sends a heartbeat now (any thread; cheap, takes no other lock).
+  void Kick();
   // Counters for tests and logs.
   uint64_t registrations() const;
   uint64_t heartbeats() const;
+  uint64_t kicked_heartbeats() const;
 
  private:
   struct Impl;

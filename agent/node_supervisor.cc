@@ -34,6 +34,8 @@
 #include <boost/process/pipe.hpp>
 #include <boost/process/search_path.hpp>
 
+#include "agent/node_admin.h"
+#include "agent/node_failover.h"
 #include "agent/node_status.h"
 #include "agent/redis_conn.h"
 #include "cachefleet.pb.h"
@@ -48,7 +50,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-enum class RunState { kStarting, kRunning, kCrashed, kStopping, kStopped };
+enum class RunState { kStarting, kRunning, kCrashed, kStopping, kStopped, kExited };
 
 // How often the monitor checks whether a claimed node reached cluster_state ok.
 constexpr uint32_t kNodeTimeoutCheckMs = 50;
@@ -60,6 +62,7 @@ const char* RunStateName(RunState s) {
     case RunState::kCrashed: return "crashed";
     case RunState::kStopping: return "stopping";
     case RunState::kStopped: return "stopped";
+    case RunState::kExited: return "exited (held)";
   }
   return "?";
 }
@@ -71,6 +74,7 @@ cachefleet::v1::NodeState ToProto(RunState s) {
     case RunState::kCrashed: return cachefleet::v1::NODE_CRASHED;
     case RunState::kStopping: return cachefleet::v1::NODE_STOPPING;
     case RunState::kStopped: return cachefleet::v1::NODE_STOPPED;
+    case RunState::kExited: return cachefleet::v1::NODE_EXITED;
   }
   return cachefleet::v1::NODE_STATE_UNSPECIFIED;
 }
@@ -215,6 +219,12 @@ uint32_t SpecNodeTimeoutMs(const NodeSpec& spec) {
   return spec.cluster_node_timeout_ms ? spec.cluster_node_timeout_ms : kDefaultClusterNodeTimeoutMs;
 }
 
+int64_t WallMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string DescribeExit(int native_status, const std::error_code& ec) {
   if (ec || native_status < 0) {
     return "exited; status unknown" + (ec ? " (" + ec.message() + ")" : std::string());
@@ -288,7 +298,7 @@ struct ManagedNode {
   std::mutex op_mu;  // serialises Launch/Stop/admin on this node
   std::unique_ptr<RedisConn> admin_conn;  // guarded by op_mu
 
-  std::mutex status_mu;
+  std::timed_mutex status_mu;  // timed: a heartbeat with a budget does not wait long
   std::unique_ptr<RedisConn> status_conn;  // guarded by status_mu
 
   std::mutex mu;  // guards everything below
@@ -304,6 +314,13 @@ struct ManagedNode {
   bool stop_requested = false;  // exits are expected; no restarts
   bool removed = false;         // forgotten (stopped or failed launch)
   bool restart_pending = false;
+  // Hold (NODE_EXITED): no process and no restart until RestartNode (or hold_max_ms).
+  bool held = false;
+  bool killed = false;          // held by KillNode: never restarted by hold_max_ms
+  int64_t exited_at_ms = 0;     // wall clock of the exit that put it on hold
+  bool expected_exit = false;   // RestartNode/ReconfigureNode stop it themselves
+  bool trial_start = false;     // ReconfigureNode restart: an exit before ready rolls back
+  ReplicaOfTarget replica_of;   // cluster mode off: rendered `replicaof` (last known role)
   uint64_t generation = 0;      // bumped per spawn/adopt; stale exit notifications are ignored
   uint32_t backoff_ms = 0;
   uint32_t ping_failures = 0;   // adopted nodes: consecutive failed liveness PINGs
@@ -318,6 +335,7 @@ struct ManagedNode {
   Clock::time_point next_node_timeout_check;
   std::unique_ptr<bp::child> child;
   std::unique_ptr<asio::steady_timer> restart_timer;
+  std::unique_ptr<asio::steady_timer> hold_timer;
 };
 
 struct NodeSupervisor::Impl {
@@ -339,6 +357,7 @@ struct NodeSupervisor::Impl {
   int lock_fd = -1;  // flock on <data_dir>/agent.lock: one agent per data_dir
 
   std::mutex spawn_mu;  // one fork at a time
+  std::function<void(const std::string&)> exit_listener;  // set before Start
 
   std::mutex registry_mu;
   std::condition_variable registry_cv;  // claims/retires finished, nodes forgotten
@@ -410,7 +429,11 @@ struct NodeSupervisor::Impl {
 
   // --- persistence (n.mu held) ---
   void PersistLocked(ManagedNode& n, bool stopped) {
-    NodeRecord rec{n.spec, stopped ? 0 : n.pid, n.restarts, stopped};
+    NodeRecord rec{n.spec, stopped || n.held ? 0 : n.pid, n.restarts, stopped};
+    rec.held = n.held && !stopped;
+    rec.killed = n.killed && rec.held;
+    rec.exited_at_ms = rec.held ? n.exited_at_ms : 0;
+    rec.replica_of = n.spec.cluster_enabled ? ReplicaOfTarget{} : n.replica_of;
     if (auto s = WriteFileAtomic(n.dir + "/node.json", NodeRecordToJson(rec)); !s.ok()) {
       log->error("[{}] cannot write node.json: {}", n.spec.node_id, s.error().message);
     }
@@ -434,7 +457,8 @@ struct NodeSupervisor::Impl {
   Status SpawnLocked(const std::shared_ptr<ManagedNode>& np) {
     ManagedNode& n = *np;
     const std::string conf = n.dir + "/redis.conf";
-    if (auto s = WriteFileAtomic(conf, RenderRedisConf(n.spec, n.dir, opts.advertised_address));
+    if (auto s = WriteFileAtomic(conf, RenderRedisConf(n.spec, n.dir, opts.advertised_address,
+                                                       n.replica_of));
         !s.ok()) {
       return s;
     }
@@ -462,6 +486,10 @@ struct NodeSupervisor::Impl {
     n.child = std::move(c);
     n.pid = n.child->id();
     n.exited = false;
+    n.held = false;
+    n.killed = false;
+    n.exited_at_ms = 0;
+    n.expected_exit = false;
     n.adopted = false;
     n.ping_failures = 0;
     n.started_at = Clock::now();
@@ -484,16 +512,84 @@ struct NodeSupervisor::Impl {
     n.awaiting_ready = false;
     std::string why = DescribeExit(native, ec);
     n.cv.notify_all();
-    if (n.stop_requested || n.removed) {
+    if (n.stop_requested || n.removed || n.expected_exit) {
       n.state = RunState::kStopped;
       log->debug("[{}] pid {} {}", n.spec.node_id, n.pid, why);
       return;
     }
-    n.state = RunState::kCrashed;
-    n.last_error = "pid " + std::to_string(n.pid) + " " + why;
-    if (n.launching) return;  // LaunchNode reports it
-    log->warn("[{}] {}; restarting", n.spec.node_id, n.last_error);
-    ScheduleRestartLocked(np);
+    if (n.launching || n.trial_start) {
+      n.state = RunState::kCrashed;
+      n.last_error = "pid " + std::to_string(n.pid) + " " + why;
+      return;  // LaunchNode / ReconfigureNode report it
+    }
+    UnexpectedExitLocked(np, "pid " + std::to_string(n.pid) + " " + why);
+  }
+
+  // n.mu held. The process of a node nobody was stopping is gone: hold it (spec.hold_on_exit,
+  // or KillNode) or restart it with backoff. Either way the exit listener hears of it (except
+  // for KillNode, which the caller asked for).
+  void UnexpectedExitLocked(const std::shared_ptr<ManagedNode>& np, const std::string& why) {
+    ManagedNode& n = *np;
+    n.last_error = why;
+    if (n.killed || n.spec.hold_on_exit) {
+      HoldLocked(np);
+      log->warn("[{}] {}; held ({})", n.spec.node_id, why,
+                n.killed ? "KillNode" : "hold_on_exit: waiting for RestartNode");
+    } else {
+      n.state = RunState::kCrashed;
+      log->warn("[{}] {}; restarting", n.spec.node_id, why);
+      ScheduleRestartLocked(np);
+    }
+    if (!n.killed && exit_listener) exit_listener(n.spec.node_id);
+  }
+
+  // n.mu held, no live process. NODE_EXITED until RestartNode; exit holds of a spec with
+  // hold_max_ms restart in place after that long.
+  void HoldLocked(const std::shared_ptr<ManagedNode>& np, int64_t exited_at_ms = 0) {
+    ManagedNode& n = *np;
+    n.state = RunState::kExited;
+    n.awaiting_ready = false;
+    if (!n.held) n.exited_at_ms = exited_at_ms ? exited_at_ms : WallMs();
+    n.held = true;
+    PersistLocked(n, false);
+    n.cv.notify_all();
+    if (!n.killed && n.spec.hold_max_ms > 0 && !shutting_down) {
+      int64_t left = n.exited_at_ms + n.spec.hold_max_ms - WallMs();
+      std::weak_ptr<ManagedNode> weak = np;
+      uint64_t gen = n.generation;
+      n.hold_timer = std::make_unique<asio::steady_timer>(io, milliseconds(std::max<int64_t>(left, 0)));
+      n.hold_timer->async_wait([this, weak, gen](const boost::system::error_code& ec) {
+        if (!ec) HoldExpired(weak, gen);
+      });
+    } else {
+      n.hold_timer.reset();
+    }
+  }
+
+  // io thread: hold_max_ms passed without RestartNode.
+  void HoldExpired(const std::weak_ptr<ManagedNode>& weak, uint64_t gen) {
+    auto np = weak.lock();
+    if (!np) return;
+    ManagedNode& n = *np;
+    std::lock_guard lk(n.mu);
+    if (gen != n.generation || !n.exited || !n.held || n.killed || n.stop_requested ||
+        n.removed || shutting_down) {
+      return;
+    }
+    ++n.restarts;
+    log->warn("[{}] held {} ms without RestartNode (hold_max_ms); restarting in place",
+              n.spec.node_id, WallMs() - n.exited_at_ms);
+    n.state = RunState::kStarting;
+    if (auto s = SpawnLocked(np); !s.ok()) {
+      n.held = false;
+      n.state = RunState::kCrashed;
+      n.last_error = "restart failed: " + s.error().message;
+      log->warn("[{}] {}", n.spec.node_id, n.last_error);
+      ScheduleRestartLocked(np);
+      return;
+    }
+    n.awaiting_ready = true;
+    monitor_cv.notify_all();
   }
 
   // n.mu held; any thread.
@@ -519,7 +615,10 @@ struct NodeSupervisor::Impl {
     ManagedNode& n = *np;
     std::lock_guard lk(n.mu);
     n.restart_pending = false;
-    if (n.stop_requested || n.removed || shutting_down || gen != n.generation || !n.exited) return;
+    if (n.stop_requested || n.removed || shutting_down || gen != n.generation || !n.exited ||
+        n.held) {
+      return;
+    }
     ++n.restarts;
     if (auto s = SpawnLocked(np); !s.ok()) {
       n.last_error = "restart failed: " + s.error().message;
@@ -537,19 +636,21 @@ struct NodeSupervisor::Impl {
     std::unique_lock mlk(monitor_mu);
     while (!monitor_stop) {
       mlk.unlock();
-      bool fast = false;
+      bool fast = false, adopted = false;
       for (auto& np : Snapshot()) {
         if (MonitorOne(np)) fast = true;
+        std::lock_guard lk(np->mu);
+        adopted = adopted || (np->adopted && !np->exited);
       }
       mlk.lock();
-      monitor_cv.wait_for(mlk, milliseconds(fast ? opts.ready_poll_interval_ms : 50));
+      monitor_cv.wait_for(mlk, milliseconds(fast ? opts.ready_poll_interval_ms : adopted ? 20 : 50));
     }
   }
 
   // Returns true when the node wants fast polling (waiting for readiness).
   bool MonitorOne(const std::shared_ptr<ManagedNode>& np) {
     ManagedNode& n = *np;
-    bool check_ready = false, check_alive = false;
+    bool check_ready = false, check_alive = false, quick_alive = false;
     int64_t pid = 0;
     uint64_t gen = 0;
     uint32_t port = 0;
@@ -569,6 +670,9 @@ struct NodeSupervisor::Impl {
         check_alive = true;
         n.next_poll = now + milliseconds(opts.adopted_poll_interval_ms);
       }
+      // Between the full checks (PING), a cheap kill(pid, 0) every monitor cycle (~20 ms) so
+      // the exit of an adopted node is reported about as fast as a child's.
+      quick_alive = n.adopted && !check_alive;
       if (n.pending_node_timeout_ms && n.state == RunState::kRunning &&
           now >= n.next_node_timeout_check) {
         node_timeout_ms = n.pending_node_timeout_ms;
@@ -580,20 +684,17 @@ struct NodeSupervisor::Impl {
       port = n.spec.port;
     }
     if (node_timeout_ms) RestoreNodeTimeout(np, gen, port, node_timeout_ms, node_timeout_now);
-    if (check_alive && !ProcessAlive(pid)) {
+    if ((check_alive || quick_alive) && !ProcessAlive(pid)) {
       std::lock_guard lk(n.mu);
       if (gen != n.generation || n.exited) return false;
       n.exited = true;
       n.awaiting_ready = false;
       n.cv.notify_all();
-      if (n.stop_requested || n.removed) {
+      if (n.stop_requested || n.removed || n.expected_exit) {
         n.state = RunState::kStopped;
         return false;
       }
-      n.state = RunState::kCrashed;
-      n.last_error = "pid " + std::to_string(pid) + " (adopted) is gone; exit status unknown";
-      log->warn("[{}] {}; restarting", n.spec.node_id, n.last_error);
-      ScheduleRestartLocked(np);
+      UnexpectedExitLocked(np, "pid " + std::to_string(pid) + " (adopted) is gone; exit status unknown");
       return false;
     }
     if (!check_ready && !check_alive) return false;
@@ -695,13 +796,16 @@ struct NodeSupervisor::Impl {
   }
 
   // --- status ---
-  void FillStatus(const std::shared_ptr<ManagedNode>& np, cachefleet::v1::NodeStatus* out) {
+  // budget_ms > 0: wait at most that long for the status connection and each Redis reply.
+  void FillStatus(const std::shared_ptr<ManagedNode>& np, cachefleet::v1::NodeStatus* out,
+                  uint32_t budget_ms = 0) {
     ManagedNode& n = *np;
     RunState state;
     int64_t pid;
     bool exited;
     uint32_t port;
     bool cluster_enabled;
+    uint64_t gen;
     {
       std::lock_guard lk(n.mu);
       state = n.state;
@@ -709,23 +813,41 @@ struct NodeSupervisor::Impl {
       exited = n.exited;
       port = n.spec.port;
       cluster_enabled = n.spec.cluster_enabled;
+      gen = n.generation;
       out->set_node_id(n.spec.node_id);
       out->set_restarts(n.restarts);
       out->set_last_error(n.last_error);
+      if (state == RunState::kExited) out->set_exited_at_ms(n.exited_at_ms);
     }
     out->set_port(port);
     out->set_state(ToProto(state));
     out->set_pid(exited ? 0 : pid);
     if (exited || state == RunState::kStopping || state == RunState::kStopped) return;
-    std::lock_guard slk(n.status_mu);
+    std::unique_lock slk(n.status_mu, std::defer_lock);
+    if (budget_ms > 0) {
+      if (!slk.try_lock_for(milliseconds(budget_ms))) {
+        out->set_last_error("status query busy (another status call in progress)");
+        return;
+      }
+    } else {
+      slk.lock();
+    }
+    uint32_t timeout_ms = budget_ms > 0 ? std::min(budget_ms, opts.status_timeout_ms)
+                                        : opts.status_timeout_ms;
     if (!n.status_conn) {
       n.status_conn = std::make_unique<RedisConn>(RedisConnOptions{
           .host = opts.advertised_address,
           .port = static_cast<uint16_t>(port),
-          .connect_timeout_ms = std::min(opts.redis_connect_timeout_ms, opts.status_timeout_ms),
-          .command_timeout_ms = opts.status_timeout_ms});
+          .connect_timeout_ms = std::min(opts.redis_connect_timeout_ms, timeout_ms),
+          .command_timeout_ms = timeout_ms});
+    } else {
+      n.status_conn->SetCommandTimeout(timeout_ms);
     }
     auto obs = ObserveRedis(*n.status_conn, cluster_enabled);
+    if (!obs.ok() && obs.error().code == Errc::kUnavailable && !n.status_conn->connected()) {
+      // Typically a connection to the node's previous process (restart): reconnect once.
+      obs = ObserveRedis(*n.status_conn, cluster_enabled);
+    }
     if (!obs.ok()) {
       if (state == RunState::kRunning) out->set_last_error(obs.error().message);
       return;
@@ -735,6 +857,17 @@ struct NodeSupervisor::Impl {
     if (answered != pid) {
       out->set_last_error("port " + std::to_string(port) + " answered by pid " +
                           std::to_string(answered) + ", not the node's pid " + std::to_string(pid));
+      return;
+    }
+    if (!cluster_enabled && (out->role() == "master" || out->role() == "slave")) {
+      // Remember the role, so a restart in place comes back as what it was (`replicaof`).
+      ReplicaOfTarget seen;
+      if (out->role() == "slave") seen = {out->master_host(), out->master_port()};
+      std::lock_guard lk(n.mu);
+      if (gen == n.generation && !n.exited && !n.removed && !(n.replica_of == seen)) {
+        n.replica_of = seen;
+        PersistLocked(n, false);
+      }
     }
   }
 
@@ -744,6 +877,10 @@ struct NodeSupervisor::Impl {
   Status WaitExisting(const std::shared_ptr<ManagedNode>& np, const NodeSpec& spec,
                       Clock::time_point deadline, uint32_t ready_timeout_ms,
                       cachefleet::v1::NodeStatus* out, bool* retry);
+
+  // n.op_mu held. Waits until the node (spawned, awaiting readiness) answers PING; an exit
+  // before that is kInternal with redis' last words.
+  Status WaitRunning(ManagedNode& n, Clock::time_point deadline, uint32_t timeout_ms);
 
   void Adopt(const std::string& dir);
   void DiscardInterruptedClaim(const NodeRecord& rec, const std::string& dir);
@@ -1281,6 +1418,12 @@ Status NodeSupervisor::Impl::WaitExisting(const std::shared_ptr<ManagedNode>& np
         return MakeError(Errc::kFailedPrecondition, "node " + spec.node_id + " is stopping");
       }
       if (n.state == RunState::kRunning) break;
+      if (n.state == RunState::kExited) {
+        return MakeError(Errc::kFailedPrecondition,
+                         "node " + spec.node_id + " is held (NODE_EXITED" +
+                             (n.last_error.empty() ? "" : ": " + n.last_error) +
+                             "); RestartNode starts it");
+      }
       if (shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
       if (Clock::now() >= deadline) {
         return MakeError(Errc::kTimeout, "node " + spec.node_id + " exists but is " +
@@ -1339,6 +1482,18 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
   }
   std::lock_guard lk(n.mu);
   n.restarts = rec->restarts;
+  n.replica_of = rec->replica_of;
+  if (rec->held) {
+    // Held by the previous agent (hold_on_exit exit or KillNode): still held.
+    n.exited = true;
+    n.pid = 0;
+    n.killed = rec->killed;
+    n.last_error = "held since the previous agent (" + std::string(n.killed ? "KillNode" : "exit") +
+                   "); waiting for RestartNode";
+    HoldLocked(np, rec->exited_at_ms > 0 ? rec->exited_at_ms : WallMs());
+    log->info("[{}] held (NODE_EXITED) as the previous agent left it", id);
+    return;
+  }
   if (rec->pid > 0 && LooksLikeNodeProcess(rec->pid, rec->spec.port, dir)) {
     n.adopted = true;
     n.exited = false;
@@ -1365,6 +1520,16 @@ void NodeSupervisor::Impl::Adopt(const std::string& dir) {
                      (probe.ok() ? "answered by pid " + std::to_string(*probe) : probe.error().message);
       log->warn("[{}] {}", id, n.last_error);
     }
+    return;
+  }
+  if (rec->pid > 0 && rec->spec.hold_on_exit) {
+    // Died while the agent was away; the orchestrator decides (it may have failed over).
+    n.exited = true;
+    n.pid = 0;
+    n.last_error = "pid " + std::to_string(rec->pid) +
+                   " was gone when the agent started; held (hold_on_exit)";
+    HoldLocked(np);
+    log->warn("[{}] {}", id, n.last_error);
     return;
   }
   if (rec->pid > 0) {
@@ -1531,6 +1696,7 @@ void NodeSupervisor::Shutdown(ExitPolicy policy) {
     if (np->child && !np->exited) np->child->detach();
     np->child.reset();
     np->restart_timer.reset();
+    np->hold_timer.reset();
   }
   {
     std::lock_guard lk(m.registry_mu);
@@ -1688,18 +1854,19 @@ Status NodeSupervisor::GetNodeStatus(const std::string& node_id, cachefleet::v1:
   return {};
 }
 
-void NodeSupervisor::CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out) {
+void NodeSupervisor::CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out,
+                                     uint32_t budget_ms) {
   auto all = impl_->Snapshot(Impl::Include::kRealOnly);
   out->assign(all.size(), cachefleet::v1::NodeStatus());
   if (all.size() == 1) {
-    impl_->FillStatus(all[0], &(*out)[0]);
+    impl_->FillStatus(all[0], &(*out)[0], budget_ms);
     return;
   }
   std::vector<std::future<void>> fs;
   fs.reserve(all.size());
   for (size_t i = 0; i < all.size(); ++i) {
-    fs.push_back(std::async(std::launch::async, [this, &all, out, i] {
-      impl_->FillStatus(all[i], &(*out)[i]);
+    fs.push_back(std::async(std::launch::async, [this, &all, out, i, budget_ms] {
+      impl_->FillStatus(all[i], &(*out)[i], budget_ms);
     }));
   }
   for (auto& f : fs) f.get();
@@ -1764,6 +1931,416 @@ Status NodeSupervisor::WithNode(const std::string& node_id,
         .command_timeout_ms = opts_.redis_command_timeout_ms});
   }
   return fn(n.spec, *n.admin_conn);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Failover primitives and settings.
+
+void NodeSupervisor::SetExitListener(std::function<void(const std::string&)> fn) {
+  impl_->exit_listener = std::move(fn);
+}
+
+namespace {
+
+// What redis printed last (stderr before the log was open, then redis.log).
+std::string ExitReason(const std::string& dir) {
+  std::string err_tail = ReadTail(dir + "/stderr.log", 2048);
+  if (size_t p = err_tail.rfind("*** FATAL CONFIG FILE ERROR"); p != std::string::npos) {
+    return SquashLines(err_tail.substr(p));  // the offending line and the reason
+  }
+  return LastErrorLine(err_tail + "\n" + ReadTail(dir + "/redis.log", 2048));
+}
+
+}  // namespace
+
+
+Status NodeSupervisor::KillNode(const std::string& node_id, cachefleet::v1::NodeStatus* out) {
+  Impl& m = *impl_;
+  auto np = m.Find(node_id);
+  if (!np || IsWarmNodeId(node_id)) {
+    return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+  }
+  ManagedNode& n = *np;
+  std::unique_lock op(n.op_mu);
+  int64_t pid = 0;
+  {
+    std::lock_guard lk(n.mu);
+    if (n.removed || n.spec.node_id != node_id) {
+      return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+    }
+    if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, "node " + node_id + " is stopping");
+    if (n.launching) {
+      return MakeError(Errc::kFailedPrecondition, "node " + node_id + " is being launched; retry");
+    }
+    n.killed = true;
+    if (n.exited) {
+      // Already down (held, or crashed waiting for its restart): hold it, no restart.
+      if (n.state != RunState::kExited) n.last_error = "killed (KillNode) while " + std::string(RunStateName(n.state));
+      m.HoldLocked(np);
+    } else {
+      pid = n.pid;
+    }
+  }
+  if (pid > 0) {
+    SignalGroup(pid, SIGKILL);
+    if (!m.WaitExited(np, milliseconds(opts_.kill_wait_ms))) {
+      return MakeError(Errc::kTimeout, "node " + node_id + ": pid " + std::to_string(pid) +
+                                           " did not exit after SIGKILL");
+    }
+    std::lock_guard lk(n.mu);
+    if (!n.held) {  // adopted nodes: WaitExited saw the pid gone
+      n.last_error = "pid " + std::to_string(pid) + " killed by KillNode";
+      m.HoldLocked(np);
+    }
+    m.log->info("[{}] pid {} killed (KillNode); held", node_id, pid);
+  }
+  n.admin_conn.reset();
+  op.unlock();
+  m.FillStatus(np, out);
+  return {};
+}
+
+Status NodeSupervisor::RestartNode(const std::string& node_id, const PeerRef& replica_of,
+                                   uint32_t ready_timeout_ms, cachefleet::v1::NodeStatus* out) {
+  Impl& m = *impl_;
+  auto np = m.Find(node_id);
+  if (!np || IsWarmNodeId(node_id)) {
+    return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+  }
+  ManagedNode& n = *np;
+  uint32_t timeout_ms = ready_timeout_ms ? ready_timeout_ms : opts_.ready_timeout_ms;
+  auto deadline = Clock::now() + milliseconds(timeout_ms);
+  std::unique_lock op(n.op_mu);
+  NodeSpec spec;
+  bool spawned = false;
+  {
+    std::lock_guard lk(n.mu);
+    if (n.removed || n.spec.node_id != node_id) {
+      return MakeError(Errc::kNotFound, "no node '" + node_id + "' on this host");
+    }
+    spec = n.spec;
+    const std::string what = "RestartNode " + node_id + ": ";
+    if (!replica_of.empty()) {
+      if (spec.cluster_enabled && replica_of.cluster_node_id.empty()) {
+        return MakeError(Errc::kInvalidArgument, what + "replica_of.cluster_node_id is required in cluster mode");
+      }
+      if (!spec.cluster_enabled &&
+          (NormalizeIp(replica_of.ip).empty() || replica_of.port == 0 || replica_of.port > 65535)) {
+        return MakeError(Errc::kInvalidArgument, what + "replica_of needs an IP and a port");
+      }
+      if (!spec.cluster_enabled && replica_of.port == spec.port &&
+          NormalizeIp(replica_of.ip) == NormalizeIp(opts_.advertised_address)) {
+        return MakeError(Errc::kInvalidArgument, what + "a node cannot replicate itself");
+      }
+    }
+    if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, what + "the node is stopping");
+    if (n.launching) return MakeError(Errc::kFailedPrecondition, what + "the node is being launched");
+    if (n.exited) {
+      // Held, or crashed and waiting for its backoff restart: start it now.
+      if (!spec.cluster_enabled && !replica_of.empty()) {
+        n.replica_of = {NormalizeIp(replica_of.ip), replica_of.port};
+      }
+      RunState before = n.state;
+      n.hold_timer.reset();
+      n.state = RunState::kStarting;
+      if (auto s = m.SpawnLocked(np); !s.ok()) {
+        if (before == RunState::kExited) {
+          m.HoldLocked(np);
+        } else {
+          n.state = before;
+        }
+        return MakeError(s.error().code, what + s.error().message);
+      }
+      n.awaiting_ready = true;
+      n.last_error.clear();
+      spawned = true;
+      m.log->info("[{}] restarted as pid {} (RestartNode{})", node_id, n.pid,
+                  replica_of.empty() ? ", in place"
+                                     : ", replica of " + (spec.cluster_enabled
+                                                              ? replica_of.cluster_node_id
+                                                              : replica_of.ip + ":" +
+                                                                    std::to_string(replica_of.port)));
+    }
+  }
+  if (spawned) m.monitor_cv.notify_all();
+  if (auto s = m.WaitRunning(n, deadline, timeout_ms); !s.ok()) return s;
+  if (!replica_of.empty()) {
+    if (!n.admin_conn) {
+      n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
+          .host = opts_.advertised_address,
+          .port = static_cast<uint16_t>(spec.port),
+          .connect_timeout_ms = opts_.redis_connect_timeout_ms,
+          .command_timeout_ms = opts_.redis_command_timeout_ms});
+    }
+    RedisConn& c = *n.admin_conn;
+    Status s;
+    if (spec.cluster_enabled) {
+      s = FollowClusterMaster(c, spec, replica_of.cluster_node_id, deadline,
+                              opts_.ready_poll_interval_ms);
+    } else if (ArmDeadline(c, deadline)) {
+      // Spawned: redis.conf already says replicaof (a no-op here); running: repoint it.
+      s = AdminReplicaOf(c, spec, NormalizeIp(replica_of.ip), replica_of.port);
+      if (s.ok()) {
+        std::lock_guard lk(n.mu);
+        n.replica_of = {NormalizeIp(replica_of.ip), replica_of.port};
+        m.PersistLocked(n, false);
+      }
+    } else {
+      s = MakeError(Errc::kTimeout, "RestartNode " + node_id + ": deadline passed");
+    }
+    c.SetCommandTimeout(opts_.redis_command_timeout_ms);
+    if (!s.ok()) return s;
+  }
+  op.unlock();
+  m.FillStatus(np, out);
+  return {};
+}
+
+Status NodeSupervisor::Impl::WaitRunning(ManagedNode& n, Clock::time_point deadline,
+                                         uint32_t timeout_ms) {
+  Impl& m = *this;
+  std::unique_lock lk(n.mu);
+  while (true) {
+    if (n.removed) return MakeError(Errc::kFailedPrecondition, "node " + n.spec.node_id + " was stopped");
+    if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, "node " + n.spec.node_id + " is stopping");
+    if (n.state == RunState::kRunning && !n.exited) return {};
+    if (n.exited && !n.awaiting_ready &&
+        (n.state == RunState::kExited || n.state == RunState::kCrashed)) {
+      std::string why = n.last_error;
+      std::string dir = n.dir;
+      lk.unlock();
+      return MakeError(Errc::kInternal, "redis-server for " + n.spec.node_id + " " + why +
+                                            " before answering PING: " + ExitReason(dir));
+    }
+    if (m.shutting_down) return MakeError(Errc::kUnavailable, "agent is shutting down");
+    if (Clock::now() >= deadline) {
+      return MakeError(Errc::kTimeout, "node " + n.spec.node_id + " is " + RunStateName(n.state) +
+                                           " after " + std::to_string(timeout_ms) + " ms" +
+                                           (n.last_error.empty() ? "" : ": " + n.last_error));
+    }
+    n.cv.wait_for(lk, milliseconds(m.opts.ready_poll_interval_ms));
+  }
+}
+
+Status NodeSupervisor::Failover(const std::string& node_id, PromoteMode mode, uint32_t timeout_ms,
+                                uint32_t force_timeout_ms, cachefleet::v1::NodeStatus* out,
+                                std::string* method, uint32_t* elapsed_ms) {
+  auto t0 = Clock::now();
+  PromoteOptions o;
+  o.mode = mode;
+  o.deadline = t0 + milliseconds(timeout_ms ? timeout_ms : 5000);
+  o.force_timeout_ms = force_timeout_ms ? force_timeout_ms : 1000;
+  o.poll_ms = opts_.ready_poll_interval_ms;
+  o.self_ip = opts_.advertised_address;
+  o.connect_timeout_ms = opts_.redis_connect_timeout_ms;
+  std::string used;
+  auto s = WithNode(node_id, [&](const NodeSpec& spec, RedisConn& c) -> Status {
+    auto r = PromoteReplica(c, spec, o);
+    c.SetCommandTimeout(opts_.redis_command_timeout_ms);
+    if (!r.ok()) return r.error();
+    used = *r;
+    return {};
+  });
+  if (!s.ok()) return s;
+  *method = used;
+  *elapsed_ms = static_cast<uint32_t>(
+      std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
+  impl_->log->info("[{}] promoted to primary by {} in {} ms", node_id, used, *elapsed_ms);
+  return GetNodeStatus(node_id, out);  // also records the new role (cluster mode off)
+}
+
+Status NodeSupervisor::ReconfigureNode(const NodeSpec& spec, bool restart,
+                                       uint32_t ready_timeout_ms,
+                                       cachefleet::v1::NodeStatus* out) {
+  Impl& m = *impl_;
+  if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
+  if (!EngineVersionMatches(opts_.installed_version, spec.engine_version)) {
+    return MakeError(Errc::kInvalidArgument, "engine_version '" + spec.engine_version +
+                                                 "' is not installed on this host (it has " +
+                                                 opts_.installed_version + ")");
+  }
+  const std::string& id = spec.node_id;
+  const std::string what = "ReconfigureNode " + id + ": ";
+  auto np = m.Find(id);
+  if (!np) return MakeError(Errc::kNotFound, "no node '" + id + "' on this host");
+  ManagedNode& n = *np;
+  uint32_t timeout_ms = ready_timeout_ms ? ready_timeout_ms : opts_.ready_timeout_ms;
+  auto deadline = Clock::now() + milliseconds(timeout_ms);
+  std::unique_lock op(n.op_mu);
+  NodeSpec old;
+  RunState state;
+  bool exited;
+  {
+    std::lock_guard lk(n.mu);
+    if (n.removed || n.spec.node_id != id) return MakeError(Errc::kNotFound, "no node '" + id + "' on this host");
+    if (n.stop_requested) return MakeError(Errc::kFailedPrecondition, what + "the node is stopping");
+    if (n.launching) return MakeError(Errc::kFailedPrecondition, what + "the node is being launched");
+    old = n.spec;
+    state = n.state;
+    exited = n.exited;
+  }
+  if (spec.port != old.port) return MakeError(Errc::kInvalidArgument, what + "port cannot change");
+  if (spec.group_id != old.group_id) return MakeError(Errc::kInvalidArgument, what + "group_id cannot change");
+  if (spec.cluster_enabled != old.cluster_enabled) {
+    return MakeError(Errc::kInvalidArgument, what + "cluster_enabled cannot change");
+  }
+  // n.op_mu held; takes mu, then registry_mu (the spec's three locks).
+  auto commit = [&](const NodeSpec& to) {
+    std::lock_guard lk(n.mu);
+    {
+      std::lock_guard rlk(m.registry_mu);
+      n.spec = to;
+    }
+    if (n.pending_node_timeout_ms) n.pending_node_timeout_ms = SpecNodeTimeoutMs(to);
+    if (auto s = WriteFileAtomic(n.dir + "/redis.conf",
+                                 RenderRedisConf(to, n.dir, opts_.advertised_address, n.replica_of));
+        !s.ok()) {
+      m.log->warn("[{}] {}", id, s.error().message);
+    }
+    m.PersistLocked(n, false);
+  };
+  if (spec == old) {
+    op.unlock();
+    m.FillStatus(np, out);
+    return {};
+  }
+  if (exited) {
+    // No process (held or crashed): the next start uses the new spec.
+    commit(spec);
+    m.log->info("[{}] spec replaced while the node is down", id);
+    op.unlock();
+    m.FillStatus(np, out);
+    return {};
+  }
+  if (state != RunState::kRunning) {
+    return MakeError(Errc::kUnavailable, what + "the node is " + RunStateName(state) + "; retry");
+  }
+  if (!n.admin_conn) {
+    n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
+        .host = opts_.advertised_address,
+        .port = static_cast<uint16_t>(spec.port),
+        .connect_timeout_ms = opts_.redis_connect_timeout_ms,
+        .command_timeout_ms = opts_.redis_command_timeout_ms});
+  }
+  RedisConn& c = *n.admin_conn;
+  if (!restart) {
+    auto news = RuntimeConfigSettings(spec);
+    if (!news.ok()) return MakeError(Errc::kFailedPrecondition, what + news.error().message + " (use restart=true)");
+    std::map<std::string, std::string> oldm;
+    if (auto olds = RuntimeConfigSettings(old); olds.ok()) oldm.insert(olds->begin(), olds->end());
+    std::map<std::string, std::string> newm(news->begin(), news->end());
+    for (const auto& [k, v] : old.config) {
+      if (!newm.count(k)) {
+        return MakeError(Errc::kFailedPrecondition,
+                         what + "config '" + k + "' is removed; its default is not known at runtime: "
+                                "send the default value, or use restart=true");
+      }
+    }
+    std::vector<std::string> argv = {"CONFIG", "SET"};
+    std::string keys;
+    for (const auto& [k, v] : newm) {
+      auto it = oldm.find(k);
+      if (it != oldm.end() && it->second == v) continue;
+      argv.push_back(k);
+      argv.push_back(v);
+      keys += (keys.empty() ? "" : ", ") + k;
+    }
+    if (argv.size() > 2) {
+      // One CONFIG SET with every pair: Redis 7 applies all of them or none (it reverts the
+      // ones already applied when a later one fails).
+      ArmDeadline(c, deadline, opts_.redis_command_timeout_ms);
+      auto r = c.Command(argv);
+      c.SetCommandTimeout(opts_.redis_command_timeout_ms);
+      if (!r.ok()) {
+        Error e = r.error();
+        if (e.code == Errc::kFailedPrecondition) e.code = Errc::kInvalidArgument;  // Redis refused
+        return MakeError(e.code, what + "CONFIG SET " + keys + " refused; nothing changed: " + e.message);
+      }
+      m.log->info("[{}] CONFIG SET {}", id, keys);
+    }
+    commit(spec);
+    op.unlock();
+    m.FillStatus(np, out);
+    return {};
+  }
+  // restart = true: keep the data through an RDB snapshot (persistence is off by default), stop,
+  // start with the new spec (same directory, so nodes.conf and the snapshot are kept).
+  const std::string rdb = n.dir + "/dump.rdb";
+  bool own_snapshot = !spec.config.count("save") && !spec.config.count("dbfilename") &&
+                      !spec.config.count("appendonly") && !old.config.count("save") &&
+                      !old.config.count("dbfilename") && !old.config.count("appendonly");
+  c.SetCommandTimeout(std::max(timeout_ms, opts_.redis_command_timeout_ms));
+  auto saved = c.Command({"SAVE"});
+  c.SetCommandTimeout(opts_.redis_command_timeout_ms);
+  if (!saved.ok()) {
+    return MakeError(saved.error().code, what + "SAVE before the restart failed; nothing changed: " +
+                                             saved.error().message);
+  }
+  {
+    std::lock_guard lk(n.mu);
+    n.expected_exit = true;
+  }
+  if (auto s = m.Terminate(np, opts_.stop_grace_ms); !s.ok()) {
+    std::lock_guard lk(n.mu);
+    n.expected_exit = false;
+    return s;
+  }
+  n.admin_conn.reset();
+  // Starts the process from `to`; an exit before it answers PING is reported, not restarted.
+  auto start = [&](const NodeSpec& to) -> Status {
+    commit(to);
+    {
+      std::lock_guard lk(n.mu);
+      n.state = RunState::kStarting;
+      n.trial_start = true;
+      if (auto s = m.SpawnLocked(np); !s.ok()) {
+        n.trial_start = false;
+        m.UnexpectedExitLocked(np, "restart with the new spec failed: " + s.error().message);
+        return MakeError(s.error().code, what + n.last_error);
+      }
+      n.awaiting_ready = true;
+    }
+    m.monitor_cv.notify_all();
+    auto s = m.WaitRunning(n, deadline, timeout_ms);
+    std::lock_guard lk(n.mu);
+    n.trial_start = false;
+    if (!s.ok() && n.exited && n.state == RunState::kCrashed && !n.stop_requested && !n.removed) {
+      return s;  // exited before ready: the caller decides (roll back)
+    }
+    if (!s.ok() && n.exited && !n.stop_requested && !n.removed) {
+      m.UnexpectedExitLocked(np, n.last_error);
+    }
+    return s;
+  };
+  m.log->info("[{}] restarting with the new spec (ReconfigureNode)", id);
+  auto s = start(spec);
+  if (!s.ok() && s.error().code == Errc::kInternal) {
+    // Redis refused the new spec (e.g. a bad static parameter): back to the old one, so the
+    // node does not crash-loop on a spec nobody can run; nothing changes.
+    m.log->warn("[{}] new spec refused ({}); restarting with the previous spec", id, s.error().message);
+    auto back = start(old);
+    if (!back.ok()) {
+      std::lock_guard lk(n.mu);
+      if (n.exited && n.state == RunState::kCrashed) m.UnexpectedExitLocked(np, n.last_error);
+    }
+    if (own_snapshot) {
+      std::error_code ec;
+      fs::remove(rdb, ec);
+    }
+    return MakeError(Errc::kInvalidArgument,
+                     what + "redis-server refused the new spec; " +
+                         (back.ok() ? "restarted with the previous spec" : "the previous spec failed too: " + back.error().message) +
+                         ": " + s.error().message);
+  }
+  if (own_snapshot) {
+    std::error_code ec;
+    fs::remove(rdb, ec);  // loaded; a later crash restart must not resurrect this snapshot
+  }
+  if (!s.ok()) return s;
+  op.unlock();
+  m.FillStatus(np, out);
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------

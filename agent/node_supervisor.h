@@ -16,6 +16,19 @@
 //      └──────────────────────────────PING ok──────────────────────────────────────┘
 //   any ──StopNode──> kStopping [STOPPING] ──SIGTERM, SIGKILL after grace, exit──> forgotten
 //
+// Hold (failover support, NodeSpec.hold_on_exit):
+//   kRunning/kStarting ──unexpected exit, spec.hold_on_exit──> kExited [EXITED] (held: no
+//      restart; exited_at_ms recorded; node.json says held) ──RestartNode──> kStarting ...
+//   kExited ──hold_max_ms without RestartNode (exit holds only)──> restart in place (counted)
+//   any live state ──KillNode──> SIGKILL to the group, reaped ──> kExited (held whatever the
+//      spec says; no hold_max_ms restart) ──RestartNode──> kStarting ...
+//   Agent start-up: a held node stays held; a hold_on_exit node whose process is gone is held
+//   (not restarted): the orchestrator may have failed over meanwhile.
+//   Every unexpected exit (held or restarted) calls the exit listener, which makes the fleet
+//   client send a heartbeat at once.
+// ReconfigureNode restart=true and RestartNode mark their own stop as expected (expected_exit),
+// so it is neither restarted nor held.
+//
 // Process handling follows reference/toolchain.md: Boost.Process v1 children in their own
 // process group, fds >= 3 closed on exec, stdout to /dev/null, stderr appended to stderr.log,
 // `on_exit` (on the supervisor's io thread) is the only reaper. Stopping sends SIGTERM to the
@@ -150,6 +163,16 @@ struct SupervisorOptions {
 
 enum class ExitPolicy { kLeaveNodesRunning, kStopNodes };
 
+// RestartNodeRequest.replica_of. Empty (no ip, no cluster id) = restart in place.
+struct PeerRef {
+  std::string cluster_node_id;
+  std::string ip;
+  uint32_t port = 0;
+  bool empty() const { return cluster_node_id.empty() && ip.empty() && port == 0; }
+};
+
+enum class PromoteMode;
+
 class NodeSupervisor {
  public:
   explicit NodeSupervisor(SupervisorOptions opts);
@@ -178,8 +201,9 @@ class NodeSupervisor {
   Result<bool> StopNode(const std::string& node_id, bool purge_data, uint32_t grace_ms);
   // kNotFound for unknown nodes. Works for warm pool nodes too.
   Status GetNodeStatus(const std::string& node_id, cachefleet::v1::NodeStatus* out);
-  // Status of every node (warm pool nodes excluded), queried in parallel.
-  void CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out);
+  // Status of every node (warm pool nodes excluded), queried in parallel. budget_ms > 0 bounds
+  // the Redis part per node (a busy or hung node reports its supervisor fields only).
+  void CollectStatuses(std::vector<cachefleet::v1::NodeStatus>* out, uint32_t budget_ms = 0);
   std::vector<std::string> NodeIds();  // warm pool nodes excluded
   // Ports of warm pool nodes that are running, not being claimed, and whose process started
   // at least warm_min_age_ms ago (a claimed master can reach cluster_state ok at once).
@@ -189,6 +213,23 @@ class NodeSupervisor {
   // unknown nodes and warm pool nodes, kUnavailable when the node is not running.
   Status WithNode(const std::string& node_id,
                   const std::function<Status(const NodeSpec&, RedisConn&)>& fn);
+
+  // Failover primitives and settings (semantics: the comments in proto/cachefleet.proto).
+  // Called (on an internal thread, possibly under a node lock: keep it short, take no node
+  // lock) for every unexpected exit of a node, held or restarted. Set before Start().
+  void SetExitListener(std::function<void(const std::string& node_id)> fn);
+  // SIGKILL to the process group, wait until it is gone, hold the node (NODE_EXITED).
+  Status KillNode(const std::string& node_id, cachefleet::v1::NodeStatus* out);
+  // Starts a held/crashed node in place, or as a replica of `replica_of`; see the proto.
+  Status RestartNode(const std::string& node_id, const PeerRef& replica_of,
+                     uint32_t ready_timeout_ms, cachefleet::v1::NodeStatus* out);
+  // Promotes a local replica. timeout_ms / force_timeout_ms 0 = 5000 / 1000.
+  Status Failover(const std::string& node_id, PromoteMode mode, uint32_t timeout_ms,
+                  uint32_t force_timeout_ms, cachefleet::v1::NodeStatus* out,
+                  std::string* method, uint32_t* elapsed_ms);
+  // Replaces the node's spec: CONFIG SET of the differences (atomic), or a restart.
+  Status ReconfigureNode(const NodeSpec& spec, bool restart, uint32_t ready_timeout_ms,
+                         cachefleet::v1::NodeStatus* out);
 
   const SupervisorOptions& options() const { return opts_; }
 
