@@ -18,6 +18,7 @@
 #include "orchestrator/api/api_server.h"
 #include "orchestrator/create_group_reconciler.h"
 #include "orchestrator/delete_group_reconciler.h"
+#include "orchestrator/events_frontend.h"
 #include "orchestrator/fleet_service.h"
 #include "orchestrator/operation_runner.h"
 #include "orchestrator/orchestrator_config.h"
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
   ReshardFrontend reshard_frontend(
       store, *cfg, [&runner](int64_t id) { runner.Poke(id); }, &reshard_board);
   reshard_frontend.Register(dispatcher);
+  EventsFrontend events_frontend(store);
+  events_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;
   opts.listen_host = cfg->api_listen.host;

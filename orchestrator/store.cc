@@ -176,6 +176,41 @@ CREATE TABLE slot_moves(
 );
 ALTER TABLE operations ADD COLUMN progress_milli INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // v4: user-created cache parameter groups (values set or reset by Modify/Reset), the
+    // parameter generation each node runs, and tags of cache clusters and parameter groups.
+    R"sql(
+CREATE TABLE cache_parameter_groups(
+  name TEXT PRIMARY KEY,
+  family TEXT NOT NULL,
+  description TEXT NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0,
+  create_time_ms INTEGER NOT NULL
+);
+CREATE TABLE cache_parameter_values(
+  group_name TEXT NOT NULL REFERENCES cache_parameter_groups(name) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('user', 'reset')),
+  PRIMARY KEY (group_name, name)
+);
+ALTER TABLE nodes ADD COLUMN param_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN param_pending_reboot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN param_last_error TEXT NOT NULL DEFAULT '';
+CREATE TABLE cluster_tags(
+  node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (node_id, key)
+);
+CREATE TABLE parameter_group_tags(
+  group_name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (group_name, key)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

@@ -33,7 +33,7 @@ namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -42,6 +42,50 @@ struct FleetSnapshot {
   std::vector<std::vector<uint32_t>> used_ports;
   std::vector<uint32_t> node_counts;
 };
+
+// A DescribeEvents query (events_store.cc). Times are inclusive epoch ms; empty strings match
+// every source id / type; before_* (from the Marker) keep events strictly older than
+// (before_date_ms, before_event_id) in (date, id) order.
+struct EventQuery {
+  std::string source_id;
+  std::string source_type;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::optional<std::pair<int64_t, int64_t>> before;  // (date_ms, event_id)
+  int limit = 100;
+};
+
+// A user-created cache parameter group (parameter_group_store.cc). `values` are the
+// parameters set by ModifyCacheParameterGroup (Source user); `reset` the parameters reset to
+// their default since, still sent to the nodes once so that CONFIG SET restores the default.
+struct UserParameterGroup {
+  std::string name;  // lowercase
+  std::string family;
+  std::string description;
+  int64_t generation = 0;  // + 1 on every change; nodes record the generation they run
+  int64_t create_time_ms = 0;
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::string> reset;
+};
+
+struct ParameterGroupChange {
+  std::string name;
+  std::map<std::string, std::string> set;    // -> values (Source user)
+  std::map<std::string, std::string> reset;  // name -> default value (moves out of values)
+  bool requires_reboot = false;              // a static parameter changed
+  std::string event_message;
+};
+
+// One node whose parameters lag its parameter group (ListParameterApplyTasks).
+struct ParameterApplyTask {
+  ReplicationGroupRecord group;
+  NodeRecord node;
+  std::string parameter_group;
+  int64_t generation = 0;                     // the group's current generation
+  std::map<std::string, std::string> config;  // every set or reset parameter -> value
+};
+
+enum class TagResource { kReplicationGroup, kCacheCluster, kParameterGroup };
 
 // Everything CreateReplicationGroup writes, in one transaction.
 struct NewGroup {
@@ -189,6 +233,47 @@ class Store {
   Status AddEvent(const std::string& source_id, const std::string& source_type,
                   const std::string& message, int64_t date_ms);
   Result<std::vector<EventRecord>> ListEvents(const std::string& source_id);
+  // DescribeEvents (events_store.cc): first deletes events dated before prune_before_ms (the
+  // 14-day retention), then returns the events matching q, newest first, at most q.limit.
+  Result<std::vector<EventRecord>> QueryEvents(const EventQuery& q, int64_t prune_before_ms);
+
+  // ---- user-created cache parameter groups (parameter_group_store.cc, schema v4) ----
+  // Errors: kAlreadyExists (name taken), kResourceExhausted (max_groups user groups exist).
+  // Writes the group, its tags and an event in one transaction.
+  Status CreateParameterGroup(const UserParameterGroup& g, const std::vector<Tag>& tags,
+                              int max_groups, const std::string& event_message);
+  Result<std::vector<UserParameterGroup>> ListParameterGroups();
+  Result<std::optional<UserParameterGroup>> GetParameterGroup(const std::string& name);
+  // Replication groups (ids) whose CacheParameterGroupName is `name`.
+  Result<std::vector<std::string>> GroupsUsingParameterGroup(const std::string& name);
+  // kNotFound; kFailedPrecondition while a replication group uses it. Removes its values and
+  // tags too; event.
+  Status DeleteParameterGroup(const std::string& name, const std::string& event_message);
+  // One transaction: applies c (values, generation + 1; the nodes of every replication group
+  // using it become pending-reboot when c.requires_reboot), event. kNotFound when unknown.
+  Status ChangeParameterGroup(const ParameterGroupChange& c);
+  // Nodes whose parameters lag their parameter group's generation (the applier's work list):
+  // available nodes of available/modifying groups that use a user-created group.
+  Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
+  // The node now runs generation `generation` (never lowers it); clears its last error.
+  Status MarkParametersApplied(const std::string& node_id, int64_t generation);
+  Status RecordParameterApplyError(const std::string& node_id, const std::string& error);
+  // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.
+  Result<std::map<std::string, std::string>> ParameterApplyStatuses();
+
+  // ---- tags by resource (tags_store.cc) ----
+  // nullopt = the resource does not exist (a parameter group that `builtin` says exists is
+  // taken as existing). Replication groups use the `tags` table, cache clusters and
+  // parameter groups their own (v4).
+  Result<std::optional<std::vector<Tag>>> GetTags(TagResource kind, const std::string& id,
+                                                  bool builtin = false);
+  // One transaction: adds/overwrites `add`, then removes `remove`. kNotFound when a key to
+  // remove is absent (nothing changes), kResourceExhausted when the result exceeds max_tags.
+  // nullopt = resource not found. Returns the resulting tags.
+  Result<std::optional<std::vector<Tag>>> ChangeTags(TagResource kind, const std::string& id,
+                                                     bool builtin, const std::vector<Tag>& add,
+                                                     const std::vector<std::string>& remove,
+                                                     int max_tags);
 
  private:
   Status Migrate();
