@@ -728,7 +728,9 @@ def outage(records: list, t_from: float, blocked_ms: float = 100.0,
 def load_summary(res: dict, include=None) -> dict:
     recs = res["records"]
     sel = [r for r in recs if include is None or include(r)]
-    lat = sorted((r[R_T1] - r[R_T0]) * 1000 for r in recs if r[R_OK])
+    # Latency of acknowledged writes, leaving out the very first (it includes connecting).
+    first = next((i for i, r in enumerate(recs) if r[R_OK]), None)
+    lat = sorted((r[R_T1] - r[R_T0]) * 1000 for i, r in enumerate(recs) if r[R_OK] and i != first)
     kinds: dict[str, int] = {}
     for r in recs:
         if not r[R_OK]:
@@ -1054,7 +1056,118 @@ class Drill:
             raise DrillError(f"{self.o['endpoint']} unreachable: {e}", EXIT_UNREACHABLE) from e
         except BotoCoreError as e:
             raise DrillError(f"DescribeReplicationGroups: {e}") from e
-        return group_view(rg)
+        v = group_view(rg)
+        if v["cluster"]:
+            self._enrich_cluster(v)
+        return v
+
+    # -- cluster mode: roles and addresses come from the cluster ------------------------------
+    # DescribeReplicationGroups, like ElastiCache's, gives cluster-mode members no ReadEndpoint
+    # and no CurrentRole. Addresses come from DescribeCacheClusters (ShowCacheNodeInfo) when
+    # the orchestrator has it, else from the lab's node.json files; roles from CLUSTER NODES,
+    # asked of the configuration endpoint (else any node we know): a node group's primary is
+    # the master owning its first slot.
+
+    def _member_addrs(self) -> dict[str, tuple[str, int]]:
+        if getattr(self, "_maddrs", None):
+            return self._maddrs
+        m: dict[str, tuple[str, int]] = {}
+        try:
+            marker = None
+            for _ in range(50):
+                kw = {"ShowCacheNodeInfo": True, "MaxRecords": 100}
+                if marker:
+                    kw["Marker"] = marker
+                page = self.ec.describe_cache_clusters(**kw)
+                for cc in page.get("CacheClusters", []):
+                    if cc.get("ReplicationGroupId") != self.o["group"]:
+                        continue
+                    for cn in cc.get("CacheNodes") or []:
+                        ep = cn.get("Endpoint") or {}
+                        if ep.get("Port"):
+                            m[cc["CacheClusterId"]] = (ep["Address"], int(ep["Port"]))
+                marker = page.get("Marker")
+                if not marker:
+                    break
+        except Exception:  # noqa: BLE001 — not implemented (yet): the lab's records
+            pass
+        if not m:
+            lab_dir = Path(self.o.get("lab_dir") or lab_dir_default())
+            for nj in lab_dir.glob("agents/*/data/nodes/*/node.json"):
+                try:
+                    spec = json.loads(nj.read_text()).get("spec") or {}
+                except (OSError, ValueError):
+                    continue
+                if spec.get("group_id") == self.o["group"] and spec.get("port"):
+                    m[nj.parent.name] = ("127.0.0.1", int(spec["port"]))
+        self._maddrs = m
+        return m
+
+    def _cluster_nodes(self, seeds) -> list[dict] | None:
+        import redis
+        for h, p in seeds:
+            r = redis.Redis(host=h, port=p, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                text = r.execute_command("CLUSTER", "NODES")
+            except Exception:  # noqa: BLE001
+                continue
+            finally:
+                r.close()
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            nodes = []
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) < 8:
+                    continue
+                addr = parts[1].split("@")[0].split(",")[0]
+                nh, _, np_ = addr.rpartition(":")
+                owned = set()
+                for tok in parts[8:]:
+                    if not tok.startswith("["):
+                        a, _, b = tok.partition("-")
+                        owned.update(range(int(a), int(b or a) + 1))
+                nodes.append({"id": parts[0], "addr": (nh or h, int(np_) if np_.isdigit() else 0),
+                              "flags": parts[2].split(","),
+                              "master": None if parts[3] == "-" else parts[3], "slots": owned})
+            return nodes
+        return None
+
+    def _enrich_cluster(self, v: dict) -> None:
+        addrs = self._member_addrs()
+        seen = getattr(self, "_seen_addrs", [])
+        seeds = ([v["config_endpoint"]] if v["config_endpoint"] else []) + \
+            list(addrs.values()) + seen
+        nodes = self._cluster_nodes(dict.fromkeys(seeds))
+        if nodes is None:
+            return
+        self._seen_addrs = list(dict.fromkeys(seen + [n["addr"] for n in nodes]))
+        by_addr = {n["addr"]: n for n in nodes}
+        id_of = {a: i for i, a in addrs.items()}
+        for ngid, ng in v["node_groups"].items():
+            slots = parse_slot_ranges(ng.get("slots"))
+            lo = min(slots) if slots else None
+            master = next((n for n in nodes if "master" in n["flags"] and lo in n["slots"]),
+                          None)
+            if master is None:
+                continue
+            group_nodes = [master] + [n for n in nodes if n["master"] == master["id"]]
+            # Members Describe lists, with their addresses and roles now.
+            for mid, m in ng["members"].items():
+                a = addrs.get(mid)
+                if a:
+                    m["host"], m["port"] = a
+                    n = by_addr.get(a)
+                    m["role"] = "primary" if n is master else \
+                        ("replica" if n is not None and "slave" in n["flags"] else
+                         ("failed" if n is not None and "fail" in n["flags"] else m["role"]))
+            for n in group_nodes:  # nodes we cannot name: by address
+                if n["addr"] not in id_of:
+                    ng["members"][f"{n['addr'][0]}:{n['addr'][1]}"] = {
+                        "role": "primary" if n is master else "replica", "host": n["addr"][0],
+                        "port": n["addr"][1], "az": None}
+            pid = id_of.get(master["addr"]) or f"{master['addr'][0]}:{master['addr'][1]}"
+            ng["primary"] = pid
+            ng["primary_flags"] = master["flags"]
 
     def _note(self, v: dict, ng: str) -> None:
         n = v["node_groups"].get(ng, {})
@@ -1364,7 +1477,7 @@ def format_report(r: dict) -> str:
     o = r.get("outage") or {}
     ws = o.get("windows", [])
     if ws:
-        parts = [f"+{w['start_ms']:.0f}..+{w['end_ms']:.0f} ms ({w['failed_writes']} failed)"
+        parts = [f"{w['start_ms']:+.0f}..{w['end_ms']:+.0f} ms ({w['failed_writes']} failed)"
                  + (" NOT RECOVERED" if w.get("recovered") is False else "") for w in ws[:4]]
         more = f" (+{len(ws) - 4} more)" if len(ws) > 4 else ""
         L.append(f"  write outage {_ms(o.get('ms'))} in {len(ws)} window"
