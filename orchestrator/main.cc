@@ -18,6 +18,8 @@
 #include "orchestrator/api/api_server.h"
 #include "orchestrator/create_group_reconciler.h"
 #include "orchestrator/delete_group_reconciler.h"
+#include "orchestrator/replica_count_frontend.h"
+#include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
 #include "orchestrator/fleet_service.h"
 #include "orchestrator/operation_runner.h"
@@ -107,6 +109,9 @@ int main(int argc, char** argv) {
   runner.SetHandler(OpKind::kDeleteGroup, &delete_reconciler);
   runner.SetHandler(OpKind::kReshardScaleOut, &reshard_reconciler);
   runner.SetHandler(OpKind::kReshardScaleIn, &reshard_reconciler);
+  ReplicaCountReconciler replica_reconciler(deps);
+  runner.SetHandler(OpKind::kIncreaseReplicas, &replica_reconciler);
+  runner.SetHandler(OpKind::kDecreaseReplicas, &replica_reconciler);
   if (auto st = runner.Start(); !st) {
     log->critical("cannot resume operations: {}", st.error().message);
     return 1;
@@ -118,6 +123,8 @@ int main(int argc, char** argv) {
   ReshardFrontend reshard_frontend(
       store, *cfg, [&runner](int64_t id) { runner.Poke(id); }, &reshard_board);
   reshard_frontend.Register(dispatcher);
+  ReplicaCountFrontend replica_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  replica_frontend.Register(dispatcher);
   EventsFrontend events_frontend(store);
   events_frontend.Register(dispatcher);
 

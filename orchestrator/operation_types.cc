@@ -12,6 +12,10 @@ const char* OpKindName(OpKind k) {
       return "reshard-scale-out";
     case OpKind::kReshardScaleIn:
       return "reshard-scale-in";
+    case OpKind::kIncreaseReplicas:
+      return "increase-replica-count";
+    case OpKind::kDecreaseReplicas:
+      return "decrease-replica-count";
   }
   return "unknown";
 }
@@ -21,6 +25,8 @@ std::optional<OpKind> ParseOpKind(const std::string& s) {
   if (s == "delete-group") return OpKind::kDeleteGroup;
   if (s == "reshard-scale-out") return OpKind::kReshardScaleOut;
   if (s == "reshard-scale-in") return OpKind::kReshardScaleIn;
+  if (s == "increase-replica-count") return OpKind::kIncreaseReplicas;
+  if (s == "decrease-replica-count") return OpKind::kDecreaseReplicas;
   return std::nullopt;
 }
 
@@ -143,6 +149,34 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
         default:
           return from;
       }
+    case OpKind::kIncreaseReplicas:
+      switch (from) {
+        case OpState::kPending:
+          return OpState::kLaunchNodes;
+        case OpState::kLaunchNodes:
+          return cme ? OpState::kMeet : OpState::kReplicate;
+        case OpState::kMeet:
+          return OpState::kAwaitMembership;
+        case OpState::kAwaitMembership:
+          return OpState::kReplicate;
+        case OpState::kReplicate:
+          return OpState::kAwaitHealthy;
+        case OpState::kAwaitHealthy:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
+    case OpKind::kDecreaseReplicas:
+      switch (from) {
+        case OpState::kPending:
+          return cme ? OpState::kForgetNodes : OpState::kStopNodes;
+        case OpState::kForgetNodes:
+          return OpState::kStopNodes;
+        case OpState::kStopNodes:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
   }
   return from;
 }
@@ -187,6 +221,10 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
     case OpKind::kReshardScaleIn:
       // One path each, no rollback, no skips: exactly the diagram's successor.
       return cme && NextState(kind, topology, from) == to;
+    case OpKind::kIncreaseReplicas:
+    case OpKind::kDecreaseReplicas:
+      // One path per topology (NextState), no rollback, no skips.
+      return NextState(kind, topology, from) == to;
   }
   return false;
 }

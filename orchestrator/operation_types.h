@@ -18,8 +18,16 @@ namespace cf::orchestrator {
 
 // A reshard (ModifyReplicationGroupShardConfiguration) is one of two kinds, so that each has
 // exactly one state machine: scale-out adds node groups, scale-in removes them.
-enum class OpKind { kCreateGroup, kDeleteGroup, kReshardScaleOut, kReshardScaleIn };
-// "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in"
+enum class OpKind {
+  kCreateGroup,
+  kDeleteGroup,
+  kReshardScaleOut,
+  kReshardScaleIn,
+  kIncreaseReplicas,  // IncreaseReplicaCount (replica_count_reconciler.h)
+  kDecreaseReplicas,  // DecreaseReplicaCount, DeleteReplicationGroup RetainPrimaryCluster
+};
+// "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in" /
+// "increase-replica-count" / "decrease-replica-count"
 const char* OpKindName(OpKind k);
 std::optional<OpKind> ParseOpKind(const std::string& s);
 bool IsReshard(OpKind k);
@@ -62,6 +70,14 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //
 // A reshard has no cancel and no rollback (ElastiCache has none either); its point of no
 // return is the first SETSLOT NODE of kMoveSlots. Before that nothing has changed for clients.
+//
+// Replica count (IncreaseReplicaCount / DecreaseReplicaCount; no deadline, no rollback):
+//
+//   increase CME: kPending ─► kLaunchNodes ─► kMeet ─► kAwaitMembership ─► kReplicate
+//                                      ─► kAwaitHealthy ─► kSucceeded
+//   increase CMD: kPending ─► kLaunchNodes ─► kReplicate ─► kAwaitHealthy ─► kSucceeded
+//   decrease CME: kPending ─► kForgetNodes ─► kStopNodes ─► kSucceeded
+//   decrease CMD: kPending ─► kStopNodes ─► kSucceeded
 //
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {

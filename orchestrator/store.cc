@@ -1339,6 +1339,12 @@ Result<std::pair<GroupView, int64_t>> Store::BeginReshard(
         return st.error();
     }
   }
+  for (const auto& id : r.removed_nodes) {
+    if (auto st = RunSql(*db_, "UPDATE nodes SET status='deleting' WHERE group_id=? AND node_id=?",
+                         [&](SqliteStmt& s) { s.Bind(1, r.group_id).Bind(2, id); });
+        !st)
+      return st.error();
+  }
   if (auto st = RunSql(*db_,
                        "UPDATE replication_groups SET status='modifying', updated_ms=? "
                        "WHERE group_id=?",
@@ -1568,6 +1574,21 @@ Status Store::CompleteReshard(OperationRecord& op, const ReshardCompletion& c) {
       !st)
     return st;
   copy.progress_milli = 100000;
+  for (const auto& id : c.removed_nodes) {
+    for (const char* sql : {"DELETE FROM port_allocations WHERE node_id=?",
+                            "DELETE FROM nodes WHERE group_id=? AND node_id=?"}) {
+      const bool two = std::string(sql).find("group_id") != std::string::npos;
+      if (auto st = RunSql(*db_, sql,
+                           [&](SqliteStmt& s) {
+                             if (two)
+                               s.Bind(1, op.group_id).Bind(2, id);
+                             else
+                               s.Bind(1, id);
+                           });
+          !st)
+        return st;
+    }
+  }
   for (const auto& id : c.removed_node_groups) {
     for (const char* sql : {"DELETE FROM port_allocations WHERE node_id IN "
                             "(SELECT node_id FROM nodes WHERE group_id=? AND node_group_id=?)",

@@ -103,6 +103,7 @@ struct NewReshard {
   std::vector<NodeGroupRecord> new_node_groups;  // scale-out: status "creating", no slots
   std::vector<NodeRecord> new_nodes;             // host_id/port/az filled by the place callback
   std::vector<std::string> removed_node_groups;  // scale-in
+  std::vector<std::string> removed_nodes;        // replica count decrease: set `deleting`
   OperationRecord operation;
   std::string event_message;
 };
@@ -111,6 +112,7 @@ struct NewReshard {
 struct ReshardCompletion {
   std::map<std::string, SlotRanges> slots;       // every remaining node group's observed slots
   std::vector<std::string> removed_node_groups;  // rows (and their nodes and ports) to delete
+  std::vector<std::string> removed_nodes;        // replica count decrease: rows + ports to delete
   std::string event_message;
 };
 
