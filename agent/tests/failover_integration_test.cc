@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -150,6 +151,51 @@ class FailoverTest : public AgentTest {
     pb::NodeStatus s;
     EXPECT_TRUE(GetStatus(a, id, &s)) << id;
     return s;
+  }
+
+  // 3 masters (slots split in thirds, epochs 1..3) and ids[3] a replica of ids[0], all held on
+  // exit; waits until every node is ok and sees the replica (see Healthy).
+  void FormCluster(AgentProcess& a, const std::vector<std::string>& ids,
+                   const std::vector<uint16_t>& ports, std::vector<std::string>* cid,
+                   uint32_t node_timeout_ms) {
+    cid->assign(4, "");
+    for (int i = 0; i < 4; ++i) {
+      pb::NodeStatus st;
+      ASSERT_TRUE(Launch(a, HoldSpec(ids[i], ports[i], true, 0, node_timeout_ms), &st).ok());
+      (*cid)[i] = st.cluster_node_id();
+    }
+    ASSERT_TRUE(AddSlots(a, ids[0], {0, 5460}, 1).ok());
+    ASSERT_TRUE(AddSlots(a, ids[1], {5461, 10922}, 2).ok());
+    ASSERT_TRUE(AddSlots(a, ids[2], {10923, 16383}, 3).ok());
+    for (int i = 1; i < 4; ++i) ASSERT_TRUE(Meet(a, ids[0], ports[i]).ok());
+    ASSERT_TRUE(WaitFor([&] {
+      for (int i = 0; i < 4; ++i) {
+        if (Status(a, ids[i]).cluster_known_nodes() != 4) return false;
+      }
+      return true;
+    }, 10000, 20));
+    ASSERT_TRUE(WaitFor([&] { return Replicate(a, ids[3], (*cid)[0]).ok(); }, 5000, 20));
+    ASSERT_TRUE(WaitFor([&] { return Healthy(a, ids, *cid, 3, 0); }, 15000, 20))
+        << "cluster did not form";
+  }
+
+  // Every node ok and seeing `replica` as a replica of `master` (masters that still see a
+  // fresh replica as a master deny it their FORCE vote: "it is a master node"); the replica
+  // linked.
+  bool Healthy(AgentProcess& a, const std::vector<std::string>& ids,
+               const std::vector<std::string>& cid, int replica, int master) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto s = Status(a, ids[i]);
+      if (s.cluster_state() != "ok") return false;
+      bool seen = false;
+      for (const auto& v : s.replicas_seen()) {
+        seen = seen || (v.cluster_node_id() == cid[replica] &&
+                        v.master_cluster_node_id() == cid[master]);
+      }
+      if (!seen) return false;
+    }
+    auto r = Status(a, ids[replica]);
+    return r.role() == "slave" && r.master_cluster_node_id() == cid[master] && r.master_link_up();
   }
 
   static std::string ConfigGet(RedisConn& c, const std::string& key) {
@@ -422,40 +468,10 @@ TEST_F(FailoverTest, ClusterKillForceRejoinTakeover) {
   std::vector<std::string> ids = {"c-0001-001", "c-0002-001", "c-0003-001", "c-0001-002"};
   std::vector<uint16_t> ports;
   for (int i = 0; i < 4; ++i) ports.push_back(static_cast<uint16_t>(base_ + i));
-  std::vector<std::string> cid(4);
-  for (int i = 0; i < 4; ++i) {
-    pb::NodeStatus st;
-    ASSERT_TRUE(Launch(a, HoldSpec(ids[i], ports[i], true, 0, kNodeTimeout), &st).ok());
-    cid[i] = st.cluster_node_id();
-  }
-  ASSERT_TRUE(AddSlots(a, ids[0], {0, 5460}, 1).ok());
-  ASSERT_TRUE(AddSlots(a, ids[1], {5461, 10922}, 2).ok());
-  ASSERT_TRUE(AddSlots(a, ids[2], {10923, 16383}, 3).ok());
-  for (int i = 1; i < 4; ++i) ASSERT_TRUE(Meet(a, ids[0], ports[i]).ok());
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 4; ++i) {
-      if (Status(a, ids[i]).cluster_known_nodes() != 4) return false;
-    }
-    return true;
-  }, 10000, 20));
-  ASSERT_TRUE(WaitFor([&] { return Replicate(a, ids[3], cid[0]).ok(); }, 5000, 20));
-  // Every node ok and seeing the replica as a replica of the master (masters that still see a
-  // fresh replica as a master deny it their FORCE vote: "it is a master node").
-  auto healthy = [&](int replica, int master) {
-    for (int i = 0; i < 4; ++i) {
-      auto s = Status(a, ids[i]);
-      if (s.cluster_state() != "ok") return false;
-      bool seen = false;
-      for (const auto& v : s.replicas_seen()) {
-        seen = seen || (v.cluster_node_id() == cid[replica] &&
-                        v.master_cluster_node_id() == cid[master]);
-      }
-      if (!seen) return false;
-    }
-    auto r = Status(a, ids[replica]);
-    return r.role() == "slave" && r.master_cluster_node_id() == cid[master] && r.master_link_up();
-  };
-  ASSERT_TRUE(WaitFor([&] { return healthy(3, 0); }, 15000, 20)) << "cluster did not form";
+  std::vector<std::string> cid;
+  FormCluster(a, ids, ports, &cid, kNodeTimeout);
+  if (HasFatalFailure()) return;
+  auto healthy = [&](int replica, int master) { return Healthy(a, ids, cid, replica, master); };
 
   // Keys in the first shard ({b} hashes to slot 3300).
   RedisConn m0 = Conn(ports[0]);
@@ -516,6 +532,69 @@ TEST_F(FailoverTest, ClusterKillForceRejoinTakeover) {
   EXPECT_EQ(fr.status().slots(0).end(), 5460u);
   ASSERT_TRUE(WaitFor([&] { return healthy(3, 0); }, 15000, 20))
       << "the replaced master did not follow the new one";
+}
+
+// Cluster mode: a planned switch-over (CLUSTER FAILOVER) under a writing client loses no
+// acknowledged write; the old master follows the new one.
+TEST_F(FailoverTest, ClusterCoordinatedSwitchoverLosesNoWrite) {
+  auto agent = NewAgent();
+  agent->Start();
+  AgentProcess& a = *agent;
+  std::vector<std::string> ids = {"k-0001-001", "k-0002-001", "k-0003-001", "k-0001-002"};
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 4; ++i) ports.push_back(static_cast<uint16_t>(base_ + i));
+  std::vector<std::string> cid;
+  FormCluster(a, ids, ports, &cid, 2000);
+  if (HasFatalFailure()) return;
+
+  // A client writes to the shard's master ({b} -> slot 3300) until it is told to go elsewhere.
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::string last_error;
+  std::thread writer([&] {
+    RedisConn wc = Conn(ports[0]);
+    for (int i = 0; !stop; ++i) {
+      auto r = wc.Command({"SET", "{b}:w" + std::to_string(i), "v"});
+      if (!r.ok()) {
+        last_error = r.error().message;  // MOVED once the old master is a replica
+        break;
+      }
+      acked = i + 1;
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  pb::FailoverReply fr;
+  auto t0 = Clock::now();
+  auto s = Failover(a, ids[3], pb::FAILOVER_COORDINATED, &fr);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::printf("[timing] cluster COORDINATED (CLUSTER FAILOVER): %u ms in the agent, %lld ms RPC; "
+              "%d writes acknowledged before the switch (%s)\n",
+              fr.elapsed_ms(), MsSince(t0), acked.load(), last_error.c_str());
+  EXPECT_EQ(fr.method(), "CLUSTER FAILOVER");
+  EXPECT_EQ(fr.status().role(), "master");
+  ASSERT_EQ(fr.status().slots_size(), 1);
+  EXPECT_EQ(fr.status().slots(0).end(), 5460u);
+  RedisConn nm = Conn(ports[3]);
+  for (int i = 0; i < acked; ++i) {
+    auto r = nm.Command({"EXISTS", "{b}:w" + std::to_string(i)});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->integer(), 1) << "acknowledged write {b}:w" << i << " lost";
+  }
+  ASSERT_TRUE(WaitFor([&] { return Healthy(a, ids, cid, 0, 3); }, 15000, 20))
+      << "the old master did not follow the new one";
+  // COORDINATED sent to a master: nothing to do.
+  ASSERT_TRUE(Failover(a, ids[3], pb::FAILOVER_COORDINATED, &fr).ok());
+  EXPECT_EQ(fr.method(), "already primary");
+  // COORDINATED with a dead master is refused by Redis (use FORCE): FAILED_PRECONDITION.
+  ASSERT_TRUE(KillNode(a, ids[3]).ok());
+  std::this_thread::sleep_for(milliseconds(300));
+  s = Failover(a, ids[0], pb::FAILOVER_COORDINATED, &fr, 2000);
+  EXPECT_TRUE(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+              s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      << s.error_code() << " " << s.error_message();
+  std::printf("[info] COORDINATED with the master dead: %s\n", s.error_message().c_str());
 }
 
 TEST_F(FailoverTest, ReconfigureNodeConfigSetAtomicAndRestart) {

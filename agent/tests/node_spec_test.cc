@@ -187,6 +187,43 @@ TEST(NodeRecordTest, JsonRoundTrip) {
   EXPECT_EQ(*back, stopped);
 }
 
+TEST(NodeRecordTest, HoldAndRoleRoundTripAndOldFilesReadAsBefore) {
+  NodeRecord rec{ClusterSpec(), 0, 2, false};
+  rec.spec.cluster_enabled = false;
+  rec.spec.hold_on_exit = true;
+  rec.spec.hold_max_ms = 1500;
+  rec.held = true;
+  rec.killed = true;
+  rec.exited_at_ms = 1764630000123;
+  rec.replica_of = {"10.0.0.7", 30001};
+  auto back = NodeRecordFromJson(NodeRecordToJson(rec));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, rec);
+  // A node.json written before these fields existed.
+  back = NodeRecordFromJson(
+      "{\"version\": 1, \"spec\": {\"node_id\": \"a-001\", \"port\": 30001}, \"pid\": 5}");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_FALSE(back->spec.hold_on_exit);
+  EXPECT_EQ(back->spec.hold_max_ms, 0u);
+  EXPECT_FALSE(back->held);
+  EXPECT_TRUE(back->replica_of.empty());
+}
+
+TEST(RenderRedisConfTest, ReplicaOfOnlyWithClusterModeOff) {
+  NodeSpec spec = ClusterSpec();
+  spec.cluster_enabled = false;
+  std::string conf = RenderRedisConf(spec, "/d", "127.0.0.1", {"10.0.0.7", 30001});
+  EXPECT_NE(conf.find("\nreplicaof 10.0.0.7 30001\n"), std::string::npos) << conf;
+  EXPECT_EQ(RenderRedisConf(spec, "/d", "127.0.0.1").find("replicaof"), std::string::npos);
+  spec.cluster_enabled = true;
+  EXPECT_EQ(RenderRedisConf(spec, "/d", "127.0.0.1", {"10.0.0.7", 30001}).find("replicaof"),
+            std::string::npos);
+  spec.config = {{"replicaof", "1.2.3.4 5"}};
+  EXPECT_EQ(ValidateNodeSpec(spec).error().code, Errc::kInvalidArgument);
+  spec.config = {{"slaveof", "1.2.3.4 5"}};
+  EXPECT_EQ(ValidateNodeSpec(spec).error().code, Errc::kInvalidArgument);
+}
+
 TEST(NodeRecordTest, RejectsGarbage) {
   EXPECT_FALSE(NodeRecordFromJson("{").ok());
   EXPECT_FALSE(NodeRecordFromJson("{\"pid\": 1}").ok());  // no spec
