@@ -50,6 +50,13 @@ Error FromGrpc(const grpc::Status& s, const AgentTarget& t, const char* call) {
 
 class GrpcAgentApi final : public AgentApi {
  public:
+  Result<pb::NodeStatus> ReconfigureNode(const AgentTarget& t,
+                                         const pb::ReconfigureNodeRequest& req,
+                                         int64_t timeout_ms) override {
+    return Unary<pb::NodeStatus>(
+        t, "ReconfigureNode", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.ReconfigureNode(ctx, req, out); });
+  }
   Result<pb::NodeStatus> LaunchNode(const AgentTarget& t, const pb::LaunchNodeRequest& req,
                                     int64_t timeout_ms) override {
     return Unary<pb::NodeStatus>(

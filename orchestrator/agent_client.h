@@ -37,6 +37,13 @@ struct MoveStreamLimits {
 class AgentApi {
  public:
   virtual ~AgentApi() = default;
+  // Settings change (proto: ReconfigureNode): CONFIG SET of the spec's differences, or a
+  // restart with the new spec. Not pure so that test doubles need not implement it.
+  virtual Result<pb::NodeStatus> ReconfigureNode(const AgentTarget& t,
+                                                 const pb::ReconfigureNodeRequest& req,
+                                                 int64_t timeout_ms) {
+    return MakeError(Errc::kFailedPrecondition, t.host_id + " ReconfigureNode: not implemented");
+  }
   virtual Result<pb::NodeStatus> LaunchNode(const AgentTarget& t, const pb::LaunchNodeRequest& req,
                                             int64_t timeout_ms) = 0;
   virtual Result<pb::StopNodeReply> StopNode(const AgentTarget& t, const pb::StopNodeRequest& req,

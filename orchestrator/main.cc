@@ -21,6 +21,10 @@
 #include "orchestrator/replica_count_frontend.h"
 #include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
+#include "orchestrator/cache_cluster_frontend.h"
+#include "orchestrator/parameter_group_applier.h"
+#include "orchestrator/parameter_group_frontend.h"
+#include "orchestrator/tags_frontend.h"
 #include "orchestrator/fleet_service.h"
 #include "orchestrator/operation_runner.h"
 #include "orchestrator/orchestrator_config.h"
@@ -127,6 +131,23 @@ int main(int argc, char** argv) {
   replica_frontend.Register(dispatcher);
   EventsFrontend events_frontend(store);
   events_frontend.Register(dispatcher);
+  auto param_catalog = LoadParameterCatalogForConfig(config_path);
+  if (!param_catalog) {
+    log->critical("{}", param_catalog.error().message);
+    return 1;
+  }
+  ParameterApplier param_applier(store, *agents, *param_catalog, *cfg);
+  param_applier.Start();
+  ParameterGroupFrontend param_frontend(store, *cfg, *param_catalog,
+                                        [&param_applier] { param_applier.Poke(); });
+  param_frontend.Register(dispatcher);
+  frontend.SetUserParameterGroups([&store, &param_catalog] {
+    return ParameterGroupFrontend::UserGroupsForValidation(store, *param_catalog);
+  });
+  CacheClusterFrontend cluster_frontend(store, *cfg);
+  cluster_frontend.Register(dispatcher);
+  TagsFrontend tags_frontend(store, *cfg);
+  tags_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;
   opts.listen_host = cfg->api_listen.host;

@@ -64,6 +64,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
   ValidationContext vctx;
   vctx.node_types = &config_.node_types;
   vctx.parameter_groups = &config_.parameter_groups;
+  if (user_parameter_groups_) vctx.user_parameter_groups = user_parameter_groups_();
   vctx.limits = config_.limits;
   for (const auto& h : *hosts)
     if (HostIsUp(h, now, config_.host_down_after_ms))

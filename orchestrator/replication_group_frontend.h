@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/orchestrator_config.h"
@@ -22,6 +23,12 @@ class ReplicationGroupFrontend {
   // poke(op_id) hands a new operation to the runner.
   ReplicationGroupFrontend(Store& store, const OrchestratorConfig& config,
                            std::function<void(int64_t)> poke);
+
+  // Where CreateReplicationGroup finds the user-created cache parameter groups (set by main;
+  // unset = built-in groups only).
+  void SetUserParameterGroups(std::function<std::vector<ParameterGroup>()> f) {
+    user_parameter_groups_ = std::move(f);
+  }
 
   // Registers the three actions with the dispatcher.
   void Register(api::Dispatcher& dispatcher);
@@ -37,6 +44,7 @@ class ReplicationGroupFrontend {
   Store& store_;
   const OrchestratorConfig& config_;
   std::function<void(int64_t)> poke_;
+  std::function<std::vector<ParameterGroup>()> user_parameter_groups_;
 };
 
 }  // namespace cf::orchestrator

@@ -487,6 +487,8 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
   const ParameterGroup* pg = nullptr;
   if (auto name = params.Get("CacheParameterGroupName")) {
     pg = ctx.parameter_groups->Find(*name);
+    for (const auto& u : ctx.user_parameter_groups)
+      if (!pg && u.name == Lower(*name)) pg = &u;
     if (!pg) return faults::CacheParameterGroupNotFound(*name);
   }
 

@@ -43,6 +43,9 @@ struct CreateGroupRequest {
 struct ValidationContext {
   const NodeTypeCatalogue* node_types = nullptr;
   const ParameterGroupCatalogue* parameter_groups = nullptr;
+  // User-created cache parameter groups (names lowercase; cluster_enabled from their
+  // cluster-enabled value), looked up after the built-in ones.
+  std::vector<ParameterGroup> user_parameter_groups;
   GroupLimits limits;
   // Engine versions reported by the hosts that are up (e.g. "7.0.15"); empty = no host is up.
   std::vector<std::string> engine_versions;
