@@ -275,6 +275,8 @@ ReplicaValidated<ReplicaPlan> CheckReplicaCount(const ReplicaCountRequest& req,
       return InvalidParameterValue("NodeGroupId " + s.node_group_id +
                                    " is not a node group of replication group " + rg.id + ".");
     target[s.node_group_id] = s.new_replica_count;
+    for (const auto& az : s.preferred_azs)
+      if (!ctx.azs.count(az)) return InvalidParameterValue("Invalid availability zone: " + az);
     if (!s.preferred_azs.empty()) azs[s.node_group_id] = s.preferred_azs;
   }
   if (!req.replicas_to_remove.empty()) {
