@@ -50,6 +50,28 @@ Result<std::vector<Tag>> ReadTags(SqliteDb& db, const TagTable& t, const std::st
   return out;
 }
 
+// A cache cluster shows its replication group's tags (ElastiCache propagates group tags to
+// the member clusters) followed by its own; its own value wins for a key both have.
+Result<std::vector<Tag>> MergeGroupTags(SqliteDb& db, const std::string& node_id,
+                                        std::vector<Tag> own) {
+  auto s = db.Prepare(
+      "SELECT t.key, t.value FROM tags t JOIN nodes n ON n.group_id=t.group_id "
+      "WHERE n.node_id=? ORDER BY t.position");
+  if (!s) return s.error();
+  s->Bind(1, node_id);
+  std::vector<Tag> out;
+  while (true) {
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    Tag t{s->Text(0), s->Text(1)};
+    if (std::none_of(own.begin(), own.end(), [&](const Tag& o) { return o.key == t.key; }))
+      out.push_back(std::move(t));
+  }
+  for (auto& t : own) out.push_back(std::move(t));
+  return out;
+}
+
 }  // namespace
 
 Result<std::optional<std::vector<Tag>>> Store::GetTags(TagResource kind, const std::string& id,
@@ -63,6 +85,11 @@ Result<std::optional<std::vector<Tag>>> Store::GetTags(TagResource kind, const s
   }
   auto tags = ReadTags(*db_, t, id);
   if (!tags) return tags.error();
+  if (kind == TagResource::kCacheCluster) {
+    auto merged = MergeGroupTags(*db_, id, std::move(*tags));
+    if (!merged) return merged.error();
+    return std::optional<std::vector<Tag>>(std::move(*merged));
+  }
   return std::optional<std::vector<Tag>>(std::move(*tags));
 }
 
@@ -95,12 +122,22 @@ Result<std::optional<std::vector<Tag>>> Store::ChangeTags(TagResource kind, cons
   for (const auto& k : remove) {
     auto it = std::find_if(tags.begin(), tags.end(), [&](const Tag& x) { return x.key == k; });
     if (it == tags.end())
-      return MakeError(Errc::kNotFound, "The tag key " + k + " does not exist on the resource.");
+      return MakeError(Errc::kNotFound,
+                       "The tag key " + k + " does not exist on the resource" +
+                           (kind == TagResource::kCacheCluster
+                                ? " (tags of its replication group are removed there)."
+                                : "."));
     tags.erase(it);
   }
-  if (static_cast<int>(tags.size()) > max_tags)
+  std::vector<Tag> shown = tags;
+  if (kind == TagResource::kCacheCluster) {
+    auto merged = MergeGroupTags(*db_, id, tags);
+    if (!merged) return merged.error();
+    shown = std::move(*merged);
+  }
+  if (static_cast<int>(shown.size()) > max_tags)
     return MakeError(Errc::kResourceExhausted,
-                     "The resource would have " + std::to_string(tags.size()) +
+                     "The resource would have " + std::to_string(shown.size()) +
                          " tags; at most " + std::to_string(max_tags) + " are allowed.");
   {
     auto d = db_->Prepare(std::string("DELETE FROM ") + t.table + " WHERE " + t.id_col + "=?");
@@ -117,7 +154,7 @@ Result<std::optional<std::vector<Tag>>> Store::ChangeTags(TagResource kind, cons
     if (auto st = s->Run(); !st) return st.error();
   }
   if (auto st = txn.Commit(); !st) return st.error();
-  return std::optional<std::vector<Tag>>(std::move(tags));
+  return std::optional<std::vector<Tag>>(std::move(shown));
 }
 
 }  // namespace cf::orchestrator

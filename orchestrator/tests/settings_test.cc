@@ -464,7 +464,7 @@ TEST_F(SettingsTest, TagsOnEveryResourceType) {
     ASSERT_FALSE(Call("ListTagsForResource", {{"ResourceName", arn}}));
     std::vector<std::string> keys;
     for (auto t : Children(result_.child("TagList"), "Tag")) keys.push_back(t.child_value("Key"));
-    if (arn.find("replicationgroup") != std::string::npos)
+    if (arn.find("parametergroup") == std::string::npos)  // the group's tags show on its clusters
       EXPECT_EQ(keys, (std::vector<std::string>{"k0", "b"}));
     else
       EXPECT_EQ(keys, (std::vector<std::string>{"b"}));
@@ -482,10 +482,19 @@ TEST_F(SettingsTest, TagsOnEveryResourceType) {
   EXPECT_EQ(Fault("AddTagsToResource", {{"ResourceName", base + "cluster:rg-001"}}),
             "MissingParameter/400");
   Params many = {{"ResourceName", base + "cluster:rg-001"}};
-  for (int i = 1; i <= 50; ++i) many["Tags.Tag." + std::to_string(i) + ".Key"] = "t" + std::to_string(i);
-  EXPECT_EQ(Fault("AddTagsToResource", many), "TagQuotaPerResourceExceeded/400");
+  for (int i = 1; i <= 48; ++i) many["Tags.Tag." + std::to_string(i) + ".Key"] = "t" + std::to_string(i);
+  EXPECT_EQ(Fault("AddTagsToResource", many), "ok");  // 48 + b + the group's k0 = 50
   ASSERT_FALSE(Call("ListTagsForResource", {{"ResourceName", base + "cluster:rg-001"}}));
-  EXPECT_EQ(Children(result_.child("TagList"), "Tag").size(), 1u);  // unchanged
+  EXPECT_EQ(Children(result_.child("TagList"), "Tag").size(), 50u);
+  EXPECT_EQ(Fault("AddTagsToResource", {{"ResourceName", base + "cluster:rg-001"},
+                                        {"Tags.Tag.1.Key", "one-more"}}),
+            "TagQuotaPerResourceExceeded/400");
+  // A cluster's own tag overrides the group's value; removing the group's key there fails.
+  EXPECT_EQ(Fault("RemoveTagsFromResource",
+                  {{"ResourceName", base + "cluster:rg-001"}, {"TagKeys.member.1", "k0"}}),
+            "TagNotFound/404");
+  ASSERT_FALSE(Call("ListTagsForResource", {{"ResourceName", base + "cluster:rg-001"}}));
+  EXPECT_EQ(Children(result_.child("TagList"), "Tag").size(), 50u);  // unchanged
 }
 
 }  // namespace

@@ -431,6 +431,13 @@ class D_Tags(unittest.TestCase):
             self.assertEqual(c.list_tags_for_resource(ResourceName=arn)["TagList"],
                              [{"Key": "env", "Value": "dev"}])
             print(f"  {arn}: ok", flush=True)
+        # The replication group's tags show on its member clusters (ElastiCache propagates
+        # them); removing one there is TagNotFound (it belongs to the group).
+        for cc in nodes_of(CMD):
+            tl = c.list_tags_for_resource(ResourceName=cc["ARN"])["TagList"]
+            self.assertEqual(tl, [{"Key": "env", "Value": "dev"}], cc["CacheClusterId"])
+        self.assertEqual(err(c.remove_tags_from_resource, ResourceName=nodes_of(CMD)[0]["ARN"],
+                             TagKeys=["env"]), ("TagNotFound", 404))
         # Tags given at creation show up.
         c.create_cache_parameter_group(CacheParameterGroupName="st-tagged",
                                        CacheParameterGroupFamily="redis7", Description="t",
