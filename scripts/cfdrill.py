@@ -713,6 +713,14 @@ def outage(records: list, t_from: float, blocked_ms: float = 100.0,
         cur["open"] = True
         windows.append(cur)
         open_end = last
+    # The longest pause between two acknowledged writes after the action (whatever their
+    # latency): what a planned switch-over that stays under blocked_ms still costs.
+    gap, prev = 0.0, None
+    for r in records:
+        if r[R_OK] and (include is None or include(r)):
+            if prev is not None and r[R_T1] >= t_from:
+                gap = max(gap, r[R_T1] - max(prev, t_from))
+            prev = r[R_T1]
     out = [{"start_ms": round((w["start"] - t_from) * 1000, 1),
             "end_ms": round((w["end"] - t_from) * 1000, 1),
             "ms": round((w["end"] - w["start"]) * 1000, 1), "failed_writes": w["failed"],
@@ -722,6 +730,7 @@ def outage(records: list, t_from: float, blocked_ms: float = 100.0,
     return {"ms": total, "windows": out,
             "span_ms": round(out[-1]["end_ms"] - out[0]["start_ms"], 1) if out else 0.0,
             "longest_ms": max((w["ms"] for w in out), default=0.0),
+            "max_gap_ms": round(gap * 1000, 1),
             "recovered": open_end is None, "blocked_threshold_ms": blocked_ms}
 
 
@@ -873,9 +882,12 @@ def group_view(rg: dict) -> dict:
                 "az": m.get("PreferredAvailabilityZone")}
         pe = ng.get("PrimaryEndpoint")
         pe = (pe["Address"], int(pe["Port"])) if pe and pe.get("Port") else None
-        primary = next((i for i, m in members.items() if m["role"] == "primary"), None)
-        if primary is None and pe:
-            primary = next((i for i, m in members.items() if (m["host"], m["port"]) == pe), None)
+        # The member at PrimaryEndpoint first: after a host is lost, Describe may still show
+        # the dead node's last observed CurrentRole (primary) next to the promoted one.
+        primary = next((i for i, m in members.items() if pe and (m["host"], m["port"]) == pe),
+                       None)
+        if primary is None:
+            primary = next((i for i, m in members.items() if m["role"] == "primary"), None)
         ngs[ng["NodeGroupId"]] = {"primary": primary, "members": members,
                                   "slots": ng.get("Slots"), "primary_endpoint": pe,
                                   "status": ng.get("Status")}
@@ -1332,14 +1344,19 @@ class Drill:
         checks = {"group_back": bool(back["ok"]),
                   "new_primary": bool(back["ok"]) and report.get("new_primary", {}).get("id")
                   not in (None, old),
-                  "no_wait_confirmed_write_lost": ver.get("lost_wait_confirmed", 1) == 0,
-                  "outage_measured": report["outage"]["ms"] > 0}
+                  "no_wait_confirmed_write_lost": ver.get("lost_wait_confirmed", 1) == 0}
         if action == "switchover":
-            checks["switched_to_target"] = report.get("new_primary", {}).get("id") == target
+            # Planned: lands on the named replica and loses nothing at all; its pause may well
+            # stay under --blocked-ms (then outage.max_gap_ms is its cost).
+            checks["switched_to_target"] = (report.get("new_primary") or {}).get("id") == target
+            checks["no_write_lost"] = ver.get("lost", 1) == 0
+        else:
+            checks["outage_measured"] = report["outage"]["ms"] > 0
         report["checks"] = checks
-        # Required: the group came back with a new primary and nothing WAIT-confirmed was lost.
+        # Required: the group came back with a new primary and nothing WAIT-confirmed was lost
+        # (switch-over: on the named replica, nothing lost). outage_measured is informative.
         report["ok"] = checks["new_primary"] and checks["no_wait_confirmed_write_lost"] and \
-            checks.get("switched_to_target", True)
+            checks.get("switched_to_target", True) and checks.get("no_write_lost", True)
         return report
 
     def _restore(self, killed: dict, report: dict) -> None:
@@ -1524,6 +1541,9 @@ def format_report(r: dict) -> str:
     else:
         L.append(f"  write outage none seen (no write failed or took over "
                  f"{o.get('blocked_threshold_ms', 0):.0f} ms)")
+    if o:
+        L.append(f"  longest gap  {o.get('max_gap_ms', 0):.0f} ms between two acknowledged "
+                 f"writes after the action")
     ld = r.get("load") or {}
     if ld:
         L.append(f"  load         {ld.get('rate')} writes/s for {ld.get('duration_s')} s: "
@@ -1557,7 +1577,7 @@ def format_report(r: dict) -> str:
     c = r.get("checks") or {}
     bad = [k for k, v in c.items() if not v]
     L.append("  result       " + ("OK" if r.get("ok") else "FAILED")
-             + (f" (failed checks: {', '.join(bad)})" if bad else ""))
+             + (f" (not met: {', '.join(bad)})" if bad else ""))
     return "\n".join(L)
 
 
