@@ -112,6 +112,24 @@ class GrpcAgentApi final : public AgentApi {
       return stub.ClusterForget(ctx, req, out);
     });
   }
+  Result<pb::NodeStatus> KillNode(const AgentTarget& t, const pb::KillNodeRequest& req,
+                                  int64_t timeout_ms) override {
+    return Unary<pb::NodeStatus>(
+        t, "KillNode", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.KillNode(ctx, req, out); });
+  }
+  Result<pb::NodeStatus> RestartNode(const AgentTarget& t, const pb::RestartNodeRequest& req,
+                                     int64_t timeout_ms) override {
+    return Unary<pb::NodeStatus>(
+        t, "RestartNode", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.RestartNode(ctx, req, out); });
+  }
+  Result<pb::FailoverReply> Failover(const AgentTarget& t, const pb::FailoverRequest& req,
+                                     int64_t timeout_ms) override {
+    return Unary<pb::FailoverReply>(
+        t, "Failover", timeout_ms,
+        [&](auto& stub, auto* ctx, auto* out) { return stub.Failover(ctx, req, out); });
+  }
 
   Status MoveSlots(const AgentTarget& t, const pb::MoveSlotsRequest& req,
                    const MoveStreamLimits& limits,

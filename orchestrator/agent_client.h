@@ -69,6 +69,14 @@ class AgentApi {
                            const std::function<bool()>& cancelled) = 0;
   virtual Status ClusterForget(const AgentTarget& t, const pb::ForgetRequest& req,
                                int64_t timeout_ms) = 0;
+  // Failover primitives (proto: KillNode / RestartNode / Failover).
+  virtual Result<pb::NodeStatus> KillNode(const AgentTarget& t, const pb::KillNodeRequest& req,
+                                          int64_t timeout_ms) = 0;
+  virtual Result<pb::NodeStatus> RestartNode(const AgentTarget& t,
+                                             const pb::RestartNodeRequest& req,
+                                             int64_t timeout_ms) = 0;
+  virtual Result<pb::FailoverReply> Failover(const AgentTarget& t, const pb::FailoverRequest& req,
+                                             int64_t timeout_ms) = 0;
 };
 
 // The gRPC implementation (insecure channels; mTLS is a later issue).

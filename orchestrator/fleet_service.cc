@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,16 @@ class FleetServiceImpl final : public pb::Fleet::Service {
               const google::protobuf::RepeatedPtrField<pb::NodeStatus>& nodes, int64_t now) {
     if (nodes.empty()) return;
     auto unknown = store_.RecordObservations(host_id, Observations(nodes, now));
+    for (const auto& n : nodes) {
+      if (n.state() != pb::NODE_EXITED) continue;
+      std::function<void()> cb;
+      {
+        std::lock_guard lk(mu_);
+        cb = on_exited_;
+      }
+      if (cb) cb();
+      break;
+    }
     if (!unknown) {
       Logger("fleet")->warn("[{}] cannot record node status: {}", host_id, unknown.error().message);
       return;
@@ -108,6 +119,13 @@ class FleetServiceImpl final : public pb::Fleet::Service {
   const OrchestratorConfig& config_;
   std::mutex mu_;
   std::map<std::string, int64_t> orphan_logged_ms_;  // guarded by mu_
+  std::function<void()> on_exited_;                  // guarded by mu_
+
+ public:
+  void SetOnExited(std::function<void()> cb) {
+    std::lock_guard lk(mu_);
+    on_exited_ = std::move(cb);
+  }
 };
 
 }  // namespace
@@ -151,6 +169,10 @@ Status FleetService::Start() {
     }
   });
   return {};
+}
+
+void FleetService::SetNodeExitedListener(std::function<void()> listener) {
+  impl_->service.SetOnExited(std::move(listener));
 }
 
 uint16_t FleetService::port() const { return static_cast<uint16_t>(impl_->port); }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,9 @@ class FleetService {
 
   // One monitor pass (exposed for tests): marks stale hosts down.
   void CheckHostsOnce();
+  // Called (on a gRPC thread) whenever a Register or Heartbeat reports a NODE_EXITED node, so
+  // that failover starts without waiting for the next scan (failover_monitor.h).
+  void SetNodeExitedListener(std::function<void()> listener);
 
  private:
   struct Impl;

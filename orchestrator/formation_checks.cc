@@ -26,6 +26,8 @@ const char* StateName(pb::NodeState s) {
       return "stopping";
     case pb::NODE_STOPPED:
       return "stopped";
+    case pb::NODE_EXITED:
+      return "exited";
     default:
       return "unknown";
   }

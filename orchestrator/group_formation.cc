@@ -23,7 +23,8 @@ Status LaunchOne(const ReconcilerDeps& deps, const LoadedGroup& g, NodeRecord no
   bool restarted_stale = false;
   for (int moves = 0;;) {
     pb::LaunchNodeRequest req;
-    *req.mutable_spec() = BuildNodeSpec(g.view.group, node, deps.cluster_node_timeout_ms);
+    *req.mutable_spec() =
+        BuildNodeSpec(g.view.group, node, deps.cluster_node_timeout_ms, deps.hold_max_ms);
     req.set_ready_timeout_ms(static_cast<uint32_t>(deps.settings.node_ready_timeout_ms));
     const AgentTarget target = g.TargetOf(node);
     auto r = deps.agents->LaunchNode(target, req, deps.settings.launch_timeout_ms);

@@ -18,6 +18,10 @@
 #include "orchestrator/api/api_server.h"
 #include "orchestrator/create_group_reconciler.h"
 #include "orchestrator/delete_group_reconciler.h"
+#include "orchestrator/failover_frontend.h"
+#include "orchestrator/failover_monitor.h"
+#include "orchestrator/failover_reconciler.h"
+#include "orchestrator/modify_group_frontend.h"
 #include "orchestrator/replica_count_frontend.h"
 #include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
@@ -104,6 +108,7 @@ int main(int argc, char** argv) {
   deps.pool = &pool;
   deps.settings = cfg->operations;
   deps.cluster_node_timeout_ms = cfg->cluster_node_timeout_ms;
+  deps.hold_max_ms = cfg->failover.hold_max_ms;
   CreateGroupReconciler create_reconciler(deps);
   DeleteGroupReconciler delete_reconciler(deps);
   ReshardLiveBoard reshard_board;
@@ -116,10 +121,18 @@ int main(int argc, char** argv) {
   ReplicaCountReconciler replica_reconciler(deps);
   runner.SetHandler(OpKind::kIncreaseReplicas, &replica_reconciler);
   runner.SetHandler(OpKind::kDecreaseReplicas, &replica_reconciler);
+  FailoverReconciler failover_reconciler(deps, cfg->failover);
+  runner.SetHandler(OpKind::kFailover, &failover_reconciler);
+  runner.SetHandler(OpKind::kRecoverNode, &failover_reconciler);
+  runner.SetHandler(OpKind::kModifyFailover, &failover_reconciler);
   if (auto st = runner.Start(); !st) {
     log->critical("cannot resume operations: {}", st.error().message);
     return 1;
   }
+  FailoverMonitor failover_monitor(store, cfg->failover,
+                                   [&runner](int64_t id) { runner.Poke(id); });
+  fleet.SetNodeExitedListener([&failover_monitor] { failover_monitor.Wake(); });
+  failover_monitor.Start();
 
   cf::api::Dispatcher dispatcher;
   ReplicationGroupFrontend frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
@@ -148,6 +161,11 @@ int main(int argc, char** argv) {
   cluster_frontend.Register(dispatcher);
   TagsFrontend tags_frontend(store, *cfg);
   tags_frontend.Register(dispatcher);
+
+  FailoverFrontend failover_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  failover_frontend.Register(dispatcher);
+  ModifyGroupFrontend modify_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  modify_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;
   opts.listen_host = cfg->api_listen.host;
@@ -186,6 +204,7 @@ int main(int argc, char** argv) {
   }).detach();
 
   server.Stop();
+  failover_monitor.Stop();
   runner.Stop();
   fleet.Stop();
   log->info("stopped");

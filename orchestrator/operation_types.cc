@@ -16,6 +16,12 @@ const char* OpKindName(OpKind k) {
       return "increase-replica-count";
     case OpKind::kDecreaseReplicas:
       return "decrease-replica-count";
+    case OpKind::kFailover:
+      return "failover";
+    case OpKind::kRecoverNode:
+      return "recover-node";
+    case OpKind::kModifyFailover:
+      return "modify-failover";
   }
   return "unknown";
 }
@@ -27,6 +33,9 @@ std::optional<OpKind> ParseOpKind(const std::string& s) {
   if (s == "reshard-scale-in") return OpKind::kReshardScaleIn;
   if (s == "increase-replica-count") return OpKind::kIncreaseReplicas;
   if (s == "decrease-replica-count") return OpKind::kDecreaseReplicas;
+  if (s == "failover") return OpKind::kFailover;
+  if (s == "recover-node") return OpKind::kRecoverNode;
+  if (s == "modify-failover") return OpKind::kModifyFailover;
   return std::nullopt;
 }
 
@@ -58,6 +67,14 @@ const char* OpStateName(OpState s) {
       return "move-slots";
     case OpState::kForgetNodes:
       return "forget-nodes";
+    case OpState::kKillPrimary:
+      return "kill-primary";
+    case OpState::kPromote:
+      return "promote";
+    case OpState::kRepointReplicas:
+      return "repoint-replicas";
+    case OpState::kRecoverNode:
+      return "recover-node";
     case OpState::kSucceeded:
       return "succeeded";
     case OpState::kFailed:
@@ -71,7 +88,8 @@ std::optional<OpState> ParseOpState(const std::string& s) {
        {OpState::kPending, OpState::kLaunchNodes, OpState::kAssignSlots, OpState::kMeet,
         OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy,
         OpState::kRollingBack, OpState::kStopNodes, OpState::kPlanMoves, OpState::kMoveSlots,
-        OpState::kForgetNodes, OpState::kSucceeded, OpState::kFailed})
+        OpState::kForgetNodes, OpState::kKillPrimary, OpState::kPromote,
+        OpState::kRepointReplicas, OpState::kRecoverNode, OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
   return std::nullopt;
 }
@@ -177,6 +195,31 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
         default:
           return from;
       }
+    case OpKind::kFailover:
+      switch (from) {
+        case OpState::kPending:
+        case OpState::kKillPrimary:
+          return OpState::kPromote;
+        case OpState::kPromote:
+          return OpState::kRepointReplicas;
+        case OpState::kRepointReplicas:
+          return OpState::kRecoverNode;
+        case OpState::kRecoverNode:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
+    case OpKind::kRecoverNode:
+      switch (from) {
+        case OpState::kPending:
+          return OpState::kRecoverNode;
+        case OpState::kRecoverNode:
+          return OpState::kSucceeded;
+        default:
+          return from;
+      }
+    case OpKind::kModifyFailover:
+      return from == OpState::kPending ? OpState::kSucceeded : from;
   }
   return from;
 }
@@ -225,6 +268,34 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
     case OpKind::kDecreaseReplicas:
       // One path per topology (NextState), no rollback, no skips.
       return NextState(kind, topology, from) == to;
+    case OpKind::kFailover:
+      switch (from) {
+        case OpState::kPending:  // kSucceeded: nothing to fail over (the primary is back)
+          return to == OpState::kKillPrimary || to == OpState::kPromote ||
+                 to == OpState::kSucceeded || to == OpState::kFailed;
+        case OpState::kKillPrimary:
+          return to == OpState::kPromote || to == OpState::kFailed;
+        case OpState::kPromote:
+          return to == OpState::kRepointReplicas || to == OpState::kFailed;
+        case OpState::kRepointReplicas:
+          return to == OpState::kRecoverNode || to == OpState::kSucceeded;
+        case OpState::kRecoverNode:
+          return to == OpState::kSucceeded;
+        default:
+          return false;
+      }
+    case OpKind::kRecoverNode:
+      switch (from) {
+        case OpState::kPending:  // kSucceeded: the node already runs as it should
+          return to == OpState::kRecoverNode || to == OpState::kSucceeded ||
+                 to == OpState::kFailed;
+        case OpState::kRecoverNode:
+          return to == OpState::kSucceeded || to == OpState::kFailed;
+        default:
+          return false;
+      }
+    case OpKind::kModifyFailover:
+      return from == OpState::kPending && (to == OpState::kSucceeded || to == OpState::kFailed);
   }
   return false;
 }

@@ -25,6 +25,9 @@ enum class OpKind {
   kReshardScaleIn,
   kIncreaseReplicas,  // IncreaseReplicaCount (replica_count_reconciler.h)
   kDecreaseReplicas,  // DecreaseReplicaCount, DeleteReplicationGroup RetainPrimaryCluster
+  kFailover,          // TestFailover, automatic failover, PrimaryClusterId (failover_reconciler.h)
+  kRecoverNode,       // restart a held node (as a replica, or in place)
+  kModifyFailover,    // ModifyReplicationGroup AutomaticFailoverEnabled / MultiAZEnabled
 };
 // "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in" /
 // "increase-replica-count" / "decrease-replica-count"
@@ -79,6 +82,13 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //   decrease CME: kPending ─► kForgetNodes ─► kStopNodes ─► kSucceeded
 //   decrease CMD: kPending ─► kStopNodes ─► kSucceeded
 //
+// Failover (failover_reconciler.h; the reason in the payload picks the path):
+//
+//   kPending ─► [kKillPrimary] ─► kPromote ─► kRepointReplicas ─► [kRecoverNode] ─► kSucceeded
+//   (past its deadline before the promotion: ─► kFailed, the old primary restarted in place)
+//
+// Recover node:  kPending ─► kRecoverNode ─► kSucceeded      Modify failover: kPending ─► kSucceeded
+//
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {
   kPending,          // recorded, not yet started
@@ -93,6 +103,10 @@ enum class OpState {
   kPlanMoves,        // reshard: slot moves planned from the observed ownership, persisted
   kMoveSlots,        // reshard: MoveSlots streams (parallel across source shards)
   kForgetNodes,      // scale-in: CLUSTER FORGET the removed nodes on every remaining node
+  kKillPrimary,      // failover (TestFailover): KillNode on the primary
+  kPromote,          // failover: Failover on the chosen replica
+  kRepointReplicas,  // failover: the other replicas follow the new primary
+  kRecoverNode,      // failover / recover-node: RestartNode of the held node
   kSucceeded,        // terminal
   kFailed,           // terminal
 };

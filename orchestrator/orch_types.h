@@ -150,6 +150,9 @@ struct GroupView {
   std::vector<Tag> tags;
   // While a reshard runs: PendingModifiedValues.Resharding.SlotMigration.ProgressPercentage.
   std::optional<double> resharding_progress;
+  // While a modify-failover operation runs: the AutomaticFailover value it applies (Describe
+  // shows enabling / disabling).
+  std::optional<bool> automatic_failover_pending;
 };
 
 }  // namespace cf::orchestrator

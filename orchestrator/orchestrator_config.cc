@@ -181,7 +181,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
                                       "cluster_node_timeout_ms",
                                       "log_level",
                                       "limits",
-                                      "operations"};
+                                      "operations",
+                                      "failover"};
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       if (std::find_if(std::begin(kKnownTop), std::end(kKnownTop),
@@ -315,6 +316,30 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
           return st.error();
       if (o.retry_max_backoff_ms < o.retry_initial_backoff_ms)
         return ConfigError("operations.retry_max_backoff_ms must be >= retry_initial_backoff_ms");
+    }
+    if (YAML::Node fo = root["failover"]) {
+      const std::string p = "failover.";
+      auto& f = cfg.failover;
+      Status st;
+      if (!(st = ReadInt32(fo, "test_failover_max_per_window", 0, 100000,
+                           f.test_failover_max_per_window, p)))
+        return st.error();
+      struct {
+        const char* key;
+        int64_t* field;
+        int64_t lo;
+      } ms[] = {{"test_failover_window_ms", &f.test_failover_window_ms, 1},
+                {"host_down_after_ms", &f.host_down_after_ms, 50},
+                {"monitor_interval_ms", &f.monitor_interval_ms, 5},
+                {"failover_timeout_ms", &f.failover_timeout_ms, 100},
+                {"force_timeout_ms", &f.force_timeout_ms, 10},
+                {"kill_timeout_ms", &f.kill_timeout_ms, 100},
+                {"restart_ready_timeout_ms", &f.restart_ready_timeout_ms, 100},
+                {"operation_timeout_ms", &f.operation_timeout_ms, 1000},
+                {"hold_max_ms", &f.hold_max_ms, 0}};
+      for (auto& m : ms)
+        if (!(st = ReadInt(fo, m.key, m.lo, int64_t{30} * 24 * 3600 * 1000, *m.field, p)))
+          return st.error();
     }
   } catch (const YAML::Exception& e) {
     return ConfigError(std::string("config: ") + e.what());

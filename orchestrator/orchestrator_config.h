@@ -98,6 +98,20 @@ struct OperationSettings {
   int64_t move_error_event_interval_ms = 10000;  // retried move failures: one event per move
 };
 
+// Failover (failover_reconciler.h, failover_monitor.h, failover_frontend.h). YAML: `failover:`.
+struct FailoverSettings {
+  int test_failover_max_per_window = 15;        // node groups per group per window (AWS: 15/24 h)
+  int64_t test_failover_window_ms = 86400000;   // the rolling window
+  int64_t host_down_after_ms = 1500;            // no heartbeat this long + replica links down
+  int64_t monitor_interval_ms = 100;            // detection scan (also woken by NODE_EXITED)
+  int64_t failover_timeout_ms = 5000;           // FailoverRequest.timeout_ms
+  int64_t force_timeout_ms = 1000;              // FailoverRequest.force_timeout_ms
+  int64_t kill_timeout_ms = 5000;               // KillNode deadline
+  int64_t restart_ready_timeout_ms = 10000;     // RestartNodeRequest.ready_timeout_ms
+  int64_t operation_timeout_ms = 60000;         // not promoted by then: restart in place, failed
+  int64_t hold_max_ms = 30000;                  // NodeSpec.hold_max_ms of groups without AF
+};
+
 struct OrchestratorConfig {
   std::string config_dir;  // directory of the config file (for relative paths)
 
@@ -125,6 +139,7 @@ struct OrchestratorConfig {
 
   GroupLimits limits;
   OperationSettings operations;
+  FailoverSettings failover;
 };
 
 // Reads and validates the config file and the files it references.

@@ -34,7 +34,7 @@ Result<LoadedGroup> LoadGroup(Store& store, const std::string& group_id) {
 }
 
 pb::NodeSpec BuildNodeSpec(const ReplicationGroupRecord& g, const NodeRecord& n,
-                           int64_t cluster_node_timeout_ms) {
+                           int64_t cluster_node_timeout_ms, int64_t hold_max_ms) {
   pb::NodeSpec spec;
   spec.set_node_id(n.node_id);
   spec.set_group_id(g.id);
@@ -44,6 +44,8 @@ pb::NodeSpec BuildNodeSpec(const ReplicationGroupRecord& g, const NodeRecord& n,
   spec.set_engine_version(g.engine_version);
   if (g.cluster_enabled)
     spec.set_cluster_node_timeout_ms(static_cast<uint32_t>(cluster_node_timeout_ms));
+  spec.set_hold_on_exit(true);
+  spec.set_hold_max_ms(g.automatic_failover ? 0u : static_cast<uint32_t>(hold_max_ms));
   return spec;
 }
 

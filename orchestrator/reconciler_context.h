@@ -25,6 +25,7 @@ struct ReconcilerDeps {
   TaskPool* pool = nullptr;
   OperationSettings settings;
   int64_t cluster_node_timeout_ms = 5000;
+  int64_t hold_max_ms = 30000;  // NodeSpec.hold_max_ms of groups without automatic failover
 };
 
 struct LoadedGroup {
@@ -38,8 +39,11 @@ Result<LoadedGroup> LoadGroup(Store& store, const std::string& group_id);
 
 // The NodeSpec the agent launches a node from (deterministic from the records, so a repeated
 // LaunchNode is recognised as the same node).
+// Every node is launched with hold_on_exit (the orchestrator alone decides between failover and
+// a restart in place); hold_max_ms is 0 (hold until told) with automatic failover, else
+// hold_max_ms (the agent restarts it in place itself if the orchestrator does not answer).
 pb::NodeSpec BuildNodeSpec(const ReplicationGroupRecord& g, const NodeRecord& n,
-                           int64_t cluster_node_timeout_ms);
+                           int64_t cluster_node_timeout_ms, int64_t hold_max_ms = 30000);
 
 // GetNodeStatus on every node in parallel; nullopt entries did not answer. Successful answers
 // are written to the store's observed columns.

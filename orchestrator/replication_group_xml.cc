@@ -135,8 +135,11 @@ void RenderReplicationGroup(const GroupView& view, const RenderContext& ctx, pug
 
   if (!g.snapshotting_cluster_id.empty())
     Text(out, "SnapshottingClusterId", g.snapshotting_cluster_id);
-  Text(out, "AutomaticFailover",
-       g.automatic_failover ? (creating ? "enabling" : "enabled") : "disabled");
+  if (view.automatic_failover_pending && *view.automatic_failover_pending != g.automatic_failover)
+    Text(out, "AutomaticFailover", *view.automatic_failover_pending ? "enabling" : "disabling");
+  else
+    Text(out, "AutomaticFailover",
+         g.automatic_failover ? (creating ? "enabling" : "enabled") : "disabled");
   Text(out, "MultiAZ", g.multi_az ? "enabled" : "disabled");
   if (cme) {
     const NodeRecord* cfg = nullptr;

@@ -916,6 +916,17 @@ Result<GroupView> Store::LoadGroupLocked(const std::string& group_id) {
     if (!row) return row.error();
     if (*row) v.resharding_progress = static_cast<double>(s->Int(0)) / 1000.0;
   }
+  {
+    // A running modify-failover operation (failover_store.cc): enabling / disabling.
+    auto s = db_->Prepare(
+        "SELECT json_extract(payload, '$.automatic_failover') FROM operations WHERE group_id=? "
+        "AND kind='modify-failover' AND state NOT IN ('succeeded','failed')");
+    if (!s) return s.error();
+    s->Bind(1, group_id);
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (*row && !s->IsNull(0)) v.automatic_failover_pending = s->Int(0) != 0;
+  }
   return v;
 }
 

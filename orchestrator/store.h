@@ -87,6 +87,27 @@ struct ParameterApplyTask {
 
 enum class TagResource { kReplicationGroup, kCacheCluster, kParameterGroup };
 
+// An event written together with a state change (failover_store.cc).
+struct EventToWrite {
+  std::string source_id;
+  std::string source_type;  // "replication-group" / "cache-cluster"
+  std::string message;
+};
+
+// What a failover-family step changes together with its transition, in one transaction
+// (failover_store.cc). Events are written in this order.
+struct FailoverChange {
+  std::vector<EventToWrite> events;
+  // (node group, node id): that node becomes the node group's desired primary, every other
+  // node of the node group a desired replica.
+  std::optional<std::pair<std::string, std::string>> new_primary;
+  std::map<std::string, std::string> node_status;  // node id -> status
+  std::optional<std::string> group_status;         // "available", "modifying", ...
+  std::optional<std::string> payload;              // replaces the operation payload
+  std::optional<bool> automatic_failover;
+  std::optional<bool> multi_az;
+};
+
 // Everything CreateReplicationGroup writes, in one transaction.
 struct NewGroup {
   ReplicationGroupRecord group;
@@ -231,6 +252,26 @@ class Store {
   Result<std::vector<OperationRecord>> ListOperations(const std::string& group_id,
                                                       int finished_limit);
 
+  // ---- failover (failover_store.cc) ----
+  // In one transaction: loads the group (kNotFound), lets check refuse (its error unchanged;
+  // it runs under the store lock and must be pure), inserts op (kFailedPrecondition when
+  // another operation of the group is unfinished), applies change, and returns the group as it
+  // now is with the operation id.
+  Result<std::pair<GroupView, int64_t>> BeginGroupOperation(
+      const std::string& group_id, OperationRecord op,
+      const std::function<Status(const GroupView&)>& check, const FailoverChange& change);
+  // op -> `to` and change in one transaction; compare-and-set like TransitionOperation.
+  Status TransitionWithChange(OperationRecord& op, OpState to, const std::string& step,
+                              const FailoverChange& change);
+  // Replaces op's payload (same compare-and-set).
+  Status SetOperationPayload(OperationRecord& op, const std::string& payload);
+  // Operations of `kind` on the group created at or after since_ms whose payload is LIKE
+  // payload_like ("%" = any).
+  Result<int> CountOperationsSince(const std::string& group_id, OpKind kind,
+                                   const std::string& payload_like, int64_t since_ms);
+  // The latest finished_ms of the group's operations (0 when none finished).
+  Result<int64_t> LastOperationFinishedMs(const std::string& group_id);
+
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,
                   const std::string& message, int64_t date_ms);
@@ -286,6 +327,8 @@ class Store {
                             const std::string& event_message);
   Status AddEventLocked(const std::string& source_id, const std::string& source_type,
                         const std::string& message, int64_t date_ms);
+  Status ApplyFailoverChangeLocked(const std::string& group_id, const FailoverChange& c,
+                                   int64_t now);
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_

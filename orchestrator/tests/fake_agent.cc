@@ -82,7 +82,14 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   pb::NodeStatus s;
   s.set_node_id(n.node_id);
   s.set_port(n.port);
+  if (n.exited) {
+    s.set_state(pb::NODE_EXITED);
+    s.set_exited_at_ms(1);
+    return s;
+  }
   s.set_state(pb::NODE_RUNNING);
+  s.set_repl_offset(n.repl_offset);
+  s.set_config_epoch(n.config_epoch);
   s.set_pid(1000);
   s.set_role(n.role);
   s.set_redis_version("7.0.15");
@@ -94,7 +101,9 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   }
   if (n.role == "slave") {
     ++n.polls_since_replicate;
-    s.set_master_link_up(n.polls_since_replicate > link_up_after_polls);
+    FakeNode* m = n.cluster_enabled ? FindByClusterId(n.master_cluster_node_id)
+                                    : FindByAddress(n.master_host, n.master_port);
+    s.set_master_link_up(n.polls_since_replicate > link_up_after_polls && m && !m->exited);
     s.set_master_host(n.master_host);
     s.set_master_port(n.master_port);
     s.set_master_cluster_node_id(n.master_cluster_node_id);
@@ -426,6 +435,121 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     lk.unlock();
     writer->Write(p);
     lk.lock();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status KillNode(grpc::ServerContext*, const pb::KillNodeRequest* req,
+                        pb::NodeStatus* out) override {
+    if (auto g = Gate()) return *g;
+    self->kill_calls++;
+    auto& net = *self->net_;
+    std::lock_guard lk(net.mu);
+    FakeNode* n = Mine(net, req->node_id());
+    if (!n) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id()};
+    n->exited = true;
+    *out = net.StatusOf(*n);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RestartNode(grpc::ServerContext*, const pb::RestartNodeRequest* req,
+                           pb::NodeStatus* out) override {
+    if (auto g = Gate()) return *g;
+    self->restart_calls++;
+    auto& net = *self->net_;
+    std::lock_guard lk(net.mu);
+    FakeNode* n = Mine(net, req->node_id());
+    if (!n) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id()};
+    n->exited = false;
+    if (req->has_replica_of()) {
+      const auto& r = req->replica_of();
+      FakeNode* m = n->cluster_enabled ? net.FindByClusterId(r.cluster_node_id())
+                                       : net.FindByAddress(r.ip(), r.port());
+      if (!m) return {grpc::StatusCode::FAILED_PRECONDITION, "replica_of is unknown"};
+      if (n->role != "slave" || n->master_cluster_node_id != m->cluster_node_id ||
+          n->master_host != m->address || n->master_port != m->port) {
+        n->role = "slave";
+        n->slots.clear();
+        n->keys.clear();
+        n->master_cluster_node_id = m->cluster_node_id;
+        n->master_host = m->address;
+        n->master_port = m->port;
+        n->polls_since_replicate = 0;
+      }
+    }
+    *out = net.StatusOf(*n);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Failover(grpc::ServerContext*, const pb::FailoverRequest* req,
+                        pb::FailoverReply* out) override {
+    if (auto g = Gate()) return *g;
+    self->failover_calls++;
+    if (self->failover_fail) return {grpc::StatusCode::UNAVAILABLE, "fake failover failure"};
+    auto& net = *self->net_;
+    std::lock_guard lk(net.mu);
+    FakeNode* n = Mine(net, req->node_id());
+    if (!n) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id()};
+    if (n->exited) return {grpc::StatusCode::UNAVAILABLE, "node is down"};
+    if (n->role == "master") {
+      out->set_method("already primary");
+      *out->mutable_status() = net.StatusOf(*n);
+      return grpc::Status::OK;
+    }
+    FakeNode* m = n->cluster_enabled ? net.FindByClusterId(n->master_cluster_node_id)
+                                     : net.FindByAddress(n->master_host, n->master_port);
+    const bool coordinated = req->mode() == pb::FAILOVER_COORDINATED;
+    if (coordinated && (!m || m->exited))
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "Master is down or failed, please use CLUSTER FAILOVER FORCE"};
+    std::string method;
+    if (coordinated) {
+      method = n->cluster_enabled ? "CLUSTER FAILOVER" : "FAILOVER";
+    } else if (req->mode() == pb::FAILOVER_TAKEOVER) {
+      method = n->cluster_enabled ? "TAKEOVER" : "REPLICAOF NO ONE";
+    } else {
+      method = n->cluster_enabled ? "FORCE" : "REPLICAOF NO ONE";
+    }
+    net.failover_methods.push_back(method);
+    const std::string old_id = m ? m->cluster_node_id : std::string();
+    const std::string old_host = m ? m->address : std::string();
+    const uint32_t old_port = m ? m->port : 0;
+    n->role = "master";
+    n->master_cluster_node_id.clear();
+    n->master_host.clear();
+    n->master_port = 0;
+    if (m) {
+      if (n->cluster_enabled) {
+        n->slots = m->slots;
+        m->slots.clear();
+        uint64_t epoch = 0;
+        for (const auto& [id, x] : net.nodes) epoch = std::max(epoch, x.config_epoch);
+        n->config_epoch = epoch + 1;
+      }
+      n->keys = m->keys;
+      if (!m->exited || coordinated) {
+        m->role = "slave";
+        m->keys.clear();
+        m->master_cluster_node_id = n->cluster_node_id;
+        m->master_host = n->address;
+        m->master_port = n->port;
+        m->polls_since_replicate = 0;
+      }
+    }
+    if (n->cluster_enabled) {
+      for (auto& [id, x] : net.nodes) {
+        if (&x == n || x.role != "slave" || x.master_cluster_node_id != old_id || old_id.empty())
+          continue;
+        x.master_cluster_node_id = n->cluster_node_id;
+        x.master_host = n->address;
+        x.master_port = n->port;
+        x.polls_since_replicate = 0;
+      }
+    }
+    (void)old_host;
+    (void)old_port;
+    out->set_method(method);
+    out->set_elapsed_ms(1);
+    *out->mutable_status() = net.StatusOf(*n);
     return grpc::Status::OK;
   }
 

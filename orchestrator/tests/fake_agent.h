@@ -15,6 +15,10 @@
 //     refused); a master that gives away its last slot becomes a replica of the target, with
 //     its replicas (cluster-allow-replica-migration). ClusterForget records the forgotten ids
 //     (a forgotten node disappears from that node's view; "can't forget my master").
+// Failover: KillNode holds a node down (NODE_EXITED; its replicas' links go down),
+// RestartNode brings it back (in place or as a replica of replica_of, giving up its slots),
+// Failover promotes a replica (takes its master's slots and keys, epoch + 1; a live old master
+// and, in cluster mode, the master's other replicas follow it; COORDINATED needs a live master).
 // Fault injection: ports that are "in use by another process" (LaunchNode -> RESOURCE_EXHAUSTED),
 // an agent that answers UNAVAILABLE to everything, MoveSlots streams that break after N slots
 // or pause, and call counters.
@@ -51,6 +55,8 @@ struct FakeNode {
   std::set<std::string> met;          // node ids this node met (either direction)
   std::map<uint32_t, uint64_t> keys;  // slot -> keys held (masters)
   std::set<std::string> forgotten;    // cluster node ids CLUSTER FORGET removed from this node
+  bool exited = false;                // failover: killed / held down (NODE_EXITED)
+  int64_t repl_offset = 0;            // reported as repl_offset (replica choice)
   uint64_t KeyCount() const;
 };
 
@@ -68,6 +74,8 @@ class FakeNetwork {
   bool source_overlap = false;                      // two calls moved from one source at once
   std::map<std::string, uint64_t> highest_attempt;  // move id -> highest attempt seen
   uint64_t keys_moved_total = 0;
+  // Failover (guarded by mu): every Failover call's method, in order.
+  std::vector<std::string> failover_methods;
   uint64_t TotalKeys() const;  // keys held by masters
 
   // Helpers (lock held by caller).
@@ -102,6 +110,10 @@ class FakeAgent {
   std::atomic<bool> move_send_stale_message{false};
   std::atomic<int> move_calls{0};
   std::atomic<int> forget_calls{0};
+  std::atomic<int> kill_calls{0};
+  std::atomic<int> restart_calls{0};
+  std::atomic<int> failover_calls{0};
+  std::atomic<bool> failover_fail{false};  // Failover answers UNAVAILABLE
   std::atomic<int> launches{0};
   std::atomic<int> stops{0};
   std::atomic<int> calls{0};
