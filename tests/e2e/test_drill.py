@@ -336,4 +336,4 @@ class Drills(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    fx.run(deadline_s=900)
+    fx.run(deadline_s=780)
