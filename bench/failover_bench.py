@@ -96,6 +96,7 @@ def run_summary(kind: str, rep: dict) -> dict:
     """The numbers of one run that the tables use."""
     ld, lo, o = rep.get("load", {}), rep.get("lost", {}), rep.get("outage", {})
     return {"kind": kind, "outage_ms": o.get("ms"), "windows": len(o.get("windows", [])),
+            "max_gap_ms": o.get("max_gap_ms"),
             "recovered": o.get("recovered"),
             "time_to_available_ms": rep.get("time_to_available_ms"),
             "time_to_new_primary_ms": rep.get("time_to_new_primary_ms"),
@@ -460,9 +461,10 @@ def fmt_ms(v) -> str:
 
 
 def table(results: dict, runs: int) -> list[str]:
-    lines = ["| scenario | goal | outage ms: median (min–max) | time to new primary ms (median) "
+    lines = ["| scenario | goal | outage ms: median (min–max) | longest gap ms (median) "
+             "| time to new primary ms (median) "
              "| failed writes (median) | lost: WAIT-confirmed / primary-only (total) "
-             "| runs ok |", "|---|---|---|---|---|---|---|"]
+             "| runs ok |", "|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         # Only runs where the group came back with a new primary: an outage that never ended
         # (or ended by a restart in place) is not a failover time.
@@ -478,6 +480,7 @@ def table(results: dict, runs: int) -> list[str]:
         lines.append(
             f"| {name} | {goal_s} | {fmt_ms(m)}{met} "
             f"({fmt_ms(min(outs) if outs else None)}–{fmt_ms(max(outs) if outs else None)}) | "
+            f"{fmt_ms(med([r.get('max_gap_ms') for r in good]))} | "
             f"{fmt_ms(med([r.get('time_to_new_primary_ms') for r in good]))} | "
             f"{fmt_ms(med([r.get('failed_writes') for r in good]))} | {lost_c} / {lost_p} | "
             f"{sum(1 for r in rows if r.get('ok'))}/{len(rows)} |")
