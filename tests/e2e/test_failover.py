@@ -51,13 +51,15 @@ def tearDownModule():
 
 
 def events(source_prefix: str) -> list[str]:
-    """'source: message' of every event whose source starts with source_prefix, in write order
-    (creation events left out)."""
+    """'source: message' of every event of source_prefix and of the sources named
+    '<source_prefix>-...' (a group's cache clusters), in write order (creation events left
+    out)."""
     db = fx.lab().root / "orchestrator" / "orchestrator.db"
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
-        rows = con.execute("SELECT source_id, message FROM events WHERE source_id LIKE ? "
-                           "ORDER BY event_id", (source_prefix + "%",)).fetchall()
+        rows = con.execute("SELECT source_id, message FROM events WHERE source_id = ? OR "
+                           "source_id LIKE ? ORDER BY event_id",
+                           (source_prefix, source_prefix + "-%")).fetchall()
     finally:
         con.close()
     return [f"{s}: {m}" for s, m in rows
@@ -387,6 +389,60 @@ class Failover(unittest.TestCase):
         self.assertEqual(rg["AutomaticFailover"], "disabling")
         g = fx.wait_status(NOAF, timeout_s=30)
         self.assertEqual(g["AutomaticFailover"], "disabled")
+
+    def test_07_host_loss(self):
+        """kill -9 of an agent together with every redis-server of its host: the primaries on
+        it fail over after failover.host_down_after_ms; when the agent is back its held nodes
+        rejoin as replicas of the new primaries."""
+        g = fx.wait_status(CMD, timeout_s=60)
+        old = [c for c, r in cmd_roles(g).items() if r == "primary"][0]
+        host = fx.member_records([old])[old]["host_id"]
+        data = write_confirmed(member_port(old), "host:", 2000)
+        n_events = len(events(CMD))
+        lab = fx.lab()
+        victims = [r for r in lab.node_records()
+                   if r.get("host_id") == host and isinstance(r.get("pid"), int)
+                   and fx.is_redis_server(r["pid"])]
+        t0 = time.monotonic()
+        lab.kill_agent(host)
+        for r in victims:
+            try:
+                os.kill(r["pid"], 9)
+            except OSError:
+                pass
+        members = list(cmd_roles(g))
+
+        def promoted():
+            for c in members:
+                if c != old and role_of(member_port(c))["role"] == "master":
+                    return c
+            return None
+
+        new = wait_until(promoted, 30, "a replica promoted after the host loss")
+        outage = time.monotonic() - t0 + wait_writable(member_port(new))
+        assert_data(self, member_port(new), data)
+        g = fx.wait_status(CMD, timeout_s=30)
+        self.assertEqual(cmd_roles(g)[new], "primary")
+        self.assertEqual(cmd_primary(g)[1], member_port(new))
+        TIMINGS.append(f"host loss (agent + nodes kill -9): write outage {outage:.2f} s")
+        # The host comes back: the old primary rejoins as a replica, never as a primary.
+        lab.restart_agent(host)
+        wait_until(lambda: role_of(member_port(old)).get("master_port") == member_port(new), 40,
+                   "old primary back as a replica")
+        self.assertEqual(role_of(member_port(old))["role"], "slave")
+        wait_until(lambda: events(CMD)[-1:] ==
+                   [f"{old}: Finished recovery for cache nodes 0001"], 20, "recovery events")
+        self.assertEqual(events(CMD)[n_events:], [
+            f"{old}: Failover from primary node {old} to replica node {new} completed",
+            f"{CMD}: Failover from primary node {old} to replica node {new} completed",
+            f"{old}: Recovering cache nodes 0001",
+            f"{old}: Finished recovery for cache nodes 0001",
+        ])
+        # The cluster-mode group had nodes there too: healthy again.
+        g = fx.wait_status(CME, timeout_s=60)
+        h, p = g["ConfigurationEndpoint"]["Address"], g["ConfigurationEndpoint"]["Port"]
+        wait_until(lambda: fx.cluster_check(h, p)[0], 60, "cluster check clean after the host loss")
+
 
 
 if __name__ == "__main__":
