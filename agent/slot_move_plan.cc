@@ -253,6 +253,11 @@ void BatchSizer::Recompute() {
       std::clamp<uint64_t>(target, limits_.min_fetch_keys, limits_.max_batch_keys));
 }
 
+double PaceIdleMs(double busy_ms, uint32_t busy_percent) {
+  if (busy_percent == 0 || busy_percent >= 100 || busy_ms <= 0) return 0;
+  return busy_ms * (100.0 - busy_percent) / busy_percent;
+}
+
 std::vector<Flight> PlanFlights(const std::vector<SlotKeys>& fetched, const BatchLimits& limits) {
   const uint64_t max_keys = std::max<uint32_t>(limits.max_batch_keys, 1);
   const uint64_t max_bytes = std::max<uint64_t>(limits.max_batch_bytes, 1);

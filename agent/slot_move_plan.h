@@ -93,7 +93,11 @@ struct BatchLimits {
   uint64_t max_batch_bytes = 4ull << 20;     // MEMORY USAGE bytes per MIGRATE / per flight
   // Time budget of one flight (the source's main thread is blocked for it; clients of the
   // source wait that long). 0 = none.
-  uint32_t target_batch_ms = 5;
+  uint32_t target_batch_ms = 2;
+  // Pacing: the share of wall time (percent) the mover may keep the source busy with its
+  // fetches and flights; after each one it stays idle for busy * (100 - p) / p, so the
+  // source's clients (and, on a small host, the CPUs) get the rest. 0 or >= 100 = no pacing.
+  uint32_t busy_percent = 0;
   uint32_t initial_batch_keys = 100;         // first GETKEYSINSLOT size
   uint32_t min_fetch_keys = 10;              // never fetch fewer (a big key still goes alone)
 };
@@ -122,6 +126,10 @@ class BatchSizer {
   double avg_ = 0;         // exponentially weighted mean key size; 0 = nothing observed yet
   double ms_per_key_ = 0;  // exponentially weighted MIGRATE cost per key; 0 = unknown
 };
+
+// Pacing: how long the mover stays idle after keeping the source busy for `busy_ms`, so that
+// it uses at most `busy_percent` of the wall time (0 or >= 100: no pacing, 0 ms).
+double PaceIdleMs(double busy_ms, uint32_t busy_percent);
 
 struct SizedKey {
   std::string key;

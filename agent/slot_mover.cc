@@ -40,6 +40,8 @@ return out
 // Slots whose keys are all on the target are completed together (see RunRounds).
 constexpr size_t kCompleteBatchSlots = 1024;
 constexpr uint32_t kCompleteDelayMs = 250;
+// Flights' worth of keys fetched per round (see Round).
+constexpr uint64_t kFlightsPerFetch = 4;
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool Contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
@@ -142,6 +144,58 @@ struct SlotMover::Impl {
     it->second.second += 1;
   }
 
+  // Server-side profile of a node (INFO cpu + commandstats): CPU ms of the process and usec
+  // per command, read at the start and the end of the call; the differences, logged with the
+  // step times, tell the node's own work (DUMP/serialisation in MIGRATE, RESTORE on the target,
+  // the fetch script) apart from round trips and the agent's share of each step's wall time.
+  struct ServerProfile {
+    bool ok = false;
+    double cpu_ms = 0;
+    std::map<std::string, double> cmd_usec;  // "migrate", "eval", "restore-asking", ...
+  };
+  ServerProfile ReadProfile(Peer& p) {
+    ServerProfile out;
+    if (!p.Ready().ok()) return out;
+    auto r = p.conn.Pipeline({{"INFO", "cpu"}, {"INFO", "commandstats"}});
+    if (!r.ok() || !(*r)[0].ok() || !(*r)[1].ok()) return out;
+    auto field = [](const std::string& text, const std::string& key) -> double {
+      auto pos = text.find(key + ":");
+      return pos == std::string::npos ? 0.0 : std::strtod(text.c_str() + pos + key.size() + 1, nullptr);
+    };
+    const std::string cpu = (*r)[0]->str();
+    out.cpu_ms = 1000.0 * (field(cpu, "used_cpu_user") + field(cpu, "used_cpu_sys"));
+    const std::string stats = (*r)[1]->str();
+    for (size_t pos = 0; (pos = stats.find("cmdstat_", pos)) != std::string::npos;) {
+      size_t colon = stats.find(':', pos);
+      size_t eol = stats.find('\n', pos);
+      if (colon == std::string::npos) break;
+      std::string name = stats.substr(pos + 8, colon - pos - 8);
+      size_t u = stats.find("usec=", colon);
+      if (u != std::string::npos && (eol == std::string::npos || u < eol)) {
+        out.cmd_usec[name] = std::strtod(stats.c_str() + u + 5, nullptr);
+      }
+      pos = colon;
+    }
+    out.ok = true;
+    return out;
+  }
+  static std::string ProfileDelta(const ServerProfile& a, const ServerProfile& b) {
+    if (!a.ok || !b.ok) return "n/a";
+    std::string out = "cpu " + std::to_string(static_cast<long long>(b.cpu_ms - a.cpu_ms)) + " ms";
+    std::vector<std::pair<double, std::string>> v;
+    for (const auto& [k, us] : b.cmd_usec) {
+      auto it = a.cmd_usec.find(k);
+      double d = us - (it == a.cmd_usec.end() ? 0.0 : it->second);
+      if (d >= 1000) v.push_back({d, k});
+    }
+    std::sort(v.rbegin(), v.rend());
+    for (size_t i = 0; i < v.size() && i < 5; ++i) {
+      out += ", " + v[i].second + " " + std::to_string(static_cast<long long>(v[i].first / 1000)) + " ms";
+    }
+    return out;
+  }
+  ServerProfile source_profile0, target_profile0;
+
   std::string StepTimes() const {
     std::vector<std::pair<double, std::string>> v;
     for (const auto& [k, t] : step_time) {
@@ -207,6 +261,22 @@ struct SlotMover::Impl {
       std::this_thread::sleep_for(milliseconds(10));
     }
     return true;
+  }
+
+  // Pacing (BatchLimits::busy_percent): the source was busy with our work since `busy_from`;
+  // stay idle for the matching share so its clients get their turn. Interrupted by a cancel.
+  void Pace(Clock::time_point busy_from) {
+    auto now = Clock::now();
+    double busy_ms = std::chrono::duration<double, std::milli>(now - busy_from).count();
+    double idle_ms = PaceIdleMs(busy_ms, spec.batch.busy_percent);
+    if (idle_ms <= 0) return;
+    auto idle = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double, std::milli>(idle_ms));
+    auto until = now + idle;
+    while (Clock::now() < until && !Cancelled()) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), milliseconds(10)));
+    }
+    AddStepTime("pace (idle for clients)", now);
   }
 
   Error CancelError() const {
@@ -730,7 +800,10 @@ struct SlotMover::Impl {
   Status Round(std::vector<Work>& pending, std::vector<uint32_t>* ready) {
     // Fetch.
     std::vector<std::pair<size_t, uint64_t>> asked;  // index into pending, keys asked
-    uint64_t budget = sizer.fetch_keys();
+    // Keys for several flights per fetch: the fetch is a round trip and a blocking script of
+    // its own, and with small (paced) flights it would otherwise come once per flight.
+    uint64_t budget = std::min<uint64_t>(uint64_t{sizer.fetch_keys()} * kFlightsPerFetch,
+                                         std::max<uint64_t>(spec.batch.max_batch_keys, 1) * 2);
     for (size_t i = 0; i < pending.size() && budget > 0; ++i) {
       // One more than the count: getting fewer back proves the slot is empty (see below).
       uint64_t n = std::min<uint64_t>(pending[i].keys_left + 1, budget);
@@ -738,6 +811,7 @@ struct SlotMover::Impl {
       budget -= n;
     }
     std::vector<SlotKeys> fetched;
+    auto busy_from = Clock::now();
     if (auto s = Fetch(pending, asked, &fetched); !s.ok()) return s;
     if (spec.size_keys) {
       std::vector<uint64_t> sizes;
@@ -765,6 +839,8 @@ struct SlotMover::Impl {
       if (!f.oversized && prog.retries == retries_before) {
         sizer.ObserveMigrate(f.keys, std::chrono::duration<double, std::milli>(Clock::now() - tf).count());
       }
+      Pace(busy_from);  // the first flight's share includes the fetch
+      busy_from = Clock::now();
       if (!pending.empty()) {
         prog.current_slot = pending.front().slot;
       }
@@ -1105,6 +1181,8 @@ struct SlotMover::Impl {
     }
     Emit();
     if (Cancelled()) return CancelError();
+    source_profile0 = ReadProfile(*source);
+    target_profile0 = ReadProfile(*target);
 
     for (const auto& w : PlanWindows(counts, spec.max_window_slots, spec.max_window_keys)) {
       if (Cancelled()) return CancelError();
@@ -1126,10 +1204,13 @@ struct SlotMover::Impl {
     prog.current_slot_keys_left = 0;
     Emit();
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::string source_prof = ProfileDelta(source_profile0, ReadProfile(*source));
+    std::string target_prof = ProfileDelta(target_profile0, ReadProfile(*target));
     log->info("{} done: {} slot(s), {} key(s), ~{} bytes in {:.3f} s ({:.0f} keys/s), {} retries; "
-              "time by step: {}", tag, prog.slots_done, prog.keys_moved, prog.bytes_moved, secs,
+              "time by step: {}; source redis: {}; target redis: {}", tag, prog.slots_done,
+              prog.keys_moved, prog.bytes_moved, secs,
               secs > 0 ? static_cast<double>(prog.keys_moved) / secs : 0.0, prog.retries,
-              StepTimes());
+              StepTimes(), source_prof, target_prof);
     return {};
   }
 };

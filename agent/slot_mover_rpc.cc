@@ -1,5 +1,7 @@
 #include "agent/slot_mover_rpc.h"
 
+#include <cstdlib>
+
 #include "agent/agent_service.h"
 #include "agent/node_spec.h"
 #include "agent/node_supervisor.h"
@@ -17,6 +19,16 @@ constexpr uint32_t kSupersedeWaitMs = 15000;
 
 MovePeer FromProto(const pb::PeerNode& p) { return {p.cluster_node_id(), p.ip(), p.port()}; }
 
+// Operator/benchmark overrides of the agent's mover defaults (used when the request leaves the
+// setting at 0): CACHEFLEET_MOVER_MAX_BATCH_MS, CACHEFLEET_MOVER_BUSY_PERCENT (agent/README.md).
+uint32_t EnvOr(const char* name, uint32_t dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v, &end, 10);
+  return (end && *end == '\0' && n <= 100000) ? static_cast<uint32_t>(n) : dflt;
+}
+
 MoveSpec SpecFromRequest(const pb::MoveSlotsRequest& r) {
   MoveSpec s;
   s.move_id = r.move_id();
@@ -28,7 +40,10 @@ MoveSpec SpecFromRequest(const pb::MoveSlotsRequest& r) {
   if (r.migrate_timeout_ms() > 0) s.migrate_timeout_ms = r.migrate_timeout_ms();
   s.batch.max_batch_keys = r.max_batch_keys() > 0 ? r.max_batch_keys() : kDefaultMaxBatchKeys;
   s.batch.max_batch_bytes = r.max_batch_bytes() > 0 ? r.max_batch_bytes() : kDefaultMaxBatchBytes;
-  s.batch.target_batch_ms = r.max_batch_ms() > 0 ? r.max_batch_ms() : kDefaultMaxBatchMs;
+  s.batch.target_batch_ms = r.max_batch_ms() > 0
+                                ? r.max_batch_ms()
+                                : EnvOr("CACHEFLEET_MOVER_MAX_BATCH_MS", kDefaultMaxBatchMs);
+  s.batch.busy_percent = EnvOr("CACHEFLEET_MOVER_BUSY_PERCENT", kDefaultBusyPercent);
   s.auth_password = r.auth_password();
   return s;
 }

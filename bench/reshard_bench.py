@@ -589,10 +589,21 @@ def main() -> int:
     ap.add_argument("--side", choices=("both", "ours", "redis-cli"), default="both")
     ap.add_argument("--json", default="reshard_bench.json", help="results file")
     ap.add_argument("--logs", help="copy the lab's daemon logs into this directory")
+    ap.add_argument("--mover-batch-ms", type=int, default=0,
+                    help="agents' CACHEFLEET_MOVER_MAX_BATCH_MS (0: the agent's default)")
+    ap.add_argument("--mover-busy-pct", type=int, default=0,
+                    help="agents' CACHEFLEET_MOVER_BUSY_PERCENT (0: the agent's default)")
     args = ap.parse_args()
     global VALUE_SIZE
     VALUE_SIZE = args.value_size
     args.pipelines = [int(x) for x in args.pipelines.split(",") if x]
+    # The lab's agents inherit this environment (agent/slot_mover_rpc.cc reads it).
+    for var, val in (("CACHEFLEET_MOVER_MAX_BATCH_MS", args.mover_batch_ms),
+                     ("CACHEFLEET_MOVER_BUSY_PERCENT", args.mover_busy_pct)):
+        if val > 0:
+            os.environ[var] = str(val)
+        else:
+            os.environ.pop(var, None)
     agent, orch = cflab.default_binaries()
     cache = Path(os.environ.get("CACHEFLEET_BUILD_DIR", REPO / "build")) / "CMakeCache.txt"
     build_type = "?"
@@ -606,7 +617,10 @@ def main() -> int:
                           "client_rate": args.rate, "baseline_s": args.baseline_s,
                           "sections": args.sections, "orchestrator": str(orch),
                           "agent": str(agent), "build": build_type, "node_type": NODE_TYPE,
-                          "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S")},
+                          "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                          "load_avg_at_start": os.getloadavg(),
+                          "mover_batch_ms": args.mover_batch_ms or "default",
+                          "mover_busy_pct": args.mover_busy_pct or "default"},
                "ours": {}, "redis_cli": {}, "summary": {}}
     t0 = time.monotonic()
     conf = dict(DEFAULT_CONF)

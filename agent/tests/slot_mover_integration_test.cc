@@ -7,7 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <algorithm>
 #include <map>
+#include <mutex>
+#include <utility>
 #include <set>
 #include <thread>
 
@@ -532,6 +535,61 @@ TEST_F(SlotMoverTest, CancelledMoveLeavesNoOpenSlotAndResumes) {
   ExpectAgreedWithin(10000);
 }
 
+// A client of the three sources for the benchmark: GET of a key in a slot that does not move,
+// ~1000 per second round-robin over the sources, one request at a time; records each
+// request's latency (how long the source's event loop made it wait).
+class LatencyProbe {
+ public:
+  LatencyProbe(std::vector<uint16_t> ports, std::vector<std::string> keys)
+      : ports_(std::move(ports)), keys_(std::move(keys)) {
+    th_ = std::thread([this] { Loop(); });
+  }
+  ~LatencyProbe() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (th_.joinable()) th_.join();
+  }
+  // Latencies (ms) recorded since the last call.
+  std::vector<double> Take() {
+    std::lock_guard lk(mu_);
+    return std::exchange(lat_, {});
+  }
+  static std::string Summary(std::vector<double> v) {
+    if (v.empty()) return "no samples";
+    std::sort(v.begin(), v.end());
+    auto q = [&](double f) { return v[std::min(v.size() - 1, static_cast<size_t>(f * v.size()))]; };
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%zu requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms", v.size(),
+                  q(0.5), q(0.99), v.back());
+    return buf;
+  }
+
+ private:
+  void Loop() {
+    std::vector<RedisConn> conns;
+    for (auto p : ports_) conns.push_back(Conn(p));
+    auto next = Clock::now();
+    for (size_t i = 0; !stop_; ++i) {
+      next += std::chrono::microseconds(1000);
+      auto t0 = Clock::now();
+      (void)conns[i % conns.size()].Command({"GET", keys_[i % keys_.size()]});
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      {
+        std::lock_guard lk(mu_);
+        lat_.push_back(ms);
+      }
+      if (next > Clock::now()) std::this_thread::sleep_until(next);
+      else next = Clock::now();
+    }
+  }
+  std::vector<uint16_t> ports_;
+  std::vector<std::string> keys_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<double> lat_;
+  std::thread th_;
+};
+
 // Opt-in benchmark (CF_MOVER_BENCH=1; CF_MOVER_BENCH_KEYS, default 1000000): the issue's
 // set-up on this machine. 3 masters holding N keys of 100 bytes and an empty 4th; 4096 slots
 // to the 4th with three MoveSlots calls in parallel (one per source, as the orchestrator
@@ -558,6 +616,22 @@ TEST_F(SlotMoverTest, BenchAgainstRedisCliReshard) {
   std::vector<std::pair<size_t, SlotRange>> parts = {
       {0, {0, 1365}}, {1, {5461, 6825}}, {2, {10923, 12287}}};
   if (std::getenv("CF_MOVER_BENCH_ONE_SOURCE")) parts = {{0, {0, 4095}}};  // 1 source, same 4096 slots
+  // Probe keys: one per source in a slot that stays (key index i -> slot KeyHashSlot).
+  std::vector<std::string> probe_keys(3);
+  for (size_t i = 0; i < n && (probe_keys[0].empty() || probe_keys[1].empty() || probe_keys[2].empty()); ++i) {
+    std::string k = "key:" + std::to_string(i);
+    uint32_t s = KeyHashSlot(k);
+    size_t src = owner_of(s);
+    bool moves = false;
+    for (const auto& [ps, pr] : parts) moves = moves || (s >= pr.start && s <= pr.end);
+    if (!moves && probe_keys[src].empty()) probe_keys[src] = k;
+  }
+  std::vector<uint16_t> probe_ports = {static_cast<uint16_t>(nodes_[0].port),
+                                       static_cast<uint16_t>(nodes_[1].port),
+                                       static_cast<uint16_t>(nodes_[2].port)};
+  auto probe = std::make_unique<LatencyProbe>(probe_ports, probe_keys);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::printf("[bench] client idle: %s\n", LatencyProbe::Summary(probe->Take()).c_str());
   auto t0 = Clock::now();
   std::vector<std::future<MoveResult>> futs;
   for (const auto& [src, r] : parts) {
@@ -577,6 +651,13 @@ TEST_F(SlotMoverTest, BenchAgainstRedisCliReshard) {
                 (unsigned long long)r.progress.back().keys_moved(), r.ms);
   }
   long long ours_ms = MsSince(t0);
+  std::printf("[bench] client during our move: %s\n", LatencyProbe::Summary(probe->Take()).c_str());
+  probe->Stop();
+  if (std::getenv("CF_MOVER_BENCH_NO_CLI")) {
+    std::printf("[bench] ours: %llu keys in %lld ms = %.0f keys/s\n", (unsigned long long)ours_keys,
+                ours_ms, ours_keys * 1000.0 / std::max<long long>(ours_ms, 1));
+    return;
+  }
   ExpectAgreedWithin(15000);
   // Back (not measured), so redis-cli starts from the same layout.
   for (const auto& [src, r] : parts) {
@@ -591,9 +672,12 @@ TEST_F(SlotMoverTest, BenchAgainstRedisCliReshard) {
   std::string cmd = "timeout 1200 redis-cli --cluster reshard 127.0.0.1:" + std::to_string(nodes_[0].port) +
                     " --cluster-from " + from + " --cluster-to " + nodes_[3].cluster_id +
                     " --cluster-slots 4096 --cluster-yes --cluster-pipeline 1000 > " + log + " 2>&1";
+  probe = std::make_unique<LatencyProbe>(probe_ports, probe_keys);
   auto t1 = Clock::now();
   int rc = std::system(cmd.c_str());
   long long cli_ms = MsSince(t1);
+  std::printf("[bench] client during redis-cli: %s\n", LatencyProbe::Summary(probe->Take()).c_str());
+  probe->Stop();
   ASSERT_EQ(rc, 0) << ReadFileOrEmpty(log).substr(0, 2000);
   RedisConn d = Conn(nodes_[3].port);
   uint64_t cli_keys = static_cast<uint64_t>(d.Command({"DBSIZE"})->integer());
@@ -724,6 +808,26 @@ TEST_F(DirectMoverTest, WithoutTheFetchScriptAndWithoutSizing) {
   EXPECT_EQ(p2.back().keys_moved, 600u);
   EXPECT_EQ(p2.back().bytes_moved, 0u);
   ExpectOn(1, kv2);
+  ExpectAgreedWithin(10000);
+}
+
+// Pacing (busy_percent) with small flights: many fetches of several flights each, idle time
+// after every flight; every key arrives, nothing stays open.
+TEST_F(DirectMoverTest, PacedSmallFlightsMoveEverything) {
+  ASSERT_NO_FATAL_FAILURE(FormCluster({{{0, 8191}}, {{8192, 16383}}}));
+  auto kv = Fill(200, 20, 100);
+  MoveSpec a = Spec(0, 1, {{200, 219}});
+  a.batch.busy_percent = 50;
+  a.batch.target_batch_ms = 1;
+  a.batch.max_batch_keys = 30;  // 2000 keys: dozens of flights, several per fetch
+  std::vector<MoveProgress> p;
+  auto t0 = Clock::now();
+  Status s = Run(a, &p);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(p.back().keys_moved, 2000u);
+  EXPECT_EQ(p.back().slots_done, 20u);
+  std::printf("[paced] 2000 keys in %lld ms\n", MsSince(t0));
+  ExpectOn(1, kv);
   ExpectAgreedWithin(10000);
 }
 

@@ -220,6 +220,16 @@ TEST(BatchSizer, ShrinksAtOnceForLargeKeys) {
   EXPECT_GT(s.avg_key_bytes(), 1 << 20);
 }
 
+TEST(Pacing, IdleTimeKeepsTheBusyShare) {
+  EXPECT_DOUBLE_EQ(PaceIdleMs(2.0, 50), 2.0);    // busy half the time
+  EXPECT_DOUBLE_EQ(PaceIdleMs(1.0, 25), 3.0);    // a quarter
+  EXPECT_DOUBLE_EQ(PaceIdleMs(4.0, 80), 1.0);
+  EXPECT_DOUBLE_EQ(PaceIdleMs(5.0, 100), 0.0);   // no pacing
+  EXPECT_DOUBLE_EQ(PaceIdleMs(5.0, 0), 0.0);     // no pacing
+  EXPECT_DOUBLE_EQ(PaceIdleMs(0.0, 50), 0.0);
+  EXPECT_DOUBLE_EQ(PaceIdleMs(-1.0, 50), 0.0);
+}
+
 TEST(BatchSizer, TimeBudgetCapsTheBatch) {
   BatchSizer s(BatchLimits{.max_batch_keys = 1000, .max_batch_bytes = 4 << 20,
                            .target_batch_ms = 5, .initial_batch_keys = 100, .min_fetch_keys = 10});
