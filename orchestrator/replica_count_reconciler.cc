@@ -141,6 +141,14 @@ Status ReplicaCountReconciler::Step(OperationRecord& op, const std::atomic<bool>
       if (auto st = StopNodes(deps_, rm); !st) return st;
       if (cme)
         if (auto st = Forget(c); !st) return st;
+      if (!c.plan.retain_primary.empty()) {
+        const std::string msg = "Replication group " + op.group_id + " deleted; its primary " +
+                                c.plan.retain_primary + " is now a standalone cache cluster";
+        if (auto st = deps_.store->CompleteRetainPrimary(op, c.plan.retain_primary, msg); !st)
+          return st;
+        Logger("ops")->info("{} {}", OpTag(op), msg);
+        return {};
+      }
       return Complete(op, c);
     }
     default:

@@ -82,6 +82,7 @@ std::string ReplicaPlanToJson(const ReplicaPlan& p) {
     j["add"].push_back(e);
   }
   j["remove"] = p.remove;
+  if (!p.retain_primary.empty()) j["retain_primary"] = p.retain_primary;
   j["replicas"] = nlohmann::json::object();
   for (const auto& [ng, c] : p.replicas) j["replicas"][ng] = {c.first, c.second};
   return j.dump();
@@ -101,6 +102,7 @@ Result<ReplicaPlan> ReplicaPlanFromJson(const std::string& s) {
       p.add.push_back(std::move(a));
     }
     p.remove = j.at("remove").get<std::vector<std::string>>();
+    if (j.contains("retain_primary")) p.retain_primary = j["retain_primary"].get<std::string>();
     for (const auto& [ng, c] : j.at("replicas").items())
       p.replicas[ng] = {c.at(0).get<int>(), c.at(1).get<int>()};
     return p;

@@ -54,6 +54,9 @@ struct ReplicaPlan {
   };
   std::vector<NewReplica> add;
   std::vector<std::string> remove;                      // node ids
+  // DeleteReplicationGroup RetainPrimaryCluster: this node becomes a standalone cache cluster
+  // and the group is deleted once `remove` are stopped.
+  std::string retain_primary;
   std::map<std::string, std::pair<int, int>> replicas;  // node group -> (before, after)
   // "0001 1->2, 0002 1->2"
   std::string Summary() const;

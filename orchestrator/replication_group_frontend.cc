@@ -10,6 +10,7 @@
 #include "orchestrator/placement_planner.h"
 #include "orchestrator/replication_group_validator.h"
 #include "orchestrator/replication_group_xml.h"
+#include "orchestrator/replica_count_frontend.h"
 #include "orchestrator/store.h"
 
 namespace cf::orchestrator {
@@ -206,6 +207,8 @@ std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(const a
   auto validated = ValidateDeleteReplicationGroup(req.params);
   if (auto* e = std::get_if<ApiError>(&validated)) return *e;
   const std::string id = std::get<DeleteGroupRequest>(validated).group_id;
+  if (std::get<DeleteGroupRequest>(validated).retain_primary)
+    return DeleteRetainingPrimary(store_, config_, poke_, id, result);
 
   const int64_t now = NowMs();
   OperationRecord op;

@@ -744,10 +744,9 @@ Validated<DeleteGroupRequest> ValidateDeleteReplicationGroup(const QueryParams& 
   if (!id) return InvalidParameterValue(id.error().message);
   std::optional<bool> retain;
   CF_TAKE(params.GetBool("RetainPrimaryCluster"), retain);
-  if (retain && *retain) return InvalidParameterValue(NotSupported("RetainPrimaryCluster=true"));
   if (params.Has("FinalSnapshotIdentifier"))
     return InvalidParameterValue(NotSupported("A final snapshot (FinalSnapshotIdentifier)"));
-  return DeleteGroupRequest{*id};
+  return DeleteGroupRequest{*id, retain && *retain};
 }
 
 }  // namespace cf::orchestrator

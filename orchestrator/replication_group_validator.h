@@ -66,6 +66,7 @@ Validated<DescribeGroupsRequest> ValidateDescribeReplicationGroups(const api::Qu
 
 struct DeleteGroupRequest {
   std::string group_id;  // lowercase
+  bool retain_primary = false;  // RetainPrimaryCluster=true (replica_count_frontend.h)
 };
 Validated<DeleteGroupRequest> ValidateDeleteReplicationGroup(const api::QueryParams& params);
 

@@ -211,6 +211,30 @@ CREATE TABLE parameter_group_tags(
   PRIMARY KEY (group_name, key)
 );
 )sql",
+    // v5: standalone cache clusters (DeleteReplicationGroup RetainPrimaryCluster keeps the
+    // primary; store_standalone.cc). Its port stays reserved as a block with no node.
+    R"sql(
+CREATE TABLE standalone_clusters(
+  cluster_id TEXT PRIMARY KEY,
+  former_group_id TEXT NOT NULL,
+  host_id TEXT NOT NULL REFERENCES hosts(host_id),
+  port INTEGER NOT NULL,
+  az TEXT NOT NULL,
+  status TEXT NOT NULL,
+  cache_node_type TEXT NOT NULL,
+  maxmemory_bytes INTEGER NOT NULL,
+  engine TEXT NOT NULL,
+  engine_version TEXT NOT NULL,
+  parameter_group TEXT NOT NULL,
+  preferred_maintenance_window TEXT NOT NULL,
+  snapshot_window TEXT NOT NULL,
+  snapshot_retention_limit INTEGER NOT NULL,
+  security_group_ids TEXT NOT NULL,
+  notification_topic_arn TEXT NOT NULL,
+  auto_minor_version_upgrade INTEGER NOT NULL,
+  create_time_ms INTEGER NOT NULL
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

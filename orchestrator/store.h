@@ -28,12 +28,13 @@
 #include "orchestrator/orch_types.h"
 #include "orchestrator/placement_planner.h"
 #include "orchestrator/reshard_types.h"
+#include "orchestrator/standalone_cluster.h"
 
 namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -271,6 +272,14 @@ class Store {
                                    const std::string& payload_like, int64_t since_ms);
   // The latest finished_ms of the group's operations (0 when none finished).
   Result<int64_t> LastOperationFinishedMs(const std::string& group_id);
+
+  // ---- standalone cache clusters (store_standalone.cc) ----
+  // RetainPrimaryCluster: kStopNodes -> kSucceeded; the group's node `primary_node_id` becomes
+  // a standalone cache cluster (its port stays reserved), everything else of the group is
+  // removed as CompleteDelete does; events on the group and the cluster. One transaction.
+  Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
+                               const std::string& event_message);
+  Result<std::vector<StandaloneCluster>> ListStandaloneClusters();
 
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,

@@ -279,7 +279,7 @@ TEST_F(FrontendTest, DeleteRules) {
               "InvalidReplicationGroupState", 400, "Replication group must be in available state");
   MarkAvailable("del");
   ExpectFault("DeleteReplicationGroup",
-              {{"ReplicationGroupId", "del"}, {"RetainPrimaryCluster", "true"}},
+              {{"ReplicationGroupId", "del"}, {"RetainPrimaryCluster", "maybe"}},
               "InvalidParameterValue");
   ExpectFault("DeleteReplicationGroup",
               {{"ReplicationGroupId", "del"}, {"FinalSnapshotIdentifier", "snap"}},

@@ -646,6 +646,68 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+TEST_F(ReplicaOpsTest, DeleteRetainingThePrimary) {
+  Create(false);
+  Params p = kUp2;
+  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", p));
+  ASSERT_TRUE(WaitFor("g", "available"));
+  const NodeRecord primary = View("g").nodes[0];
+  ASSERT_EQ(primary.node_id, "g-001");
+  pugi::xml_document doc;
+  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup",
+                           {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}}, &doc));
+  EXPECT_STREQ(doc.child("Result").child("ReplicationGroup").child_value("Status"), "deleting");
+  ASSERT_TRUE(WaitUntil([&] { return !*orch_->store.GetGroup("g"); }));
+  auto standalone = orch_->store.ListStandaloneClusters();
+  ASSERT_TRUE(standalone.ok());
+  ASSERT_EQ(standalone->size(), 1u);
+  EXPECT_EQ((*standalone)[0].cluster_id, "g-001");
+  EXPECT_EQ((*standalone)[0].former_group_id, "g");
+  EXPECT_EQ((*standalone)[0].port, primary.port);
+  EXPECT_EQ((*standalone)[0].cache_node_type, "cache.t3.micro");
+  {
+    std::lock_guard lk(net_->mu);
+    ASSERT_EQ(net_->nodes.size(), 1u);
+    EXPECT_EQ(net_->nodes.begin()->first, "g-001");
+  }
+  auto events = orch_->store.ListEvents("g-001");
+  ASSERT_TRUE(events.ok());
+  EXPECT_FALSE(events->empty());
+  // The retained node's port stays reserved: a new group never gets it on that host.
+  ASSERT_FALSE(orch_->Call("CreateReplicationGroup", {{"ReplicationGroupId", "h"},
+                                                      {"ReplicationGroupDescription", "d"},
+                                                      {"NumCacheClusters", "6"}}));
+  ASSERT_TRUE(WaitFor("h", "available"));
+  for (const auto& n : View("h").nodes)
+    EXPECT_FALSE(n.host_id == primary.host_id && n.port == primary.port) << n.node_id;
+}
+
+TEST_F(ReplicaOpsTest, RetainPrimaryRefusedForClusterMode) {
+  Create(true);
+  auto e = orch_->Call("DeleteReplicationGroup",
+                       {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}});
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, "InvalidParameterValue");
+  EXPECT_EQ(View("g").group.status, GroupStatus::kAvailable);
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+}
+
+TEST_F(ReplicaOpsTest, RetainPrimarySurvivesACrashAtStopNodes) {
+  Create(false);
+  orch_->runner->Stop();
+  orch_ = NewOrch();
+  CrashAt crash(*orch_->replicas, OpState::kStopNodes);
+  orch_->Start(&crash);
+  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup",
+                           {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}}));
+  ASSERT_TRUE(WaitUntil([&] { return crash.crashed(); }));
+  Restart();
+  ASSERT_TRUE(WaitUntil([&] { return !*orch_->store.GetGroup("g"); }));
+  ASSERT_EQ(orch_->store.ListStandaloneClusters()->size(), 1u);
+  std::lock_guard lk(net_->mu);
+  EXPECT_EQ(net_->nodes.size(), 1u);
+}
+
 TEST(ReplicaCountStates, Transitions) {
   const auto cme = Topology::kClusterModeEnabled, cmd = Topology::kClusterModeDisabled;
   EXPECT_EQ(NextState(OpKind::kIncreaseReplicas, cme, OpState::kLaunchNodes), OpState::kMeet);

@@ -546,7 +546,7 @@ TEST(DeleteValidation, Rules) {
   EXPECT_EQ(std::get<api::ApiError>(bad).code, "InvalidParameterValue");
   auto retain = ValidateDeleteReplicationGroup(
       QueryParams(Params{{"ReplicationGroupId", "a"}, {"RetainPrimaryCluster", "true"}}));
-  EXPECT_EQ(std::get<api::ApiError>(retain).code, "InvalidParameterValue");
+  EXPECT_TRUE(std::get<DeleteGroupRequest>(retain).retain_primary);
   auto snap = ValidateDeleteReplicationGroup(
       QueryParams(Params{{"ReplicationGroupId", "a"}, {"FinalSnapshotIdentifier", "s"}}));
   EXPECT_EQ(std::get<api::ApiError>(snap).code, "InvalidParameterValue");

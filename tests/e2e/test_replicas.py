@@ -218,6 +218,37 @@ class Replicas(unittest.TestCase):
         self.assertEqual(fx.error_code(cm.exception), ("InvalidReplicationGroupState", 400))
         fx.wait_status(CMD, timeout_s=60)
 
+    def test_04_delete_retaining_the_primary(self):
+        gid = "rep-keep"
+        fx.client().create_replication_group(
+            ReplicationGroupId=gid, ReplicationGroupDescription="keep", Engine="redis",
+            CacheNodeType="cache.t3.micro", NumCacheClusters=3)
+        g = fx.wait_status(gid)
+        pe = g["NodeGroups"][0]["PrimaryEndpoint"]
+        fx.redis_cli(pe["Address"], pe["Port"], "SET", "kept", "yes")
+        # Refused for cluster mode enabled groups (several primaries).
+        self.expect("InvalidParameterValue", 400, fx.client().delete_replication_group,
+                    ReplicationGroupId=CME, RetainPrimaryCluster=True)
+        _, out, _ = fx.aws("delete-replication-group", "--replication-group-id", gid,
+                           "--retain-primary-cluster")
+        self.assertEqual(out["ReplicationGroup"]["Status"], "deleting")
+        fx.wait_gone(gid, timeout_s=60)
+        self.assertEqual(fx.group_processes([f"{gid}-002", f"{gid}-003"]), [])
+        self.assertEqual(len(fx.group_processes([f"{gid}-001"])), 1)
+        r = fx.redis_cli(pe["Address"], pe["Port"], "GET", "kept")
+        self.assertEqual(r.stdout.strip(), "yes")
+        info = info_replication(pe["Address"], pe["Port"])
+        self.assertEqual(info.get("role"), "master")
+        self.assertEqual(info.get("connected_slaves"), "0")
+        # DescribeCacheClusters shows it when the cache-cluster actions read
+        # Store::ListStandaloneClusters (orch-settings); report what it says.
+        try:
+            cc = fx.client().describe_cache_clusters(CacheClusterId=f"{gid}-001")
+            print(f"  DescribeCacheClusters {gid}-001: {cc['CacheClusters'][0].get('CacheClusterStatus')}",
+                  flush=True)
+        except ClientError as e:
+            print(f"  DescribeCacheClusters {gid}-001: {fx.error_code(e)}", flush=True)
+
 
 if __name__ == "__main__":
     fx.run(deadline_s=420)
