@@ -310,7 +310,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
                 {"move_stall_timeout_ms", &o.move_stall_timeout_ms, 100},
                 {"move_progress_write_ms", &o.move_progress_write_ms, 1},
                 {"progress_log_interval_ms", &o.progress_log_interval_ms, 1},
-                {"move_error_event_interval_ms", &o.move_error_event_interval_ms, 0}};
+                {"move_error_event_interval_ms", &o.move_error_event_interval_ms, 0},
+                {"removed_node_grace_ms", &o.removed_node_grace_ms, 0}};
       for (auto& m : ms)
         if (!(st = ReadInt(ops, m.key, m.lo, int64_t{24} * 3600 * 1000, *m.field, p)))
           return st.error();

@@ -96,6 +96,9 @@ struct OperationSettings {
   int64_t move_progress_write_ms = 200;          // persist a running move's progress this often
   int64_t progress_log_interval_ms = 1000;       // one progress info line per operation at most
   int64_t move_error_event_interval_ms = 10000;  // retried move failures: one event per move
+  // Scale-in: removed nodes stay up (answering MOVED to clients with a stale slot map) this
+  // long after CLUSTER FORGET, before StopNode.
+  int64_t removed_node_grace_ms = 2000;
 };
 
 // Failover (failover_reconciler.h, failover_monitor.h, failover_frontend.h). YAML: `failover:`.

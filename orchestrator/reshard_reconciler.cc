@@ -201,7 +201,7 @@ Status ReshardReconciler::Step(OperationRecord& op, const std::atomic<bool>& sto
     case OpState::kForgetNodes:
       return ForgetRemoved(op, c);
     case OpState::kStopNodes:
-      return StopRemoved(op, c);
+      return StopRemoved(op, c, stop);
     default:
       return MakeError(Errc::kInternal, std::string(OpKindName(op.kind)) +
                                             " has no step for state " + OpStateName(op.state));
@@ -839,7 +839,20 @@ Status ReshardReconciler::ForgetRemoved(OperationRecord& op, const Context& c) {
   return Advance(op, "stopping the removed nodes");
 }
 
-Status ReshardReconciler::StopRemoved(OperationRecord& op, const Context& c) {
+Status ReshardReconciler::StopRemoved(OperationRecord& op, const Context& c,
+                                      const std::atomic<bool>& stop) {
+  // Grace: a client with a stale slot map still sends to the removed nodes; kept up, they answer
+  // MOVED (they own no slot) instead of refusing the connection. Counted from the commit that
+  // entered this state (op.updated_ms, wall clock, never earlier than the FORGETs), so a resumed
+  // operation does not wait again for time that already passed.
+  const int64_t grace_until = op.updated_ms + deps_.settings.removed_node_grace_ms;
+  if (const int64_t wait = std::min(grace_until - NowMs(), deps_.settings.removed_node_grace_ms);
+      wait > 0) {
+    Logger("reshard")->debug("{} keeping the removed nodes up for {} ms (clients with a stale "
+                             "slot map get MOVED)",
+                             OpTag(op), wait);
+    if (!SleepFor(wait, stop)) return MakeError(Errc::kUnavailable, "stopping");
+  }
   const LoadedGroup removed = Restrict(c.g, c.removed_nodes, {});
   if (auto st = StopNodes(deps_, removed); !st) return st;
   if (auto st = ForgetEverywhere(c); !st) return st;

@@ -24,7 +24,10 @@
 //                     holds no key), then CLUSTER FORGET of every removed node on EVERY remaining
 //                     node, replicas included, all in parallel (Redis bans a forgotten id for 60
 //                     s only, so all of them must forget it within that window).
-//   stop-nodes        scale-in: StopNode(purge) of the removed nodes, FORGET once more everywhere
+//   stop-nodes        scale-in: after removed_node_grace_ms (default 2 s, counted from the
+//                     transition into this state, so a resumed operation does not wait twice)
+//                     during which the removed nodes stay up and answer MOVED to clients with a
+//                     stale slot map, StopNode(purge) of the removed nodes, FORGET once more everywhere
 //                     (cheap, catches a node that re-learned an id), then one transaction removes
 //                     the removed node groups, their nodes and ports and makes the rest
 //                     `available`; event "Finished ...".
@@ -100,7 +103,7 @@ class ReshardReconciler final : public OperationHandler {
   Status AwaitHealthy(OperationRecord& op, const Context& c, const std::atomic<bool>& stop);
   Status ForgetRemoved(OperationRecord& op, const Context& c);
   Status ForgetEverywhere(const Context& c);
-  Status StopRemoved(OperationRecord& op, const Context& c);
+  Status StopRemoved(OperationRecord& op, const Context& c, const std::atomic<bool>& stop);
   Status Complete(OperationRecord& op, const Context& c);
 
   ReconcilerDeps deps_;

@@ -113,6 +113,7 @@ class ReshardTest : public ::testing::Test {
     cfg_.operations.move_progress_write_ms = 5;
     cfg_.operations.progress_log_interval_ms = 50;
     cfg_.operations.move_error_event_interval_ms = 0;
+    cfg_.operations.removed_node_grace_ms = 20;
     net_ = std::make_shared<FakeNetwork>();
     for (int i = 0; i < 3; ++i) {
       std::string id = std::string("host-") + static_cast<char>('a' + i);
@@ -340,6 +341,36 @@ TEST_F(ReshardTest, ScaleInFiveToThreeForgetsAndStopsTheRemovedNodes) {
   // Their ports are free again: a new group may take them.
   EXPECT_TRUE(HasEvent("Finished modifying number of node groups from 5 to 3"));
   EXPECT_FALSE(DescribedProgress());
+}
+
+// Scale-in keeps the removed nodes up for removed_node_grace_ms after CLUSTER FORGET (clients
+// with a stale slot map get MOVED instead of a refused connection), then stops them.
+TEST_F(ReshardTest, ScaleInKeepsTheRemovedNodesUpForTheGraceBeforeStoppingThem) {
+  cfg_.operations.removed_node_grace_ms = 700;
+  orch_->runner->Stop();
+  orch_ = NewOrchestrator();
+  orch_->Start();
+  CreateWithKeys(5);
+  auto sum = [&](auto field) {
+    int n = 0;
+    for (auto& a : agents_) n += (a.get()->*field).load();
+    return n;
+  };
+  const int stops_before = sum(&FakeAgent::stops);
+  const int forgets_before = sum(&FakeAgent::forget_calls);
+  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
+                           {{"ReplicationGroupId", "cme"},
+                            {"NodeGroupCount", "3"},
+                            {"ApplyImmediately", "true"},
+                            {"NodeGroupsToRemove.NodeGroupToRemove.1", "0002"},
+                            {"NodeGroupsToRemove.NodeGroupToRemove.2", "0004"}}));
+  ASSERT_TRUE(WaitUntil([&] { return sum(&FakeAgent::forget_calls) > forgets_before; }, 30000));
+  const auto forgot = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return sum(&FakeAgent::stops) > stops_before; }, 30000));
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(stopped - forgot).count(), 600);
+  ASSERT_TRUE(WaitFor("cme", "available", 30000));
+  ExpectBalanced(3);
 }
 
 TEST_F(ReshardTest, ScaleInWithRetainAndBackOut) {

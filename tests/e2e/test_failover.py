@@ -444,6 +444,34 @@ class Failover(unittest.TestCase):
         wait_until(lambda: fx.cluster_check(h, p)[0], 60, "cluster check clean after the host loss")
 
 
+    def test_08_orchestrator_killed_during_a_failover(self):
+        """kill -9 of the orchestrator right after TestFailover was accepted: the restarted
+        orchestrator resumes the operation; the shard ends with one primary, the old one a
+        replica, and each event written once."""
+        g = fx.wait_status(CMD2, timeout_s=60)
+        old = [c for c, r in cmd_roles(g).items() if r == "primary"][0]
+        n_events = len(events(CMD2))
+        lab = fx.lab()
+        fx.client().test_failover(ReplicationGroupId=CMD2, NodeGroupId="0001")
+        lab.kill_orchestrator()
+        lab.restart_orchestrator()
+        g = fx.wait_status(CMD2, timeout_s=60)
+        roles = cmd_roles(g)
+        new = [c for c, r in roles.items() if r == "primary"]
+        self.assertEqual(len(new), 1, roles)
+        new = new[0]
+        self.assertNotEqual(new, old)
+        self.assertEqual(role_of(member_port(new))["role"], "master")
+        wait_until(lambda: role_of(member_port(old)).get("master_port") == member_port(new), 20,
+                   "old primary following")
+        self.assertEqual(events(CMD2)[n_events:], [
+            f"{CMD2}: Test Failover API called for node group 0001",
+            f"{old}: Failover from primary node {old} to replica node {new} completed",
+            f"{CMD2}: Failover from primary node {old} to replica node {new} completed",
+            f"{old}: Recovering cache nodes 0001",
+            f"{old}: Finished recovery for cache nodes 0001",
+        ])
+
 
 if __name__ == "__main__":
     fx.run(deadline_s=560)
