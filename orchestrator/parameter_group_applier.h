@@ -6,7 +6,10 @@
 // change, so the work list (Store::ListParameterApplyTasks) survives any crash and a restarted
 // orchestrator simply continues. Each pass calls ReconfigureNode(restart=false) with the node's
 // spec (BuildNodeSpec) plus the group's dynamic parameters (CONFIG SET on the node; the agent
-// persists them so later restarts keep them), then records the generation. The call is
+// persists them so later restarts keep them), then records the generation. Generations are
+// unique across parameter groups (each change takes the highest + 1) and a node is due when
+// its generation differs from its group's, so a replication group that switches parameter
+// group is brought up to the new one too. The call is
 // idempotent, so a crash between the call and the record only repeats it. Static
 // (requires-reboot) parameters are not sent: their nodes show pending-reboot.
 #pragma once

@@ -189,7 +189,8 @@ Status Store::ChangeParameterGroup(const ParameterGroupChange& c) {
   for (const auto& [k, v] : c.reset)
     if (auto st = upsert(k, v, "reset"); !st) return st;
   if (auto st = Exec(*db_,
-                     "UPDATE cache_parameter_groups SET generation=generation+1 WHERE name=?",
+                     "UPDATE cache_parameter_groups SET generation=(SELECT MAX(generation) "
+                     "FROM cache_parameter_groups)+1 WHERE name=?",
                      [&](SqliteStmt& s) { s.Bind(1, c.name); });
       !st)
     return st;
@@ -218,7 +219,7 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
         "JOIN replication_groups g ON g.group_id=n.group_id "
         "JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group) "
         "WHERE n.status='available' AND g.status IN ('available','modifying') "
-        "AND n.param_generation < p.generation ORDER BY n.node_id");
+        "AND n.param_generation != p.generation ORDER BY n.node_id");
     if (!s) return s.error();
     while (true) {
       auto row = s->Step();
@@ -262,8 +263,7 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
 Status Store::MarkParametersApplied(const std::string& node_id, int64_t generation) {
   std::lock_guard lk(mu_);
   return Exec(*db_,
-              "UPDATE nodes SET param_generation=max(param_generation, ?), param_last_error='' "
-              "WHERE node_id=?",
+              "UPDATE nodes SET param_generation=?, param_last_error='' WHERE node_id=?",
               [&](SqliteStmt& s) { s.Bind(1, generation).Bind(2, node_id); });
 }
 
@@ -277,7 +277,7 @@ Result<std::map<std::string, std::string>> Store::ParameterApplyStatuses() {
   std::lock_guard lk(mu_);
   auto s = db_->Prepare(
       "SELECT n.node_id, n.param_pending_reboot, n.param_generation, "
-      "COALESCE(p.generation, 0) FROM nodes n "
+      "COALESCE(p.generation, n.param_generation) FROM nodes n "
       "JOIN replication_groups g ON g.group_id=n.group_id "
       "LEFT JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group)");
   if (!s) return s.error();
@@ -287,7 +287,7 @@ Result<std::map<std::string, std::string>> Store::ParameterApplyStatuses() {
     if (!row) return row.error();
     if (!*row) break;
     out[s->Text(0)] = s->Int(1) ? "pending-reboot"
-                      : s->Int(2) < s->Int(3) ? "applying"
+                      : s->Int(2) != s->Int(3) ? "applying"
                                               : "in-sync";
   }
   return out;

@@ -63,7 +63,7 @@ struct UserParameterGroup {
   std::string name;  // lowercase
   std::string family;
   std::string description;
-  int64_t generation = 0;  // + 1 on every change; nodes record the generation they run
+  int64_t generation = 0;  // changes take the highest of all groups + 1; nodes record theirs
   int64_t create_time_ms = 0;
   std::map<std::string, std::string> values;
   std::map<std::string, std::string> reset;
@@ -301,13 +301,13 @@ class Store {
   // kNotFound; kFailedPrecondition while a replication group uses it. Removes its values and
   // tags too; event.
   Status DeleteParameterGroup(const std::string& name, const std::string& event_message);
-  // One transaction: applies c (values, generation + 1; the nodes of every replication group
+  // One transaction: applies c (values, a new generation; the nodes of every replication group
   // using it become pending-reboot when c.requires_reboot), event. kNotFound when unknown.
   Status ChangeParameterGroup(const ParameterGroupChange& c);
-  // Nodes whose parameters lag their parameter group's generation (the applier's work list):
+  // Nodes whose generation differs from their parameter group's (the applier's work list):
   // available nodes of available/modifying groups that use a user-created group.
   Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
-  // The node now runs generation `generation` (never lowers it); clears its last error.
+  // The node now runs generation `generation`; clears its last error.
   Status MarkParametersApplied(const std::string& node_id, int64_t generation);
   Status RecordParameterApplyError(const std::string& node_id, const std::string& error);
   // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.

@@ -413,6 +413,34 @@ TEST_F(SettingsTest, UserGroupDrivesCreateAppliesAndBlocksDelete) {
   EXPECT_STREQ(ccs[0].child_value("ReplicationGroupId"), "rg");
 }
 
+TEST_F(SettingsTest, ApplierResumesFromTheStoreAfterARestart) {
+  ASSERT_FALSE(Call("CreateCacheParameterGroup", {{"CacheParameterGroupName", "p"},
+                                                  {"CacheParameterGroupFamily", "redis7"},
+                                                  {"Description", "d"}}));
+  ASSERT_EQ(Fault("CreateReplicationGroup", {{"ReplicationGroupId", "rg"},
+                                             {"ReplicationGroupDescription", "d"},
+                                             {"NumCacheClusters", "2"},
+                                             {"CacheParameterGroupName", "p"}}),
+            "ok");
+  MakeAvailable("rg");
+  ASSERT_FALSE(Call("ModifyCacheParameterGroup",
+                    {{"CacheParameterGroupName", "p"},
+                     {"ParameterNameValues.ParameterNameValue.1.ParameterName", "maxmemory-policy"},
+                     {"ParameterNameValues.ParameterNameValue.1.ParameterValue", "allkeys-lru"}}));
+  // The process that accepted the change "crashes" before applying it: a fresh store
+  // connection and applier (a restarted orchestrator) find the work in the store.
+  Store reopened;
+  ASSERT_TRUE(reopened.Open(dir_.file("orch.db")).ok());
+  RecordingAgents agents;
+  ParameterApplier applier(reopened, agents, catalog_, cfg_);
+  EXPECT_EQ(applier.RunOnce(), 2);
+  for (const auto& c : agents.calls)
+    EXPECT_EQ(c.spec().config().at("maxmemory-policy"), "allkeys-lru");
+  // Applying again (a crash between the call and the record) is harmless and then settles.
+  EXPECT_EQ(applier.RunOnce(), 0);
+  EXPECT_EQ(reopened.ParameterApplyStatuses()->at("rg-002"), "in-sync");
+}
+
 TEST_F(SettingsTest, CacheClustersPagingAndFaults) {
   for (std::string id : {"a", "b", "c", "d", "e", "f", "g", "h"})
     ASSERT_EQ(Fault("CreateReplicationGroup", {{"ReplicationGroupId", id},
