@@ -216,6 +216,18 @@ class Failover(unittest.TestCase):
             f"{old}: Recovering cache nodes 0001",
             f"{old}: Finished recovery for cache nodes 0001",
         ])
+        # The same through DescribeEvents (newest first).
+        got = fx.client().describe_events(SourceIdentifier=CMD, SourceType="replication-group",
+                                          Duration=60)["Events"]
+        msgs = [e["Message"] for e in got]
+        self.assertEqual(msgs[:2], [
+            f"Failover from primary node {old} to replica node {new} completed",
+            "Test Failover API called for node group 0001"])
+        got = fx.client().describe_events(SourceIdentifier=old, SourceType="cache-cluster",
+                                          Duration=60)["Events"]
+        self.assertEqual([e["Message"] for e in got][:3], [
+            "Finished recovery for cache nodes 0001", "Recovering cache nodes 0001",
+            f"Failover from primary node {old} to replica node {new} completed"])
         TIMINGS.append(f"CMD TestFailover: call -> available {total:.2f} s")
 
     def test_02_testfailover_cluster_mode_enabled_limit_and_concurrency(self):
