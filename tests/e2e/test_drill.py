@@ -281,6 +281,11 @@ class Drills(unittest.TestCase):
         if action == "switchover":
             self.assertEqual(rep["new_primary"]["id"], target)
             self.assertEqual(lo["lost"], 0, lo)
+        if rep["events"] is not None and action == "test-failover":
+            # DescribeEvents exists: the window's events include the documented ones.
+            msgs = [e["message"] for e in rep["events"]]
+            self.assertIn(f"Test Failover API called for node group {rep['node_group']}", msgs)
+            self.assertTrue(any(m.startswith("Failover from primary node") for m in msgs), msgs)
         self.assertEqual(load_processes(), [])
         fx.wait_status(group)
 
