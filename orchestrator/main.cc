@@ -22,6 +22,7 @@
 #include "orchestrator/failover_monitor.h"
 #include "orchestrator/failover_reconciler.h"
 #include "orchestrator/modify_group_frontend.h"
+#include "orchestrator/modify_settings.h"
 #include "orchestrator/replica_count_frontend.h"
 #include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
   FailoverFrontend failover_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
   failover_frontend.Register(dispatcher);
   ModifyGroupFrontend modify_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  AddSettingsParameterSet(modify_frontend, store, *cfg);
   modify_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;

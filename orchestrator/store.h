@@ -109,6 +109,18 @@ struct FailoverChange {
   std::optional<bool> multi_az;
 };
 
+// ModifyReplicationGroup settings that are only stored (modify_settings.cc); absent = unchanged.
+struct GroupSettingsUpdate {
+  std::optional<std::string> description;
+  std::optional<std::string> snapshotting_cluster_id;
+  std::optional<int> snapshot_retention_limit;
+  std::optional<std::string> snapshot_window;
+  std::optional<std::string> preferred_maintenance_window;
+  std::optional<std::string> notification_topic_arn;
+  std::optional<std::vector<std::string>> security_group_ids;
+  std::optional<bool> auto_minor_version_upgrade;
+};
+
 // Everything CreateReplicationGroup writes, in one transaction.
 struct NewGroup {
   ReplicationGroupRecord group;
@@ -280,6 +292,10 @@ class Store {
   Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
                                const std::string& event_message);
   Result<std::vector<StandaloneCluster>> ListStandaloneClusters();
+  // ModifyReplicationGroup settings (modify_settings.cc): the group must be `available` with
+  // no unfinished operation (kFailedPrecondition); writes u and an event; returns the group.
+  Result<GroupView> UpdateGroupSettings(const std::string& group_id, const GroupSettingsUpdate& u,
+                                        const std::string& event_message);
 
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,

@@ -11,6 +11,8 @@
 #include "orchestrator/agent_client.h"
 #include "orchestrator/create_group_reconciler.h"
 #include "orchestrator/id_rules.h"
+#include "orchestrator/modify_group_frontend.h"
+#include "orchestrator/modify_settings.h"
 #include "orchestrator/delete_group_reconciler.h"
 #include "orchestrator/operation_runner.h"
 #include "orchestrator/replica_count_frontend.h"
@@ -314,6 +316,9 @@ struct Orch {
     frontend->Register(dispatcher);
     replica_frontend = std::make_unique<ReplicaCountFrontend>(store, config, poke);
     replica_frontend->Register(dispatcher);
+    modify_frontend = std::make_unique<ModifyGroupFrontend>(store, config, poke);
+    AddSettingsParameterSet(*modify_frontend, store, config);
+    modify_frontend->Register(dispatcher);
   }
   void Start(OperationHandler* h = nullptr) {
     runner->SetHandler(OpKind::kCreateGroup, create.get());
@@ -339,6 +344,7 @@ struct Orch {
   api::Dispatcher dispatcher;
   std::unique_ptr<ReplicationGroupFrontend> frontend;
   std::unique_ptr<ReplicaCountFrontend> replica_frontend;
+  std::unique_ptr<ModifyGroupFrontend> modify_frontend;
 };
 
 class ReplicaOpsTest : public ::testing::Test {
@@ -706,6 +712,58 @@ TEST_F(ReplicaOpsTest, RetainPrimarySurvivesACrashAtStopNodes) {
   ASSERT_EQ(orch_->store.ListStandaloneClusters()->size(), 1u);
   std::lock_guard lk(net_->mu);
   EXPECT_EQ(net_->nodes.size(), 1u);
+}
+
+TEST_F(ReplicaOpsTest, ModifySettingsAreValidatedStoredAndReturned) {
+  Create(false);
+  pugi::xml_document doc;
+  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+                           {{"ReplicationGroupId", "g"},
+                            {"ReplicationGroupDescription", "new words"},
+                            {"SnapshottingClusterId", "G-002"},
+                            {"SnapshotWindow", "03:00-04:00"},
+                            {"PreferredMaintenanceWindow", "TUE:01:00-tue:02:30"},
+                            {"NotificationTopicArn", "arn:aws:sns:us-east-1:1:t"},
+                            {"NotificationTopicStatus", "inactive"},
+                            {"SecurityGroupIds.SecurityGroupId.1", "sg-9"},
+                            {"AutoMinorVersionUpgrade", "false"},
+                            {"ApplyImmediately", "false"}},
+                           &doc));
+  auto rg = doc.child("Result").child("ReplicationGroup");
+  EXPECT_STREQ(rg.child_value("Description"), "new words");
+  EXPECT_STREQ(rg.child_value("SnapshottingClusterId"), "g-002");
+  EXPECT_STREQ(rg.child_value("SnapshotWindow"), "03:00-04:00");
+  EXPECT_STREQ(rg.child_value("Status"), "available");
+  GroupView v = View("g");
+  EXPECT_EQ(v.group.description, "new words");
+  EXPECT_EQ(v.group.preferred_maintenance_window, "tue:01:00-tue:02:30");
+  EXPECT_EQ(v.group.notification_topic_arn, "arn:aws:sns:us-east-1:1:t");
+  EXPECT_EQ(v.group.security_group_ids, std::vector<std::string>{"sg-9"});
+  EXPECT_FALSE(v.group.auto_minor_version_upgrade);
+  EXPECT_TRUE(HasEvent("Modified replication group g"));
+  struct Case {
+    Params p;
+    std::string code;
+  };
+  std::vector<Case> cases = {
+      {{{"ReplicationGroupDescription", std::string(256, 'x')}}, "InvalidParameterValue"},
+      {{{"SnapshottingClusterId", "g-009"}}, "CacheClusterNotFound"},
+      {{{"SnapshotRetentionLimit", "-1"}}, "InvalidParameterValue"},
+      {{{"SnapshotRetentionLimit", "3"}}, "InvalidParameterValue"},
+      {{{"SnapshotWindow", "3-4"}}, "InvalidParameterValue"},
+      {{{"PreferredMaintenanceWindow", "sun:01:00-sun:01:30"}}, "InvalidParameterValue"},
+      {{{"NotificationTopicArn", "topic"}}, "InvalidParameterValue"},
+      {{{"NotificationTopicStatus", "on"}}, "InvalidParameterValue"},
+      {{{"AutoMinorVersionUpgrade", "yes"}}, "InvalidParameterValue"},
+      {{{"CacheNodeType", "cache.r6g.large"}}, "InvalidParameterValue"},  // not supported yet
+  };
+  for (auto c : cases) {
+    c.p["ReplicationGroupId"] = "g";
+    auto e = orch_->Call("ModifyReplicationGroup", c.p);
+    ASSERT_TRUE(e) << c.code;
+    EXPECT_EQ(e->code, c.code) << e->message;
+  }
+  EXPECT_EQ(View("g").group.description, "new words");
 }
 
 TEST(ReplicaCountStates, Transitions) {
