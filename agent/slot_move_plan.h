@@ -93,7 +93,7 @@ struct BatchLimits {
   uint64_t max_batch_bytes = 4ull << 20;     // MEMORY USAGE bytes per MIGRATE / per flight
   // Time budget of one flight (the source's main thread is blocked for it; clients of the
   // source wait that long). 0 = none.
-  uint32_t target_batch_ms = 2;
+  uint32_t target_batch_ms = 5;
   // Pacing: the share of wall time (percent) the mover may keep the source busy with its
   // fetches and flights; after each one it stays idle for busy * (100 - p) / p, so the
   // source's clients (and, on a small host, the CPUs) get the rest. 0 or >= 100 = no pacing.

@@ -117,15 +117,16 @@ inline constexpr uint32_t kDefaultMigrateTimeoutMs = 2000;  // per MIGRATE I/O s
 // keys of up to 4 KiB, so small and medium values run at the key cap.
 inline constexpr uint32_t kDefaultMaxBatchKeys = 1000;
 inline constexpr uint64_t kDefaultMaxBatchBytes = 4ull << 20;
-// 2 ms: a MIGRATE blocks the source's main thread, so every client of the source waits for
+// 5 ms: a MIGRATE blocks the source's main thread, so every client of the source waits for
 // the flight in flight. Keys/s is the same for batches of 100 and 1000 keys (Redis reads
-// MIGRATE's per-key replies one byte per read(2), so the per-key cost dominates), and the same
-// for 2 ms and 5 ms flights, while 2 ms flights cut the client's p50/p99 2-3x (agent/README.md,
-// "Latency budget and pacing": 300 k keys, 3 sources in parallel, 28-31 k keys/s both ways
-// under load 11; client p99 16-20 ms against 39-59 ms). 1 ms flights lose throughput (the
-// per-flight round trips and fetches) without lowering p99 further. The budget is learned from
-// observed MIGRATE times (BatchSizer): ~60-100 keys of 100 B.
-inline constexpr uint32_t kDefaultMaxBatchMs = 2;
+// MIGRATE's per-key replies one byte per read(2), so the per-key cost dominates), but every
+// MIGRATE is a synchronous round trip to the target and one MIGRATE carries one slot's keys:
+// a budget smaller than a slot's keys splits slots into more round trips. Measured
+// (agent/README.md, "Latency budget and pacing"): with 18 keys per slot 2 ms flights keep the
+// keys/s of 5 ms and cut a probe client's p99 2-3x; with 61 keys per slot (1 M keys, the
+// benchmark) 2 ms flights lose 10-30 % keys/s end to end for no clear p99 gain, so 5 ms stays
+// the default. The budget is learned from observed MIGRATE times (BatchSizer).
+inline constexpr uint32_t kDefaultMaxBatchMs = 5;
 // Share of wall time a move may keep its source busy (BatchLimits::busy_percent); 100 = no
 // pacing. Pacing at 50 % halves keys/s and halves the client's p99 again (README), which would
 // put a 3 -> 4 scale-out below redis-cli's speed: off by default, CACHEFLEET_MOVER_BUSY_PERCENT
