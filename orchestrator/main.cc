@@ -27,6 +27,7 @@
 #include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
 #include "orchestrator/cache_cluster_frontend.h"
+#include "orchestrator/modify_parameter_group.h"
 #include "orchestrator/parameter_group_applier.h"
 #include "orchestrator/parameter_group_frontend.h"
 #include "orchestrator/tags_frontend.h"
@@ -167,6 +168,12 @@ int main(int argc, char** argv) {
   failover_frontend.Register(dispatcher);
   ModifyGroupFrontend modify_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
   AddSettingsParameterSet(modify_frontend, store, *cfg);
+  AddParameterGroupSet(
+      modify_frontend, store, *cfg, *param_catalog,
+      [&store, &param_catalog] {
+        return ParameterGroupFrontend::UserGroupsForValidation(store, *param_catalog);
+      },
+      [&param_applier] { param_applier.Poke(); });
   modify_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;

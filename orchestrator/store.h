@@ -121,6 +121,13 @@ struct GroupSettingsUpdate {
   std::optional<bool> auto_minor_version_upgrade;
 };
 
+// ModifyReplicationGroup CacheParameterGroupName (modify_parameter_group.cc).
+struct ParameterGroupSwitch {
+  std::string name;                                   // the new group (stored as given)
+  bool pending_reboot = false;                        // the group's nodes become pending-reboot
+  std::map<std::string, std::string> reset_defaults;  // added to `name` as reset rows (if absent)
+};
+
 // Everything CreateReplicationGroup writes, in one transaction.
 struct NewGroup {
   ReplicationGroupRecord group;
@@ -296,6 +303,12 @@ class Store {
   // no unfinished operation (kFailedPrecondition); writes u and an event; returns the group.
   Result<GroupView> UpdateGroupSettings(const std::string& group_id, const GroupSettingsUpdate& u,
                                         const std::string& event_message);
+  // ModifyReplicationGroup CacheParameterGroupName (modify_parameter_group.cc): same
+  // preconditions as UpdateGroupSettings; switches the group's parameter group, sets its nodes'
+  // pending-reboot flag, adds sw.reset_defaults, event; returns the group.
+  Result<GroupView> SwitchParameterGroup(const std::string& group_id,
+                                         const ParameterGroupSwitch& sw,
+                                         const std::string& event_message);
 
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,

@@ -1,0 +1,222 @@
+#include "orchestrator/modify_parameter_group.h"
+
+#include <functional>
+
+#include "common/log.h"
+#include "orchestrator/faults.h"
+#include "orchestrator/fleet_placement.h"
+#include "orchestrator/parameter_group_applier.h"
+#include "orchestrator/replication_group_xml.h"
+#include "orchestrator/sqlite_db.h"
+#include "orchestrator/store.h"
+
+namespace cf::orchestrator {
+namespace {
+
+using api::ApiError;
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+ApiError StoreFailure(const Error& e) {
+  Logger("api")->error("store error: {}", e.message);
+  return api::InternalFailure("An internal error occurred: " + e.message);
+}
+
+void Render(Store& store, const OrchestratorConfig& config, const GroupView& g,
+            pugi::xml_node result) {
+  RenderContext rctx;
+  rctx.region = config.region;
+  rctx.account_id = config.account_id;
+  if (auto hs = store.ListHosts(); hs) {
+    for (auto& h : *hs) {
+      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
+      rctx.hosts[h.host_id] = std::move(h);
+    }
+  }
+  RenderReplicationGroup(g, rctx, result.append_child("ReplicationGroup"));
+}
+
+struct Deps {
+  Store& store;
+  const OrchestratorConfig& config;
+  const ParameterCatalog& catalog;
+  std::function<std::vector<ParameterGroup>()> user_groups;
+  std::function<void()> poke;
+};
+
+std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const GroupView& g,
+                               pugi::xml_node result) {
+  const std::string raw = req.params.Get("CacheParameterGroupName").value_or("");
+  if (raw.empty()) return api::InvalidParameterValue("CacheParameterGroupName must not be empty.");
+  auto apply = std::get<std::optional<bool>>(req.params.GetBool("ApplyImmediately"));
+  if (apply != true)
+    return api::InvalidParameterValue(
+        "CacheParameterGroupName without ApplyImmediately=true (a change in the maintenance "
+        "window) is not supported by cachefleet yet.");
+  const std::string name = Lower(raw);
+  const ParameterGroup* builtin = d.config.parameter_groups.Find(name);
+  std::optional<ParameterGroup> target;
+  if (builtin) {
+    target = *builtin;
+  } else {
+    for (const auto& u : d.user_groups ? d.user_groups() : std::vector<ParameterGroup>{})
+      if (Lower(u.name) == name) target = u;
+  }
+  if (!target) return faults::CacheParameterGroupNotFound(raw);
+  const std::string family = d.catalog.FamilyForVersion(g.group.engine, g.group.engine_version);
+  if (target->family != family)
+    return api::InvalidParameterCombination(
+        "Cache parameter group " + target->name + " (family " + target->family +
+        ") does not match the engine version " + g.group.engine_version +
+        " of replication group " + g.group.id + " (family " + family + ").");
+  if (target->cluster_enabled != g.group.cluster_enabled)
+    return api::InvalidParameterCombination(
+        "Cache parameter group " + target->name + " is for cluster mode " +
+        (target->cluster_enabled ? "enabled" : "disabled") + " but replication group " +
+        g.group.id + " has cluster mode " + (g.group.cluster_enabled ? "enabled" : "disabled") +
+        ".");
+  const std::string current = Lower(g.group.parameter_group);
+  if (current == name) {
+    Render(d.store, d.config, g, result);
+    return std::nullopt;
+  }
+  if (g.group.status != GroupStatus::kAvailable)
+    return faults::InvalidReplicationGroupState("Replication group " + g.group.id +
+                                                " is not in available state (it is " +
+                                                GroupStatusName(g.group.status) + ").");
+  std::optional<UserParameterGroup> old_user, new_user;
+  if (!d.config.parameter_groups.Find(current)) {
+    auto o = d.store.GetParameterGroup(current);
+    if (!o) return StoreFailure(o.error());
+    old_user = *o;
+  }
+  if (builtin && old_user)
+    return api::InvalidParameterValue(
+        "Switching replication group " + g.group.id + " from the user-created parameter group " +
+        current + " back to the built-in " + target->name +
+        " is not supported by cachefleet yet (create a parameter group with the default values "
+        "instead).");
+  if (!builtin) {
+    auto n = d.store.GetParameterGroup(name);
+    if (!n) return StoreFailure(n.error());
+    if (!*n) return faults::CacheParameterGroupNotFound(raw);
+    new_user = **n;
+  }
+  ParameterGroupSwitch sw;
+  sw.name = builtin ? target->name : name;
+  const FamilyDef* fam = d.catalog.Family(family);
+  if (fam && new_user) {
+    for (const auto& [k, v] : new_user->values) {
+      const ParameterDef* p = fam->Find(k);
+      if (p && p->requires_reboot && k != "cluster-enabled" && v != p->default_value)
+        sw.pending_reboot = true;
+    }
+  }
+  if (fam && old_user && new_user) {
+    // The old group's dynamic parameters the new one does not set: sent once with their
+    // default (DynamicConfig only sends dynamic ones).
+    std::map<std::string, std::string> old_keys = old_user->reset;
+    for (const auto& [k, v] : old_user->values) old_keys[k] = v;
+    for (const auto& [k, v] : DynamicConfig(old_keys, d.catalog, family)) {
+      (void)v;
+      if (new_user->values.count(k) || new_user->reset.count(k)) continue;
+      if (const ParameterDef* p = fam->Find(k)) sw.reset_defaults[k] = p->default_value;
+    }
+  }
+  auto after = d.store.SwitchParameterGroup(
+      g.group.id, sw,
+      "Replication group " + g.group.id + " switched from cache parameter group " + current +
+          " to " + sw.name);
+  if (!after) {
+    const Error& e = after.error();
+    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
+    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
+    return StoreFailure(e);
+  }
+  Render(d.store, d.config, *after, result);
+  Logger("api")->info("[{}] cache parameter group {} -> {}", g.group.id, current, sw.name);
+  if (d.poke) d.poke();
+  return std::nullopt;
+}
+
+Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(SqliteStmt&)>& bind) {
+  auto s = db.Prepare(sql);
+  if (!s) return s.error();
+  if (bind) bind(*s);
+  return s->Run();
+}
+
+}  // namespace
+
+void AddParameterGroupSet(ModifyGroupFrontend& frontend, Store& store,
+                          const OrchestratorConfig& config, const ParameterCatalog& catalog,
+                          std::function<std::vector<ParameterGroup>()> user_groups,
+                          std::function<void()> poke_applier) {
+  auto deps = std::make_shared<Deps>(
+      Deps{store, config, catalog, std::move(user_groups), std::move(poke_applier)});
+  frontend.AddParameterSet(
+      "parameter-group", {"CacheParameterGroupName"},
+      [deps](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
+        return Modify(*deps, r, g, out);
+      });
+}
+
+// ---- the store call (declared in store.h) ----------------------------------------------------
+
+Result<GroupView> Store::SwitchParameterGroup(const std::string& group_id,
+                                              const ParameterGroupSwitch& sw,
+                                              const std::string& event_message) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status().error();
+  auto v = LoadGroupLocked(group_id);
+  if (!v) return v.error();
+  if (v->group.status != GroupStatus::kAvailable)
+    return MakeError(Errc::kFailedPrecondition, "Replication group " + group_id +
+                                                    " is not in available state (it is " +
+                                                    GroupStatusName(v->group.status) + ").");
+  {
+    auto s = db_->Prepare(
+        "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
+    if (!s) return s.error();
+    s->Bind(1, group_id);
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (*row)
+      return MakeError(Errc::kFailedPrecondition,
+                       "Replication group " + group_id + " has an operation in progress.");
+  }
+  const int64_t now = NowMs();
+  if (auto st = Exec(*db_,
+                     "UPDATE replication_groups SET parameter_group=?, updated_ms=? "
+                     "WHERE group_id=?",
+                     [&](SqliteStmt& s) { s.Bind(1, sw.name).Bind(2, now).Bind(3, group_id); });
+      !st)
+    return st.error();
+  if (auto st = Exec(*db_, "UPDATE nodes SET param_pending_reboot=?, param_last_error='' "
+                           "WHERE group_id=?",
+                     [&](SqliteStmt& s) {
+                       s.Bind(1, int64_t{sw.pending_reboot ? 1 : 0}).Bind(2, group_id);
+                     });
+      !st)
+    return st.error();
+  for (const auto& [k, val] : sw.reset_defaults) {
+    if (auto st = Exec(*db_,
+                       "INSERT OR IGNORE INTO cache_parameter_values(group_name, name, value, "
+                       "source) VALUES(?,?,?,'reset')",
+                       [&](SqliteStmt& s) { s.Bind(1, sw.name).Bind(2, k).Bind(3, val); });
+        !st)
+      return st.error();
+  }
+  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
+    return st.error();
+  auto after = LoadGroupLocked(group_id);
+  if (!after) return after.error();
+  if (auto st = txn.Commit(); !st) return st.error();
+  return std::move(*after);
+}
+
+}  // namespace cf::orchestrator
