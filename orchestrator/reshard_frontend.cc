@@ -249,6 +249,9 @@ std::string ReshardFrontend::OperationsJson(const std::string& query) const {
     o["keys_total"] = f.keys_total;
     o["bytes_moved"] = f.bytes_moved;
     o["moves"] = moves;
+    // When the last slot move finished (orchestrator clock, like started_ms): a scale-in is
+    // `available` only after removed_node_grace_ms more.
+    o["moves_finished_ms"] = last_finish ? json(last_finish) : json(nullptr);
     std::optional<ReshardLiveBoard::Live> live;
     if (!finished && board_) live = board_->Get(op.id);
     if (live) {
