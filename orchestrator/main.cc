@@ -27,6 +27,7 @@
 #include "orchestrator/replica_count_reconciler.h"
 #include "orchestrator/events_frontend.h"
 #include "orchestrator/cache_cluster_frontend.h"
+#include "orchestrator/modify_node_type.h"
 #include "orchestrator/modify_parameter_group.h"
 #include "orchestrator/parameter_group_applier.h"
 #include "orchestrator/parameter_group_frontend.h"
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
         return ParameterGroupFrontend::UserGroupsForValidation(store, *param_catalog);
       },
       [&param_applier] { param_applier.Poke(); });
+  AddNodeTypeSet(modify_frontend, store, *cfg, *param_catalog, *agents);
   modify_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;

@@ -309,6 +309,10 @@ class Store {
   Result<GroupView> SwitchParameterGroup(const std::string& group_id,
                                          const ParameterGroupSwitch& sw,
                                          const std::string& event_message);
+  // ModifyReplicationGroup CacheNodeType (modify_node_type.cc), once every node runs it:
+  // records the group's node type and maxmemory, event; returns the group.
+  Result<GroupView> SetGroupNodeType(const std::string& group_id, const std::string& type,
+                                     uint64_t maxmemory_bytes, const std::string& event_message);
 
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,

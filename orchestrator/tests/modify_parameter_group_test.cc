@@ -2,6 +2,7 @@
 // a switch between two user groups driven through the parameter applier (a recording double).
 #include <gtest/gtest.h>
 
+#include "orchestrator/modify_node_type.h"
 #include "orchestrator/modify_parameter_group.h"
 #include "orchestrator/modify_settings.h"
 #include "orchestrator/parameter_group_applier.h"
@@ -97,6 +98,7 @@ class ModifyParameterGroupTest : public ::testing::Test {
     modify_ = std::make_unique<ModifyGroupFrontend>(store_, cfg_, nullptr);
     AddSettingsParameterSet(*modify_, store_, cfg_);
     AddParameterGroupSet(*modify_, store_, cfg_, catalog_, users, [this] { ++pokes_; });
+    AddNodeTypeSet(*modify_, store_, cfg_, catalog_, agents_);
     groups_->Register(d_);
     params_->Register(d_);
     modify_->Register(d_);
@@ -147,6 +149,7 @@ class ModifyParameterGroupTest : public ::testing::Test {
   std::unique_ptr<ModifyGroupFrontend> modify_;
   pugi::xml_document doc_;
   int pokes_ = 0;
+  RecordingAgents agents_;
 };
 
 TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
@@ -228,6 +231,64 @@ TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) 
     seen = seen || e.message.find("switched from cache parameter group pg-a to pg-b") !=
                        std::string::npos;
   EXPECT_TRUE(seen);
+}
+
+TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
+  UserGroup("pg-a", {{"timeout", "9"}});
+  ASSERT_EQ(Fault("CreateReplicationGroup", {{"ReplicationGroupId", "rg"},
+                                             {"ReplicationGroupDescription", "d"},
+                                             {"CacheParameterGroupName", "pg-a"},
+                                             {"CacheNodeType", "cache.t3.micro"},
+                                             {"NumCacheClusters", "2"}}),
+            "ok");
+  MakeAvailable("rg");
+  auto type = [](const char* t, const char* apply = "true") {
+    return Params{{"ReplicationGroupId", "rg"}, {"CacheNodeType", t}, {"ApplyImmediately", apply}};
+  };
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.nope.large")), "InvalidParameterValue/400");
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.r6g.large", "false")),
+            "InvalidParameterValue/400");
+  EXPECT_TRUE(agents_.calls.empty());
+  const NodeType* small = cfg_.node_types.Find("cache.r6g.large");
+  const NodeType* micro = cfg_.node_types.Find("cache.t3.micro");
+  ASSERT_TRUE(small && micro);
+  // Up: every node gets the new maxmemory, the spec keeps hold_on_exit and the group's values.
+  ASSERT_EQ(Fault("ModifyReplicationGroup", type("cache.r6g.large")), "ok");
+  ASSERT_EQ(agents_.calls.size(), 2u);
+  for (const auto& c : agents_.calls) {
+    EXPECT_FALSE(c.restart());
+    EXPECT_EQ(c.spec().maxmemory_bytes(), small->memory_bytes);
+    EXPECT_TRUE(c.spec().hold_on_exit());
+    EXPECT_EQ(c.spec().config().at("timeout"), "9");
+  }
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, small->memory_bytes);
+  // Down below what a node holds: refused, naming the node; nothing sent.
+  agents_.calls.clear();
+  ObservedNode big;
+  big.known = true;
+  big.state = "running";
+  big.used_memory = micro->memory_bytes + 1;
+  auto v = store_.GetGroup("rg")->value();
+  ASSERT_TRUE(store_.RecordObservations(v.nodes[1].host_id, {{v.nodes[1].node_id, big}}).ok());
+  doc_.reset();
+  auto e = d_.Dispatch(Request("ModifyReplicationGroup", type("cache.t3.micro")),
+                       doc_.append_child("R"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, "InvalidParameterValue");
+  EXPECT_NE(e->message.find(v.nodes[1].node_id), std::string::npos) << e->message;
+  EXPECT_TRUE(agents_.calls.empty());
+  // An agent that refuses: nothing recorded.
+  big.used_memory = 1;
+  ASSERT_TRUE(store_.RecordObservations(v.nodes[1].host_id, {{v.nodes[1].node_id, big}}).ok());
+  agents_.fail = true;
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.t3.micro")),
+            "InvalidReplicationGroupState/400");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
+  agents_.fail = false;
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.t3.micro")), "ok");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, micro->memory_bytes);
+  EXPECT_EQ(agents_.calls.back().spec().maxmemory_bytes(), micro->memory_bytes);
 }
 
 }  // namespace

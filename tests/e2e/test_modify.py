@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""ModifyReplicationGroup's stored settings (docs/orchestrator.md, "ModifyReplicationGroup
-settings"): validated, stored and returned through boto3 and AWS CLI v2, every fault with
-nothing changed. CacheNodeType / EngineVersion / deferred changes are not implemented yet and
-must be refused (InvalidParameterValue), never silently accepted."""
+"""ModifyReplicationGroup (docs/orchestrator.md, "ModifyReplicationGroup settings"): the stored
+settings validated, stored and returned through boto3 and AWS CLI v2, every fault with nothing
+changed; CacheParameterGroupName and CacheNodeType (ApplyImmediately=true) checked with CONFIG
+GET on every node. EngineVersion and deferred changes (ApplyImmediately=false) are not
+implemented yet and must be refused (InvalidParameterValue), never silently accepted."""
 import time
 import unittest
 
@@ -73,6 +74,8 @@ class Modify(unittest.TestCase):
         self.expect("InvalidParameterValue", 400, CacheParameterGroupName="default.redis7",
                     ApplyImmediately=False)
         self.expect("InvalidParameterValue", 400, CacheNodeType="cache.r6g.large")
+        self.expect("InvalidParameterValue", 400, CacheNodeType="cache.nope.large",
+                    ApplyImmediately=True)
         self.expect("InvalidParameterValue", 400, EngineVersion="7.0")
         with self.assertRaises(ClientError) as cm:
             fx.client().modify_replication_group(ReplicationGroupId="nope",
@@ -148,6 +151,42 @@ class ModifyParameterGroup(unittest.TestCase):
                                        ApplyImmediately=True)
         self.assertEqual(fx.error_code(cm.exception), ("InvalidParameterValue", 400))
         self.assertIn("not supported by cachefleet yet", str(cm.exception))
+
+
+class NodeTypeAfterParameterGroup(unittest.TestCase):
+    """CacheNodeType (ApplyImmediately=true) through AWS CLI v2: every node's maxmemory
+    follows the node type (configs/node_types.yaml: t3.micro 0.5 GiB, t3.small 1.37 GiB). Runs
+    after ModifyParameterGroup (unittest orders classes by name): the group's parameter group
+    values must survive the change."""
+
+    def maxmemory(self):
+        return {cc["CacheClusterId"]: int(config_get(cc, "maxmemory")) for cc in nodes_of(GID)}
+
+    def test_01_scale_up_and_down(self):
+        before = self.maxmemory()
+        self.assertEqual(len(set(before.values())), 1, before)
+        small = next(iter(before.values()))
+        _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
+                           "--cache-node-type", "cache.t3.small", "--apply-immediately")
+        self.assertEqual(out["ReplicationGroup"]["CacheNodeType"], "cache.t3.small")
+        after = self.maxmemory()
+        print(f"  maxmemory {before} -> {after}", flush=True)
+        self.assertEqual(len(after), 2)
+        for v in after.values():
+            self.assertAlmostEqual(v / small, 1.37 / 0.5, places=2)
+        self.assertEqual(fx.describe(GID)[0]["CacheNodeType"], "cache.t3.small")
+        for cc in nodes_of(GID):
+            self.assertEqual(cc["CacheNodeType"], "cache.t3.small")
+        events = fx.client().describe_events(SourceIdentifier=GID,
+                                             SourceType="replication-group")["Events"]
+        self.assertTrue(any("cache.t3.small" in e["Message"] for e in events), events)
+        # The parameter group's values survive (the spec keeps them).
+        self.assertEqual({config_get(cc, "maxmemory-policy") for cc in nodes_of(GID)},
+                         {"allkeys-random"})
+        _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
+                           "--cache-node-type", "cache.t3.micro", "--apply-immediately")
+        self.assertEqual(self.maxmemory(), before)
+        self.assertEqual(fx.describe(GID)[0]["CacheNodeType"], "cache.t3.micro")
 
 
 if __name__ == "__main__":
