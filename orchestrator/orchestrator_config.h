@@ -108,7 +108,7 @@ struct FailoverSettings {
   int64_t host_down_after_ms = 1500;            // no heartbeat this long + replica links down
   int64_t monitor_interval_ms = 100;            // detection scan (also woken by NODE_EXITED)
   int64_t failover_timeout_ms = 5000;           // FailoverRequest.timeout_ms
-  int64_t force_timeout_ms = 1000;              // FailoverRequest.force_timeout_ms
+  int64_t force_timeout_ms = 400;               // FailoverRequest.force_timeout_ms
   int64_t kill_timeout_ms = 5000;               // KillNode deadline
   int64_t restart_ready_timeout_ms = 10000;     // RestartNodeRequest.ready_timeout_ms
   int64_t operation_timeout_ms = 60000;         // not promoted by then: restart in place, failed

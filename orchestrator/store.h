@@ -56,6 +56,27 @@ struct EventQuery {
   int limit = 100;
 };
 
+// An event written together with a state change (failover_store.cc).
+struct EventToWrite {
+  std::string source_id;
+  std::string source_type;  // "replication-group" / "cache-cluster"
+  std::string message;
+};
+
+// What a failover-family step changes together with its transition, in one transaction
+// (failover_store.cc). Events are written in this order.
+struct FailoverChange {
+  std::vector<EventToWrite> events;
+  // (node group, node id): that node becomes the node group's desired primary, every other
+  // node of the node group a desired replica.
+  std::optional<std::pair<std::string, std::string>> new_primary;
+  std::map<std::string, std::string> node_status;  // node id -> status
+  std::optional<std::string> group_status;         // "available", "modifying", ...
+  std::optional<std::string> payload;              // replaces the operation payload
+  std::optional<bool> automatic_failover;
+  std::optional<bool> multi_az;
+};
+
 // A user-created cache parameter group (parameter_group_store.cc). `values` are the
 // parameters set by ModifyCacheParameterGroup (Source user); `reset` the parameters reset to
 // their default since, still sent to the nodes once so that CONFIG SET restores the default.
@@ -87,27 +108,6 @@ struct ParameterApplyTask {
 };
 
 enum class TagResource { kReplicationGroup, kCacheCluster, kParameterGroup };
-
-// An event written together with a state change (failover_store.cc).
-struct EventToWrite {
-  std::string source_id;
-  std::string source_type;  // "replication-group" / "cache-cluster"
-  std::string message;
-};
-
-// What a failover-family step changes together with its transition, in one transaction
-// (failover_store.cc). Events are written in this order.
-struct FailoverChange {
-  std::vector<EventToWrite> events;
-  // (node group, node id): that node becomes the node group's desired primary, every other
-  // node of the node group a desired replica.
-  std::optional<std::pair<std::string, std::string>> new_primary;
-  std::map<std::string, std::string> node_status;  // node id -> status
-  std::optional<std::string> group_status;         // "available", "modifying", ...
-  std::optional<std::string> payload;              // replaces the operation payload
-  std::optional<bool> automatic_failover;
-  std::optional<bool> multi_az;
-};
 
 // ModifyReplicationGroup settings that are only stored (modify_settings.cc); absent = unchanged.
 struct GroupSettingsUpdate {
