@@ -862,8 +862,9 @@ TEST_F(DirectMoverTest, AuthOnEveryConnectionAndInMigrate) {
   ExpectAgreedWithin(10000);
 }
 
-// The target stops answering (DEBUG SLEEP) while MIGRATEs are in flight: MIGRATE times out,
-// the mover retries with backoff, finds the keys the target restored after waking up (BUSYKEY,
+// The target stops applying writes (CLIENT PAUSE WRITE) while MIGRATEs are in flight: MIGRATE
+// times out, the mover retries with backoff, finds the keys the target restored once the pause
+// ended (BUSYKEY,
 // identical) and resends them with REPLACE. Nothing is lost or duplicated.
 TEST_F(DirectMoverTest, SurvivesAStalledTarget) {
   ASSERT_NO_FATAL_FAILURE(FormCluster({{{0, 8191}}, {{8192, 16383}}}));
@@ -871,25 +872,25 @@ TEST_F(DirectMoverTest, SurvivesAStalledTarget) {
   MoveSpec spec = Spec(0, 1, {{1000, 1039}});
   spec.migrate_timeout_ms = 150;
   spec.batch.target_batch_ms = 0;  // steady 1000-key batches
+  spec.progress_interval_ms = 0;    // report every batch, so the stall starts mid-move
   std::atomic<bool> slept{false};
-  std::thread sleeper;
   std::vector<MoveProgress> prog;
   SlotMover m(
       spec,
       [&](const MoveProgress& p) {
         prog.push_back(p);
         if (!slept.exchange(true) && p.keys_total > 0) {
-          sleeper = std::thread([this] {
-            RedisConn c = Conn(nodes_[1].port, 10000);
-            auto r = c.Command({"DEBUG", "SLEEP", "1.5"});
-            EXPECT_TRUE(r.ok()) << r.error().message;
-          });
+          // Stall the target's writes (RESTORE-ASKING, which MIGRATE sends) for 1.5 s, from
+          // the mover's own thread so the stall surely hits the rest of the move; admin
+          // commands (SETSLOT) still answer, so it is a MIGRATE that times out.
+          RedisConn c = Conn(nodes_[1].port, 10000);
+          auto r = c.Command({"CLIENT", "PAUSE", "1500", "WRITE"});
+          EXPECT_TRUE(r.ok()) << r.error().message;
         }
         return true;
       },
       [] { return false; });
   Status s = m.Run();
-  if (sleeper.joinable()) sleeper.join();
   ASSERT_TRUE(s.ok()) << s.error().message;
   const MoveProgress& last = prog.back();
   std::printf("[stall] %u retries, last error: %s\n", last.retries, last.last_error.c_str());
