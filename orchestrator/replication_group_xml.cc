@@ -38,9 +38,12 @@ bool IsLive(const RenderContext& ctx, const NodeRecord& n) {
   return h && h->state == HostState::kUp && n.observed.known && n.observed.state == "running";
 }
 
-std::string CurrentRole(const NodeRecord& n) {
-  if (n.observed.known && n.observed.role == "master") return "primary";
-  if (n.observed.known && n.observed.role == "slave") return "replica";
+// The observed role while the node is live; otherwise (process held down after a crash, host
+// down) its last observation is stale — a failed-over primary would still read "master" — so
+// the desired role, which a failover swaps in the same transaction as its events, is shown.
+std::string CurrentRole(const RenderContext& ctx, const NodeRecord& n) {
+  if (IsLive(ctx, n) && n.observed.role == "master") return "primary";
+  if (IsLive(ctx, n) && n.observed.role == "slave") return "replica";
   return NodeRoleName(n.desired_role);
 }
 
@@ -129,7 +132,7 @@ void RenderReplicationGroup(const GroupView& view, const RenderContext& ctx, pug
       Text(m, "CacheNodeId", "0001");
       if (!cme) Endpoint(m, "ReadEndpoint", ctx, n);
       Text(m, "PreferredAvailabilityZone", n.az);
-      if (!cme) Text(m, "CurrentRole", CurrentRole(n));
+      if (!cme) Text(m, "CurrentRole", CurrentRole(ctx, n));
     }
   }
 
