@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "orchestrator/create_group_reconciler.h"
 #include "orchestrator/store.h"
 #include "orchestrator/task_pool.h"
 
@@ -191,6 +192,46 @@ Status ReplicateToPlannedPrimaries(const ReconcilerDeps& deps, const LoadedGroup
     }
   });
   return errors.Result(replicas.size(), "replicate");
+}
+
+const NodeRecord* FirstEstablishedNode(const std::vector<NodeRecord>& nodes,
+                                       const NewNodeFilter& is_new) {
+  for (const auto& n : nodes)
+    if (!is_new(n)) return &n;
+  return nullptr;
+}
+
+std::vector<std::pair<const NodeRecord*, const NodeRecord*>> NewNodeMeetPairs(
+    const std::vector<NodeRecord>& nodes, const NewNodeFilter& is_new) {
+  std::vector<std::pair<const NodeRecord*, const NodeRecord*>> pairs;
+  const NodeRecord* anchor = FirstEstablishedNode(nodes, is_new);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!is_new(nodes[i])) continue;
+    if (nodes.size() <= kFullMeshMaxNodes) {
+      for (size_t j = 0; j < nodes.size(); ++j)
+        if (j != i && (!is_new(nodes[j]) || j < i)) pairs.emplace_back(&nodes[i], &nodes[j]);
+    } else if (anchor) {
+      pairs.emplace_back(&nodes[i], anchor);
+    }
+  }
+  return pairs;
+}
+
+void RemeetStragglers(const ReconcilerDeps& deps, const LoadedGroup& g,
+                      const std::vector<std::optional<pb::NodeStatus>>& statuses,
+                      const NewNodeFilter& is_new, const NodeRecord& anchor) {
+  const auto& nodes = g.view.nodes;
+  const HostRecord* host = g.HostOf(anchor);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!is_new(nodes[i])) continue;
+    if (i < statuses.size() && statuses[i] && statuses[i]->cluster_known_nodes() >= nodes.size())
+      continue;
+    pb::ClusterMeetRequest req;
+    req.set_node_id(nodes[i].node_id);
+    req.set_peer_ip(host ? host->address : "");
+    req.set_peer_port(anchor.port);
+    (void)deps.agents->ClusterMeet(g.TargetOf(nodes[i]), req, deps.settings.agent_rpc_timeout_ms);
+  }
 }
 
 }  // namespace cf::orchestrator

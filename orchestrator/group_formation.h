@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,6 +51,24 @@ Status LaunchNodesParallel(const ReconcilerDeps& deps, const LoadedGroup& g,
 // CLUSTER MEET for each (from, to) pair, in parallel.
 Status MeetPairs(const ReconcilerDeps& deps, const LoadedGroup& g,
                  const std::vector<std::pair<const NodeRecord*, const NodeRecord*>>& pairs);
+
+// Joining new nodes (`is_new`) to a running cluster (reshard scale-out, IncreaseReplicaCount).
+using NewNodeFilter = std::function<bool(const NodeRecord&)>;
+
+// The first node of the group that is not new: the peer stragglers meet; nullptr if none.
+const NodeRecord* FirstEstablishedNode(const std::vector<NodeRecord>& nodes,
+                                       const NewNodeFilter& is_new);
+
+// The MEETs that join the new nodes: up to kFullMeshMaxNodes nodes every new node meets every
+// established node and every earlier new node; larger groups meet the first established node.
+std::vector<std::pair<const NodeRecord*, const NodeRecord*>> NewNodeMeetPairs(
+    const std::vector<NodeRecord>& nodes, const NewNodeFilter& is_new);
+
+// Self-healing while waiting for membership: every new node that still knows fewer than all
+// nodes meets `anchor` again (idempotent; errors ignored, the next poll retries).
+void RemeetStragglers(const ReconcilerDeps& deps, const LoadedGroup& g,
+                      const std::vector<std::optional<pb::NodeStatus>>& statuses,
+                      const NewNodeFilter& is_new, const NodeRecord& anchor);
 
 // ClusterReplicate (CME) / ReplicaOf (CMD) of each replica in `replicas` to its node group's
 // planned primary, in parallel; CME retries quickly while the master is not known yet (until

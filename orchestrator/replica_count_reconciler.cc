@@ -159,23 +159,10 @@ Status ReplicaCountReconciler::Step(OperationRecord& op, const std::atomic<bool>
 
 Status ReplicaCountReconciler::Meet(OperationRecord& op, const Context& c) {
   const auto& nodes = c.g.view.nodes;
-  std::vector<std::pair<const NodeRecord*, const NodeRecord*>> pairs;
-  const NodeRecord* first_old = nullptr;
-  for (const auto& n : nodes)
-    if (!c.new_ids.count(n.node_id)) {
-      first_old = &n;
-      break;
-    }
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!c.new_ids.count(nodes[i].node_id)) continue;
-    if (nodes.size() <= kFullMeshMaxNodes) {
-      for (size_t j = 0; j < nodes.size(); ++j)
-        if (j != i && (!c.new_ids.count(nodes[j].node_id) || j < i))
-          pairs.emplace_back(&nodes[i], &nodes[j]);
-    } else if (first_old) {
-      pairs.emplace_back(&nodes[i], first_old);
-    }
-  }
+  const NewNodeFilter is_new = [&c](const NodeRecord& n) {
+    return c.new_ids.count(n.node_id) > 0;
+  };
+  const auto pairs = NewNodeMeetPairs(nodes, is_new);
   if (auto st = MeetPairs(deps_, c.g, pairs); !st) return st;
   return Advance(op, "waiting for the new replicas to join");
 }
@@ -186,12 +173,10 @@ Status ReplicaCountReconciler::AwaitMembership(OperationRecord& op, const Contex
   int64_t last_meet = SteadyMs();
   std::string last_why;
   const auto& nodes = c.g.view.nodes;
-  const NodeRecord* first_old = nullptr;
-  for (const auto& n : nodes)
-    if (!c.new_ids.count(n.node_id)) {
-      first_old = &n;
-      break;
-    }
+  const NewNodeFilter is_new = [&c](const NodeRecord& n) {
+    return c.new_ids.count(n.node_id) > 0;
+  };
+  const NodeRecord* first_old = FirstEstablishedNode(nodes, is_new);
   while (true) {
     auto statuses = PollStatuses(deps_, c.g);
     auto probes = BuildProbes(c.g, statuses);
@@ -208,17 +193,7 @@ Status ReplicaCountReconciler::AwaitMembership(OperationRecord& op, const Contex
                                            " ms: " + why);
     if (now - last_meet >= kRemeetEveryMs && first_old) {
       last_meet = now;
-      const HostRecord* host = c.g.HostOf(*first_old);
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        if (!c.new_ids.count(nodes[i].node_id)) continue;
-        if (statuses[i] && statuses[i]->cluster_known_nodes() >= nodes.size()) continue;
-        pb::ClusterMeetRequest req;
-        req.set_node_id(nodes[i].node_id);
-        req.set_peer_ip(host ? host->address : "");
-        req.set_peer_port(first_old->port);
-        (void)deps_.agents->ClusterMeet(c.g.TargetOf(nodes[i]), req,
-                                        deps_.settings.agent_rpc_timeout_ms);
-      }
+      RemeetStragglers(deps_, c.g, statuses, is_new, *first_old);
     }
     if (!SleepFor(deps_.settings.poll_interval_ms, stop))
       return MakeError(Errc::kUnavailable, "stopping");

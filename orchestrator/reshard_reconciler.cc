@@ -219,23 +219,10 @@ Status ReshardReconciler::LaunchNewNodes(OperationRecord& op, const Context& c) 
 Status ReshardReconciler::MeetNewNodes(OperationRecord& op, const Context& c) {
   // Launch recorded the cluster ids; reload so that the MEETs below name live nodes.
   const auto& nodes = c.g.view.nodes;
-  std::vector<std::pair<const NodeRecord*, const NodeRecord*>> pairs;
-  const NodeRecord* first_old = nullptr;
-  for (const auto& n : nodes)
-    if (!c.added.count(n.node_group_id)) {
-      first_old = &n;
-      break;
-    }
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!c.added.count(nodes[i].node_group_id)) continue;
-    if (nodes.size() <= kFullMeshMaxNodes) {
-      for (size_t j = 0; j < nodes.size(); ++j)
-        if (j != i && (!c.added.count(nodes[j].node_group_id) || j < i))
-          pairs.emplace_back(&nodes[i], &nodes[j]);
-    } else if (first_old) {
-      pairs.emplace_back(&nodes[i], first_old);
-    }
-  }
+  const NewNodeFilter is_new = [&c](const NodeRecord& n) {
+    return c.added.count(n.node_group_id) > 0;
+  };
+  const auto pairs = NewNodeMeetPairs(nodes, is_new);
   if (auto st = MeetPairs(deps_, c.g, pairs); !st) return st;
   return Advance(op, "waiting for the new nodes to join");
 }
@@ -246,12 +233,10 @@ Status ReshardReconciler::AwaitMembership(OperationRecord& op, const Context& c,
   int64_t last_meet = SteadyMs();
   std::string last_why;
   const auto& nodes = c.g.view.nodes;
-  const NodeRecord* first_old = nullptr;
-  for (const auto& n : nodes)
-    if (!c.added.count(n.node_group_id)) {
-      first_old = &n;
-      break;
-    }
+  const NewNodeFilter is_new = [&c](const NodeRecord& n) {
+    return c.added.count(n.node_group_id) > 0;
+  };
+  const NodeRecord* first_old = FirstEstablishedNode(nodes, is_new);
   while (true) {
     auto statuses = PollStatuses(deps_, c.g);
     auto probes = BuildProbes(c.g, statuses);
@@ -270,17 +255,7 @@ Status ReshardReconciler::AwaitMembership(OperationRecord& op, const Context& c,
     if (now - last_meet >= kRemeetEveryMs && first_old) {
       // Self-healing: new nodes that still miss peers meet an old node again (idempotent).
       last_meet = now;
-      const HostRecord* host = c.g.HostOf(*first_old);
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        if (!c.added.count(nodes[i].node_group_id)) continue;
-        if (statuses[i] && statuses[i]->cluster_known_nodes() >= nodes.size()) continue;
-        pb::ClusterMeetRequest req;
-        req.set_node_id(nodes[i].node_id);
-        req.set_peer_ip(host ? host->address : "");
-        req.set_peer_port(first_old->port);
-        (void)deps_.agents->ClusterMeet(c.g.TargetOf(nodes[i]), req,
-                                        deps_.settings.agent_rpc_timeout_ms);
-      }
+      RemeetStragglers(deps_, c.g, statuses, is_new, *first_old);
     }
     if (!SleepFor(deps_.settings.poll_interval_ms, stop))
       return MakeError(Errc::kUnavailable, "stopping");
