@@ -21,6 +21,7 @@
 #include "orchestrator/replication_group_frontend.h"
 #include "orchestrator/task_pool.h"
 #include "orchestrator/tests/fake_agent.h"
+#include "orchestrator/tests/crash_at.h"
 #include "orchestrator/tests/test_support.h"
 
 namespace cf::orchestrator {
@@ -274,28 +275,7 @@ TEST(ReplicaPlacement, NewReplicasAvoidTheirShardsHostsAndAZs) {
 
 // ---- operations against the fake agents -----------------------------------------------------
 
-class CrashAt final : public OperationHandler {
- public:
-  CrashAt(OperationHandler& inner, OpState at) : inner_(inner), at_(at) {}
-  Status Step(OperationRecord& op, const std::atomic<bool>& stop) override {
-    if (crashed_) return MakeError(Errc::kUnavailable, "crashed");
-    if (op.state == at_) {
-      OperationRecord copy = op;
-      copy.attempt = -1;
-      (void)inner_.Step(copy, stop);
-      crashed_ = true;
-      return MakeError(Errc::kUnavailable, "crashed before commit");
-    }
-    return inner_.Step(op, stop);
-  }
-  Status OnDeadline(OperationRecord& op) override { return inner_.OnDeadline(op); }
-  bool crashed() const { return crashed_; }
-
- private:
-  OperationHandler& inner_;
-  OpState at_;
-  std::atomic<bool> crashed_{false};
-};
+using testing::CrashAt;
 
 struct Orch {
   Orch(const std::string& db, const OrchestratorConfig& cfg) : config(cfg) {
