@@ -148,8 +148,10 @@ class AgentServiceImpl final : public pb::Agent::Service {
   grpc::Status ReconfigureNode(grpc::ServerContext*, const pb::ReconfigureNodeRequest* req,
                                pb::NodeStatus* out) override {
     return Reply("ReconfigureNode", req->spec().node_id(),
-                 sup_.ReconfigureNode(FromProto(req->spec()), req->restart(),
-                                      req->ready_timeout_ms(), out));
+                 sup_.ReconfigureNode(
+                     FromProto(req->spec()), req->restart(), req->ready_timeout_ms(), out,
+                     req->force_restart(),
+                     std::set<std::string>(req->static_keys().begin(), req->static_keys().end())));
   }
 
  private:

@@ -2152,7 +2152,8 @@ Status NodeSupervisor::Failover(const std::string& node_id, PromoteMode mode, ui
 
 Status NodeSupervisor::ReconfigureNode(const NodeSpec& spec, bool restart,
                                        uint32_t ready_timeout_ms,
-                                       cachefleet::v1::NodeStatus* out) {
+                                       cachefleet::v1::NodeStatus* out, bool force_restart,
+                                       const std::set<std::string>& static_keys) {
   Impl& m = *impl_;
   if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
   if (!EngineVersionMatches(opts_.installed_version, spec.engine_version)) {
@@ -2200,7 +2201,7 @@ Status NodeSupervisor::ReconfigureNode(const NodeSpec& spec, bool restart,
     }
     m.PersistLocked(n, false);
   };
-  if (spec == old) {
+  if (spec == old && !(restart && force_restart)) {
     op.unlock();
     m.FillStatus(np, out);
     return {};
@@ -2225,13 +2226,18 @@ Status NodeSupervisor::ReconfigureNode(const NodeSpec& spec, bool restart,
   }
   RedisConn& c = *n.admin_conn;
   if (!restart) {
-    auto news = RuntimeConfigSettings(spec);
+    // Static keys only go to the spec (the next start takes them); the rest is CONFIG SET.
+    auto runtime_part = [&](NodeSpec s) {
+      for (const auto& k : static_keys) s.config.erase(k);
+      return s;
+    };
+    auto news = RuntimeConfigSettings(runtime_part(spec));
     if (!news.ok()) return MakeError(Errc::kFailedPrecondition, what + news.error().message + " (use restart=true)");
     std::map<std::string, std::string> oldm;
-    if (auto olds = RuntimeConfigSettings(old); olds.ok()) oldm.insert(olds->begin(), olds->end());
+    if (auto olds = RuntimeConfigSettings(runtime_part(old)); olds.ok()) oldm.insert(olds->begin(), olds->end());
     std::map<std::string, std::string> newm(news->begin(), news->end());
     for (const auto& [k, v] : old.config) {
-      if (!newm.count(k)) {
+      if (!newm.count(k) && !static_keys.count(k)) {
         return MakeError(Errc::kFailedPrecondition,
                          what + "config '" + k + "' is removed; its default is not known at runtime: "
                                 "send the default value, or use restart=true");

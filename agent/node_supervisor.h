@@ -118,6 +118,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -228,8 +229,11 @@ class NodeSupervisor {
                   uint32_t force_timeout_ms, cachefleet::v1::NodeStatus* out,
                   std::string* method, uint32_t* elapsed_ms);
   // Replaces the node's spec: CONFIG SET of the differences (atomic), or a restart.
+  // force_restart: restart = true restarts even an unchanged spec. static_keys (restart =
+  // false): written to the spec only, never CONFIG SET (taken at the next start).
   Status ReconfigureNode(const NodeSpec& spec, bool restart, uint32_t ready_timeout_ms,
-                         cachefleet::v1::NodeStatus* out);
+                         cachefleet::v1::NodeStatus* out, bool force_restart = false,
+                         const std::set<std::string>& static_keys = {});
 
   const SupervisorOptions& options() const { return opts_; }
 
