@@ -67,6 +67,29 @@ Status Store::ApplyFailoverChangeLocked(const std::string& group_id, const Failo
         !st)
       return st;
   }
+  for (const auto& [node_id, applied] : c.params_applied) {
+    const auto& [pg, generation] = applied;
+    if (auto st = Exec(*db_,
+                       "UPDATE nodes SET param_generation=?, param_last_error='', "
+                       "param_pending_reboot=CASE WHEN (SELECT generation FROM "
+                       "cache_parameter_groups WHERE name=lower(?))=? THEN 0 ELSE "
+                       "param_pending_reboot END WHERE node_id=? AND group_id=?",
+                       [&](SqliteStmt& s) {
+                         s.Bind(1, generation)
+                             .Bind(2, pg)
+                             .Bind(3, generation)
+                             .Bind(4, node_id)
+                             .Bind(5, group_id);
+                       });
+        !st)
+      return st;
+  }
+  if (c.engine_version) {
+    if (auto st = Exec(*db_, "UPDATE replication_groups SET engine_version=? WHERE group_id=?",
+                       [&](SqliteStmt& s) { s.Bind(1, *c.engine_version).Bind(2, group_id); });
+        !st)
+      return st;
+  }
   for (const auto& e : c.events)
     if (auto st = AddEventLocked(e.source_id, e.source_type, e.message, now); !st) return st;
   return {};

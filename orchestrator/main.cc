@@ -39,6 +39,8 @@
 #include "orchestrator/reshard_frontend.h"
 #include "orchestrator/reshard_progress.h"
 #include "orchestrator/reshard_reconciler.h"
+#include "orchestrator/rolling_restart_frontend.h"
+#include "orchestrator/rolling_restart_reconciler.h"
 #include "orchestrator/store.h"
 #include "orchestrator/task_pool.h"
 
@@ -128,6 +130,14 @@ int main(int argc, char** argv) {
   runner.SetHandler(OpKind::kFailover, &failover_reconciler);
   runner.SetHandler(OpKind::kRecoverNode, &failover_reconciler);
   runner.SetHandler(OpKind::kModifyFailover, &failover_reconciler);
+  auto param_catalog = LoadParameterCatalogForConfig(config_path);
+  if (!param_catalog) {
+    log->critical("{}", param_catalog.error().message);
+    return 1;
+  }
+  RollingRestartReconciler rolling_reconciler(deps, cfg->failover, *param_catalog,
+                                              cfg->parameter_groups);
+  runner.SetHandler(OpKind::kRollingRestart, &rolling_reconciler);
   if (auto st = runner.Start(); !st) {
     log->critical("cannot resume operations: {}", st.error().message);
     return 1;
@@ -147,12 +157,10 @@ int main(int argc, char** argv) {
   replica_frontend.Register(dispatcher);
   EventsFrontend events_frontend(store);
   events_frontend.Register(dispatcher);
-  auto param_catalog = LoadParameterCatalogForConfig(config_path);
-  if (!param_catalog) {
-    log->critical("{}", param_catalog.error().message);
-    return 1;
-  }
   ParameterApplier param_applier(store, *agents, *param_catalog, *cfg);
+  // Static parameters: pending-reboot groups get a rolling restart (rolling_restart_frontend.h).
+  param_applier.SetAfterPass(
+      [&store, &runner] { StartPendingRollingRestarts(store, [&runner](int64_t id) { runner.Poke(id); }); });
   param_applier.Start();
   ParameterGroupFrontend param_frontend(store, *cfg, *param_catalog,
                                         [&param_applier] { param_applier.Poke(); });
@@ -162,6 +170,8 @@ int main(int argc, char** argv) {
   });
   CacheClusterFrontend cluster_frontend(store, *cfg);
   cluster_frontend.Register(dispatcher);
+  RebootFrontend reboot_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
+  reboot_frontend.Register(dispatcher);
   TagsFrontend tags_frontend(store, *cfg);
   tags_frontend.Register(dispatcher);
 
@@ -176,6 +186,8 @@ int main(int argc, char** argv) {
       },
       [&param_applier] { param_applier.Poke(); });
   AddNodeTypeSet(modify_frontend, store, *cfg, *param_catalog, *agents);
+  AddEngineVersionSet(modify_frontend, store, *cfg, *param_catalog,
+                      [&runner](int64_t id) { runner.Poke(id); });
   modify_frontend.Register(dispatcher);
 
   cf::api::ApiServerOptions opts;

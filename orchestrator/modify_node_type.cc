@@ -87,14 +87,16 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
           " holds " + std::to_string(used) + " bytes.");
   }
   // The spec the parameter applier would send, with the new maxmemory.
-  std::map<std::string, std::string> config;
+  // (Static values go as static_keys: kept in the spec, never CONFIG SET.)
+  std::map<std::string, std::string> all;
+  std::string family;
   if (!d.config.parameter_groups.Find(v.group.parameter_group)) {
     auto pg = d.store.GetParameterGroup(v.group.parameter_group);
     if (!pg) return StoreFailure(pg.error());
     if (*pg) {
-      std::map<std::string, std::string> all = (*pg)->reset;
+      all = (*pg)->reset;
       for (const auto& [k, val] : (*pg)->values) all[k] = val;
-      config = DynamicConfig(all, d.catalog, (*pg)->family);
+      family = (*pg)->family;
     }
   }
   auto request = [&](const NodeRecord& n, uint64_t maxmemory) {
@@ -103,7 +105,7 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
     pb::ReconfigureNodeRequest r;
     *r.mutable_spec() = BuildNodeSpec(gr, n, d.config.cluster_node_timeout_ms,
                                       d.config.failover.hold_max_ms);
-    for (const auto& [k, val] : config) (*r.mutable_spec()->mutable_config())[k] = val;
+    if (!family.empty()) AddParameterConfig(all, d.catalog, family, r);
     r.set_restart(false);
     return r;
   };

@@ -22,6 +22,8 @@ const char* OpKindName(OpKind k) {
       return "recover-node";
     case OpKind::kModifyFailover:
       return "modify-failover";
+    case OpKind::kRollingRestart:
+      return "rolling-restart";
   }
   return "unknown";
 }
@@ -36,6 +38,7 @@ std::optional<OpKind> ParseOpKind(const std::string& s) {
   if (s == "failover") return OpKind::kFailover;
   if (s == "recover-node") return OpKind::kRecoverNode;
   if (s == "modify-failover") return OpKind::kModifyFailover;
+  if (s == "rolling-restart") return OpKind::kRollingRestart;
   return std::nullopt;
 }
 
@@ -75,6 +78,8 @@ const char* OpStateName(OpState s) {
       return "repoint-replicas";
     case OpState::kRecoverNode:
       return "recover-node";
+    case OpState::kRestartNodes:
+      return "restart-nodes";
     case OpState::kSucceeded:
       return "succeeded";
     case OpState::kFailed:
@@ -89,7 +94,8 @@ std::optional<OpState> ParseOpState(const std::string& s) {
         OpState::kAwaitMembership, OpState::kReplicate, OpState::kAwaitHealthy,
         OpState::kRollingBack, OpState::kStopNodes, OpState::kPlanMoves, OpState::kMoveSlots,
         OpState::kForgetNodes, OpState::kKillPrimary, OpState::kPromote,
-        OpState::kRepointReplicas, OpState::kRecoverNode, OpState::kSucceeded, OpState::kFailed})
+        OpState::kRepointReplicas, OpState::kRecoverNode, OpState::kRestartNodes,
+        OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
   return std::nullopt;
 }
@@ -220,6 +226,9 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
       }
     case OpKind::kModifyFailover:
       return from == OpState::kPending ? OpState::kSucceeded : from;
+    case OpKind::kRollingRestart:
+      if (from == OpState::kPending) return OpState::kRestartNodes;
+      return from == OpState::kRestartNodes ? OpState::kSucceeded : from;
   }
   return from;
 }
@@ -296,6 +305,10 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
       }
     case OpKind::kModifyFailover:
       return from == OpState::kPending && (to == OpState::kSucceeded || to == OpState::kFailed);
+    case OpKind::kRollingRestart:  // no rollback: a node runs its new spec once restarted
+      if (from == OpState::kPending)
+        return to == OpState::kRestartNodes || to == OpState::kSucceeded;
+      return from == OpState::kRestartNodes && to == OpState::kSucceeded;
   }
   return false;
 }

@@ -28,6 +28,7 @@ enum class OpKind {
   kFailover,          // TestFailover, automatic failover, PrimaryClusterId (failover_reconciler.h)
   kRecoverNode,       // restart a held node (as a replica, or in place)
   kModifyFailover,    // ModifyReplicationGroup AutomaticFailoverEnabled / MultiAZEnabled
+  kRollingRestart,    // static parameters, RebootCacheCluster, EngineVersion (rolling_restart_reconciler.h)
 };
 // "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in" /
 // "increase-replica-count" / "decrease-replica-count"
@@ -89,6 +90,10 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //
 // Recover node:  kPending ─► kRecoverNode ─► kSucceeded      Modify failover: kPending ─► kSucceeded
 //
+// Rolling restart (rolling_restart_reconciler.h; per-node progress lives in the payload):
+//
+//   kPending ─► kRestartNodes ─► kSucceeded      (kPending ─► kSucceeded: nothing to restart)
+//
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {
   kPending,          // recorded, not yet started
@@ -107,6 +112,7 @@ enum class OpState {
   kPromote,          // failover: Failover on the chosen replica
   kRepointReplicas,  // failover: the other replicas follow the new primary
   kRecoverNode,      // failover / recover-node: RestartNode of the held node
+  kRestartNodes,     // rolling restart: replicas first, switch-over, then the old primary
   kSucceeded,        // terminal
   kFailed,           // terminal
 };

@@ -20,6 +20,31 @@ std::map<std::string, std::string> DynamicConfig(const std::map<std::string, std
   return out;
 }
 
+std::map<std::string, std::string> StaticConfig(const std::map<std::string, std::string>& values,
+                                                const ParameterCatalog& catalog,
+                                                const std::string& family) {
+  std::map<std::string, std::string> out;
+  const FamilyDef* fam = catalog.Family(family);
+  if (!fam) return out;
+  for (const auto& [k, v] : values) {
+    const ParameterDef* d = fam->Find(k);
+    if (!d || !d->requires_reboot || k == "cluster-enabled") continue;
+    out[k] = v.empty() ? "\"\"" : v;
+  }
+  return out;
+}
+
+void AddParameterConfig(const std::map<std::string, std::string>& values,
+                        const ParameterCatalog& catalog, const std::string& family,
+                        pb::ReconfigureNodeRequest& req) {
+  auto& config = *req.mutable_spec()->mutable_config();
+  for (const auto& [k, v] : DynamicConfig(values, catalog, family)) config[k] = v;
+  for (const auto& [k, v] : StaticConfig(values, catalog, family)) config[k] = v;
+  if (const FamilyDef* fam = catalog.Family(family))
+    for (const auto& p : fam->parameters)
+      if (p.requires_reboot && p.name != "cluster-enabled") req.add_static_keys(p.name);
+}
+
 ParameterApplier::ParameterApplier(Store& store, AgentApi& agents, const ParameterCatalog& catalog,
                                    const OrchestratorConfig& config)
     : store_(store), agents_(agents), catalog_(catalog), config_(config) {}
@@ -52,6 +77,7 @@ void ParameterApplier::Poke() {
 void ParameterApplier::Loop() {
   while (!stop_) {
     RunOnce();
+    if (after_pass_ && !stop_) after_pass_();
     std::unique_lock lk(mu_);
     cv_.wait_for(lk, std::chrono::milliseconds(1000), [this] { return poked_ || stop_.load(); });
     poked_ = false;
@@ -78,9 +104,26 @@ int ParameterApplier::RunOnce() {
       auto g = store_.GetParameterGroup(t.parameter_group);
       return g && *g ? (*g)->family : std::string();
     }();
-    for (const auto& [k, v] : DynamicConfig(t.config, catalog_, family))
-      (*req.mutable_spec()->mutable_config())[k] = v;
+    AddParameterConfig(t.config, catalog_, family, req);
     req.set_restart(false);
+    if (t.node_generation == 0 && !t.node_pending_reboot) {
+      // Just created: launched with the defaults, so a static value other than the default is
+      // not running yet.
+      const FamilyDef* fam = catalog_.Family(family);
+      bool differs = false;
+      for (const auto& [k, v] : StaticConfig(t.config, catalog_, family)) {
+        const ParameterDef* d = fam ? fam->Find(k) : nullptr;
+        if (d && d->default_value != v) differs = true;
+      }
+      if (differs) {
+        if (auto st = store_.MarkPendingReboot(t.node.node_id); !st) {
+          log->warn("[{}] cannot mark pending-reboot: {}", t.node.node_id, st.error().message);
+          continue;
+        }
+        log->info("[{}] runs the default of a static parameter of {}: pending-reboot",
+                  t.node.node_id, t.parameter_group);
+      }
+    }
     auto r = agents_.ReconfigureNode(AgentTarget{(*host)->host_id, (*host)->agent_endpoint}, req,
                                      config_.operations.agent_rpc_timeout_ms);
     if (!r) {

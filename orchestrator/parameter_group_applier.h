@@ -11,11 +11,18 @@
 // its generation differs from its group's, so a replication group that switches parameter
 // group is brought up to the new one too. The call is
 // idempotent, so a crash between the call and the record only repeats it. Static
-// (requires-reboot) parameters are not sent: their nodes show pending-reboot.
+// (requires-reboot) parameters are sent as `static_keys`: the agent writes them to the node's
+// spec without CONFIG SET, the nodes show pending-reboot, and the rolling restart
+// (rolling_restart_reconciler.h) makes them run them. Nodes of a group whose rolling restart is
+// running are left to it (it restarts each node with the latest values). A node that never ran
+// the group's values (generation 0: just created) while the group sets a static value other than
+// the default becomes pending-reboot too. After each pass `after_pass` (if set) runs: main.cc
+// starts the rolling restarts of pending-reboot groups there.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,6 +40,17 @@ class Store;
 std::map<std::string, std::string> DynamicConfig(const std::map<std::string, std::string>& values,
                                                  const ParameterCatalog& catalog,
                                                  const std::string& family);
+// Pure: the static (requires-reboot) values of `values`, cluster-enabled excluded.
+std::map<std::string, std::string> StaticConfig(const std::map<std::string, std::string>& values,
+                                                const ParameterCatalog& catalog,
+                                                const std::string& family);
+// Pure: puts the parameter part of a node's spec into req: dynamic and static values into the
+// spec's config, and every static parameter name of the family into static_keys (so the agent
+// never CONFIG SETs them with restart=false, and a static value the group dropped leaves the
+// spec too).
+void AddParameterConfig(const std::map<std::string, std::string>& values,
+                        const ParameterCatalog& catalog, const std::string& family,
+                        pb::ReconfigureNodeRequest& req);
 
 class ParameterApplier {
  public:
@@ -44,6 +62,8 @@ class ParameterApplier {
   void Poke();
   // One pass over the work list; returns how many nodes were brought up to date.
   int RunOnce();
+  // Runs after every pass of the loop (before Start).
+  void SetAfterPass(std::function<void()> f) { after_pass_ = std::move(f); }
 
  private:
   void Loop();
@@ -57,6 +77,7 @@ class ParameterApplier {
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::map<std::string, std::string> last_error_;  // node -> last logged error
+  std::function<void()> after_pass_;
 };
 
 }  // namespace cf::orchestrator

@@ -210,22 +210,27 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
   struct Row {
     std::string node_id, group_id, pg;
     int64_t generation;
+    int64_t node_generation;
+    bool pending_reboot;
   };
   std::vector<Row> rows;
   {
     std::lock_guard lk(mu_);
     auto s = db_->Prepare(
-        "SELECT n.node_id, n.group_id, p.name, p.generation FROM nodes n "
+        "SELECT n.node_id, n.group_id, p.name, p.generation, n.param_generation, "
+        "n.param_pending_reboot FROM nodes n "
         "JOIN replication_groups g ON g.group_id=n.group_id "
         "JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group) "
         "WHERE n.status='available' AND g.status IN ('available','modifying') "
-        "AND n.param_generation != p.generation ORDER BY n.node_id");
+        "AND n.param_generation != p.generation AND NOT EXISTS (SELECT 1 FROM operations o "
+        "WHERE o.group_id=n.group_id AND o.kind='rolling-restart' "
+        "AND o.state NOT IN ('succeeded','failed')) ORDER BY n.node_id");
     if (!s) return s.error();
     while (true) {
       auto row = s->Step();
       if (!row) return row.error();
       if (!*row) break;
-      rows.push_back(Row{s->Text(0), s->Text(1), s->Text(2), s->Int(3)});
+      rows.push_back(Row{s->Text(0), s->Text(1), s->Text(2), s->Int(3), s->Int(4), s->Int(5) != 0});
     }
   }
   std::vector<ParameterApplyTask> out;
@@ -252,6 +257,8 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
       t.node = n;
       t.parameter_group = r.pg;
       t.generation = r.generation;
+      t.node_generation = r.node_generation;
+      t.node_pending_reboot = r.pending_reboot;
       t.config = pg->reset;
       for (const auto& [k, v] : pg->values) t.config[k] = v;
       out.push_back(std::move(t));

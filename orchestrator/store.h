@@ -75,6 +75,11 @@ struct FailoverChange {
   std::optional<std::string> payload;              // replaces the operation payload
   std::optional<bool> automatic_failover;
   std::optional<bool> multi_az;
+  // Rolling restart: node id -> (parameter group, generation) the node now runs: records the
+  // generation, clears its last error, and clears pending-reboot unless the parameter group
+  // changed since (its generation is no longer the one given).
+  std::map<std::string, std::pair<std::string, int64_t>> params_applied;
+  std::optional<std::string> engine_version;  // the group's EngineVersion
 };
 
 // A user-created cache parameter group (parameter_group_store.cc). `values` are the
@@ -105,6 +110,8 @@ struct ParameterApplyTask {
   std::string parameter_group;
   int64_t generation = 0;                     // the group's current generation
   std::map<std::string, std::string> config;  // every set or reset parameter -> value
+  int64_t node_generation = 0;                // the generation the node runs (0: never applied)
+  bool node_pending_reboot = false;
 };
 
 enum class TagResource { kReplicationGroup, kCacheCluster, kParameterGroup };
@@ -314,6 +321,17 @@ class Store {
   Result<GroupView> SetGroupNodeType(const std::string& group_id, const std::string& type,
                                      uint64_t maxmemory_bytes, const std::string& event_message);
 
+  // ---- rolling restart (rolling_restart_store.cc) ----
+  // op keeps its state; its payload and step are replaced and change applied, in one
+  // transaction (compare-and-set like TransitionOperation).
+  Status UpdateOperationWithChange(OperationRecord& op, const std::string& step,
+                                   const std::string& payload, const FailoverChange& change);
+  // The node's running parameters lag a static value (ParameterApplyStatus pending-reboot).
+  Status MarkPendingReboot(const std::string& node_id);
+  // Groups that are `available` with no unfinished operation and have available nodes that are
+  // pending-reboot: group id -> those nodes.
+  Result<std::map<std::string, std::vector<std::string>>> GroupsPendingReboot();
+
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,
                   const std::string& message, int64_t date_ms);
@@ -338,7 +356,8 @@ class Store {
   // using it become pending-reboot when c.requires_reboot), event. kNotFound when unknown.
   Status ChangeParameterGroup(const ParameterGroupChange& c);
   // Nodes whose generation differs from their parameter group's (the applier's work list):
-  // available nodes of available/modifying groups that use a user-created group.
+  // available nodes of available/modifying groups that use a user-created group, except the
+  // groups whose rolling restart is running (it applies the values itself).
   Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
   // The node now runs generation `generation`; clears its last error.
   Status MarkParametersApplied(const std::string& node_id, int64_t generation);

@@ -90,7 +90,7 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   s.set_state(pb::NODE_RUNNING);
   s.set_repl_offset(n.repl_offset);
   s.set_config_epoch(n.config_epoch);
-  s.set_pid(1000);
+  s.set_pid(n.pid);
   s.set_role(n.role);
   s.set_redis_version("7.0.15");
   s.set_maxmemory(n.maxmemory);
@@ -183,6 +183,9 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     n.port = spec.port();
     n.cluster_enabled = spec.cluster_enabled();
     n.maxmemory = spec.maxmemory_bytes();
+    n.engine_version = spec.engine_version();
+    n.config.insert(spec.config().begin(), spec.config().end());
+    n.running = n.config;
     if (n.cluster_enabled) n.cluster_node_id = RandomHex40();
     auto& stored = net.nodes[n.node_id] = n;
     *out = net.StatusOf(stored);
@@ -459,6 +462,10 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     std::lock_guard lk(net.mu);
     FakeNode* n = Mine(net, req->node_id());
     if (!n) return {grpc::StatusCode::NOT_FOUND, "unknown node " + req->node_id()};
+    if (n->exited) {
+      n->running = n->config;
+      ++n->pid;
+    }
     n->exited = false;
     if (req->has_replica_of()) {
       const auto& r = req->replica_of();
@@ -475,6 +482,46 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
         n->master_port = m->port;
         n->polls_since_replicate = 0;
       }
+    }
+    *out = net.StatusOf(*n);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReconfigureNode(grpc::ServerContext*, const pb::ReconfigureNodeRequest* req,
+                               pb::NodeStatus* out) override {
+    if (auto g = Gate()) return *g;
+    self->reconfigure_calls++;
+    const pb::NodeSpec& spec = req->spec();
+    if (!self->installed_version.empty() && spec.engine_version() != self->installed_version)
+      return {grpc::StatusCode::INVALID_ARGUMENT, "engine_version '" + spec.engine_version() +
+                                                      "' is not installed on this host"};
+    auto& net = *self->net_;
+    std::lock_guard lk(net.mu);
+    FakeNode* n = Mine(net, spec.node_id());
+    if (!n) return {grpc::StatusCode::NOT_FOUND, "no node '" + spec.node_id() + "' on this host"};
+    std::map<std::string, std::string> config(spec.config().begin(), spec.config().end());
+    const bool same = config == n->config && spec.engine_version() == n->engine_version &&
+                      spec.maxmemory_bytes() == n->maxmemory;
+    if (same && !(req->restart() && req->force_restart())) {
+      *out = net.StatusOf(*n);
+      return grpc::Status::OK;
+    }
+    n->config = config;
+    n->engine_version = spec.engine_version();
+    n->maxmemory = spec.maxmemory_bytes();
+    if (n->exited) {  // the next start takes it
+      *out = net.StatusOf(*n);
+      return grpc::Status::OK;
+    }
+    if (req->restart()) {
+      n->running = config;
+      ++n->pid;
+      net.restarts.push_back(n->node_id);
+      if (n->role == "slave") n->polls_since_replicate = 0;
+    } else {
+      std::set<std::string> statics(req->static_keys().begin(), req->static_keys().end());
+      for (const auto& [k, v] : config)
+        if (!statics.count(k)) n->running[k] = v;
     }
     *out = net.StatusOf(*n);
     return grpc::Status::OK;
@@ -510,6 +557,7 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
       method = n->cluster_enabled ? "FORCE" : "REPLICAOF NO ONE";
     }
     net.failover_methods.push_back(method);
+    net.promotions.push_back(n->node_id);
     const std::string old_id = m ? m->cluster_node_id : std::string();
     const std::string old_host = m ? m->address : std::string();
     const uint32_t old_port = m ? m->port : 0;

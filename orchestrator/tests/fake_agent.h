@@ -19,6 +19,9 @@
 // RestartNode brings it back (in place or as a replica of replica_of, giving up its slots),
 // Failover promotes a replica (takes its master's slots and keys, epoch + 1; a live old master
 // and, in cluster mode, the master's other replicas follow it; COORDINATED needs a live master).
+// ReconfigureNode: restart=false replaces the spec (static_keys only in the spec), restart=true
+// (changed spec or force_restart) gives the process a new pid and runs the whole spec; a
+// restarted replica's link is down for a few polls; the engine_version must be installed_version.
 // Fault injection: ports that are "in use by another process" (LaunchNode -> RESOURCE_EXHAUSTED),
 // an agent that answers UNAVAILABLE to everything, MoveSlots streams that break after N slots
 // or pause, and call counters.
@@ -57,6 +60,11 @@ struct FakeNode {
   std::set<std::string> forgotten;    // cluster node ids CLUSTER FORGET removed from this node
   bool exited = false;                // failover: killed / held down (NODE_EXITED)
   int64_t repl_offset = 0;            // reported as repl_offset (replica choice)
+  // ReconfigureNode: the spec it runs (restart=true: a new pid; restart=false: config only).
+  int64_t pid = 1000;
+  std::string engine_version;
+  std::map<std::string, std::string> config;  // the spec's config
+  std::map<std::string, std::string> running;  // what the process runs (static keys: at start)
   uint64_t KeyCount() const;
 };
 
@@ -76,6 +84,10 @@ class FakeNetwork {
   uint64_t keys_moved_total = 0;
   // Failover (guarded by mu): every Failover call's method, in order.
   std::vector<std::string> failover_methods;
+  // ReconfigureNode(restart=true) restarts, in order: "node_id" (guarded by mu).
+  std::vector<std::string> restarts;
+  // Failover calls in order: "promoted node id" (guarded by mu).
+  std::vector<std::string> promotions;
   uint64_t TotalKeys() const;  // keys held by masters
 
   // Helpers (lock held by caller).
@@ -114,6 +126,9 @@ class FakeAgent {
   std::atomic<int> restart_calls{0};
   std::atomic<int> failover_calls{0};
   std::atomic<bool> failover_fail{false};  // Failover answers UNAVAILABLE
+  std::atomic<int> reconfigure_calls{0};
+  // ReconfigureNode refuses an engine_version other than this one ("" = any).
+  std::string installed_version;
   std::atomic<int> launches{0};
   std::atomic<int> stops{0};
   std::atomic<int> calls{0};

@@ -214,14 +214,15 @@ TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) 
 
   agents.calls.clear();
   ASSERT_EQ(Fault("ModifyReplicationGroup", Switch("pg-b")), "ok");
-  // databases is static: pending-reboot, not sent.
+  // databases is static: pending-reboot, sent as a static key (spec only).
   EXPECT_EQ(store_.ParameterApplyStatuses()->at("rg-001"), "pending-reboot");
   EXPECT_EQ(applier.RunOnce(), 2);
   ASSERT_EQ(agents.calls.size(), 2u);
   for (const auto& c : agents.calls) {
     EXPECT_EQ(c.spec().config().at("timeout"), "5");
     EXPECT_EQ(c.spec().config().at("notify-keyspace-events"), "\"\"");  // back to its default
-    EXPECT_EQ(c.spec().config().count("databases"), 0u);
+    EXPECT_EQ(c.spec().config().at("databases"), "4");  // a static key: spec only
+    EXPECT_EQ(c.static_keys(0), "databases");
   }
   EXPECT_EQ(applier.RunOnce(), 0);
   auto events = store_.ListEvents("rg");

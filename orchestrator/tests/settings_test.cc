@@ -396,7 +396,11 @@ TEST_F(SettingsTest, UserGroupDrivesCreateAppliesAndBlocksDelete) {
                      {"ParameterNameValues.ParameterNameValue.1.ParameterName", "databases"},
                      {"ParameterNameValues.ParameterNameValue.1.ParameterValue", "4"}}));
   EXPECT_EQ(applier.RunOnce(), 2);
-  EXPECT_EQ(agents.calls.back().spec().config().count("databases"), 0u);
+  // Static: sent as a static key (kept in the node's spec, never CONFIG SET); the rolling
+  // restart (rolling_restart_test.cc) makes the nodes run it.
+  EXPECT_EQ(agents.calls.back().spec().config().at("databases"), "4");
+  EXPECT_EQ(agents.calls.back().static_keys().size(), 1);
+  EXPECT_EQ(agents.calls.back().static_keys(0), "databases");
   ASSERT_FALSE(Call("DescribeCacheClusters", {{"ShowCacheNodeInfo", "true"}}));
   auto ccs = Children(result_.child("CacheClusters"), "CacheCluster");
   ASSERT_EQ(ccs.size(), 2u);
