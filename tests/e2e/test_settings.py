@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Settings end to end with real nodes and real clients (boto3, AWS CLI v2, redis-cli):
 DescribeCacheEngineVersions, parameter groups (built-in and user-created; a change visible in
-CONFIG GET on every node of every group using it, static parameters pending-reboot, reset,
+CONFIG GET on every node of every group using it, static parameters pending-reboot then
+applied by a rolling restart, reset,
 delete), CreateReplicationGroup with a user-created group (both cluster modes),
 DescribeCacheClusters, and tags on every resource type by ARN, with every documented fault."""
 import re
@@ -207,12 +208,20 @@ class B_ParameterGroups(unittest.TestCase):
     def test_03_static_parameter_pending_reboot(self):
         fx.client().modify_cache_parameter_group(CacheParameterGroupName=PG, ParameterNameValues=[
             {"ParameterName": "databases", "ParameterValue": "32"}])
+        # pending-reboot until a rolling restart (started by the orchestrator itself, replicas
+        # first; test_rolling_restart.py) has restarted each node with the new value.
         st = apply_statuses(CMD)
-        self.assertEqual(set(st.values()), {"pending-reboot"}, st)
-        cc = nodes_of(CMD)[0]
+        self.assertTrue(set(st.values()) <= {"pending-reboot", "in-sync"}, st)
+        self.assertIn("pending-reboot", st.values(), st)
+        cc = next(c for c in nodes_of(CMD) if st[c["CacheClusterId"]] == "pending-reboot")
         self.assertEqual(cc["CacheParameterGroup"]["CacheNodeIdsToReboot"], ["0001"])
         self.assertEqual(cc["CacheNodes"][0]["ParameterGroupStatus"], "pending-reboot")
-        self.assertEqual(config_get(cc, "databases"), "16")  # static: not applied live
+        wait_config(self, CMD, "databases", "32", timeout_s=60)
+        fx.wait_status(CMD, timeout_s=60)
+        deadline = time.monotonic() + 10
+        while set(apply_statuses(CMD).values()) != {"in-sync"} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(set(apply_statuses(CMD).values()), {"in-sync"})
         self.assertEqual(set(apply_statuses(CME).values()), {"in-sync"})
 
     def test_04_reset(self):
@@ -226,6 +235,9 @@ class B_ParameterGroups(unittest.TestCase):
         wait_config(self, CMD, "notify-keyspace-events", "")
         self.assertEqual(c.describe_cache_parameters(CacheParameterGroupName=PG, Source="user")
                          ["Parameters"], [])
+        # databases back to its default: another rolling restart.
+        wait_config(self, CMD, "databases", "16", timeout_s=60)
+        fx.wait_status(CMD, timeout_s=60)
 
     def test_05_faults(self):
         c = fx.client()
