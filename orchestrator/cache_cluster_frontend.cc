@@ -93,7 +93,7 @@ void RenderCacheCluster(const ClusterRenderInput& in, const OrchestratorConfig& 
   if (!g.notification_topic_arn.empty()) {
     pugi::xml_node nc = out.append_child("NotificationConfiguration");
     api::AppendText(nc, "TopicArn", g.notification_topic_arn);
-    api::AppendText(nc, "TopicStatus", "active");
+    api::AppendText(nc, "TopicStatus", g.notification_topic_status);
   }
   out.append_child("CacheSecurityGroups");
   pugi::xml_node pg = out.append_child("CacheParameterGroup");

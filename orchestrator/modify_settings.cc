@@ -90,6 +90,7 @@ std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
   if (auto s = p.Get("NotificationTopicStatus")) {
     if (*s != "active" && *s != "inactive")
       return api::InvalidParameterValue("NotificationTopicStatus must be active or inactive.");
+    u.notification_topic_status = *s;
     changed.push_back("NotificationTopicStatus");
   }
   std::optional<std::vector<std::string>> sgs;
@@ -191,6 +192,9 @@ Result<GroupView> Store::UpdateGroupSettings(const std::string& group_id,
       return st.error();
   if (u.notification_topic_arn)
     if (auto st = set("notification_topic_arn", *u.notification_topic_arn); !st)
+      return st.error();
+  if (u.notification_topic_status)
+    if (auto st = set("notification_topic_status", *u.notification_topic_status); !st)
       return st.error();
   if (u.security_group_ids)
     if (auto st = set("security_group_ids", nlohmann::json(*u.security_group_ids).dump()); !st)

@@ -69,6 +69,7 @@ struct ReplicationGroupRecord {
   std::vector<std::string> security_group_ids;
   std::string preferred_maintenance_window;
   std::string notification_topic_arn;
+  std::string notification_topic_status = "active";  // active | inactive
   bool auto_minor_version_upgrade = true;
   int snapshot_retention_limit = 0;
   std::string snapshot_window;

@@ -28,6 +28,7 @@ struct StandaloneCluster {
   int snapshot_retention_limit = 0;
   std::vector<std::string> security_group_ids;
   std::string notification_topic_arn;
+  std::string notification_topic_status = "active";
   bool auto_minor_version_upgrade = true;
   int64_t create_time_ms = 0;  // the node's creation time
 };

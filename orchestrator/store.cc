@@ -235,6 +235,12 @@ CREATE TABLE standalone_clusters(
   create_time_ms INTEGER NOT NULL
 );
 )sql",
+    // v6: NotificationTopicStatus (ModifyReplicationGroup; shown in DescribeCacheClusters'
+    // NotificationConfiguration).
+    R"sql(
+ALTER TABLE replication_groups ADD COLUMN notification_topic_status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE standalone_clusters ADD COLUMN notification_topic_status TEXT NOT NULL DEFAULT 'active';
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -299,7 +305,7 @@ constexpr char kGroupColumns[] =
     "security_group_ids, preferred_maintenance_window, notification_topic_arn, "
     "auto_minor_version_upgrade, snapshot_retention_limit, snapshot_window, "
     "snapshotting_cluster_id, port, network_type, ip_discovery, data_tiering, "
-    "transit_encryption, at_rest_encryption, create_time_ms, updated_ms";
+    "transit_encryption, at_rest_encryption, create_time_ms, updated_ms, notification_topic_status";
 
 ReplicationGroupRecord ReadGroup(const SqliteStmt& s) {
   ReplicationGroupRecord g;
@@ -331,6 +337,7 @@ ReplicationGroupRecord ReadGroup(const SqliteStmt& s) {
   g.at_rest_encryption = s.Int(i++) != 0;
   g.create_time_ms = s.Int(i++);
   g.updated_ms = s.Int(i++);
+  g.notification_topic_status = s.Text(i++);
   return g;
 }
 
@@ -805,7 +812,7 @@ Result<int64_t> Store::CreateGroup(
   const ReplicationGroupRecord& r = g.group;
   if (auto st = RunSql(*db_,
                        std::string("INSERT INTO replication_groups(") + kGroupColumns +
-                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        [&](SqliteStmt& s) {
                          int i = 1;
                          s.Bind(i++, r.id);
@@ -835,6 +842,7 @@ Result<int64_t> Store::CreateGroup(
                          s.Bind(i++, int64_t{r.at_rest_encryption});
                          s.Bind(i++, r.create_time_ms);
                          s.Bind(i++, r.updated_ms);
+                         s.Bind(i++, r.notification_topic_status);
                        });
       !st)
     return st.error();

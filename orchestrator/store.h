@@ -34,7 +34,7 @@ namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -124,6 +124,7 @@ struct GroupSettingsUpdate {
   std::optional<std::string> snapshot_window;
   std::optional<std::string> preferred_maintenance_window;
   std::optional<std::string> notification_topic_arn;
+  std::optional<std::string> notification_topic_status;  // active | inactive
   std::optional<std::vector<std::string>> security_group_ids;
   std::optional<bool> auto_minor_version_upgrade;
 };

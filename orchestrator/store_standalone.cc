@@ -43,8 +43,8 @@ Status Store::CompleteRetainPrimary(OperationRecord& op, const std::string& prim
           "az, status, cache_node_type, maxmemory_bytes, engine, engine_version, "
           "parameter_group, preferred_maintenance_window, snapshot_window, "
           "snapshot_retention_limit, security_group_ids, notification_topic_arn, "
-          "auto_minor_version_upgrade, create_time_ms) "
-          "VALUES(?,?,?,?,?,'available',?,?,?,?,?,?,?,?,?,?,?,?)",
+          "auto_minor_version_upgrade, create_time_ms, notification_topic_status) "
+          "VALUES(?,?,?,?,?,'available',?,?,?,?,?,?,?,?,?,?,?,?,?)",
           [&](SqliteStmt& s) {
             s.Bind(1, primary->node_id)
                 .Bind(2, g.id)
@@ -62,7 +62,8 @@ Status Store::CompleteRetainPrimary(OperationRecord& op, const std::string& prim
                 .Bind(14, nlohmann::json(g.security_group_ids).dump())
                 .Bind(15, g.notification_topic_arn)
                 .Bind(16, int64_t{g.auto_minor_version_upgrade ? 1 : 0})
-                .Bind(17, primary->create_time_ms);
+                .Bind(17, primary->create_time_ms)
+                .Bind(18, g.notification_topic_status);
           });
       !st)
     return st;
@@ -104,7 +105,7 @@ Result<std::vector<StandaloneCluster>> Store::ListStandaloneClusters() {
       "SELECT cluster_id, former_group_id, host_id, port, az, status, cache_node_type, "
       "maxmemory_bytes, engine, engine_version, parameter_group, preferred_maintenance_window, "
       "snapshot_window, snapshot_retention_limit, security_group_ids, notification_topic_arn, "
-      "auto_minor_version_upgrade, create_time_ms FROM standalone_clusters ORDER BY cluster_id");
+      "auto_minor_version_upgrade, create_time_ms, notification_topic_status FROM standalone_clusters ORDER BY cluster_id");
   if (!s) return s.error();
   std::vector<StandaloneCluster> out;
   while (true) {
@@ -133,6 +134,7 @@ Result<std::vector<StandaloneCluster>> Store::ListStandaloneClusters() {
     c.notification_topic_arn = s->Text(15);
     c.auto_minor_version_upgrade = s->Int(16) != 0;
     c.create_time_ms = s->Int(17);
+    c.notification_topic_status = s->Text(18);
     out.push_back(std::move(c));
   }
   return out;

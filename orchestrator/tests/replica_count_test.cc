@@ -718,6 +718,7 @@ TEST_F(ReplicaOpsTest, ModifySettingsAreValidatedStoredAndReturned) {
   EXPECT_EQ(v.group.description, "new words");
   EXPECT_EQ(v.group.preferred_maintenance_window, "tue:01:00-tue:02:30");
   EXPECT_EQ(v.group.notification_topic_arn, "arn:aws:sns:us-east-1:1:t");
+  EXPECT_EQ(v.group.notification_topic_status, "inactive");
   EXPECT_EQ(v.group.security_group_ids, std::vector<std::string>{"sg-9"});
   EXPECT_FALSE(v.group.auto_minor_version_upgrade);
   EXPECT_TRUE(HasEvent("Modified replication group g"));
