@@ -686,5 +686,66 @@ TEST_F(FailoverTest, ReconfigureNodeConfigSetAtomicAndRestart) {
   EXPECT_EQ(ConfigGet(*std::make_unique<RedisConn>(Conn(base_)), "databases"), "32");
 }
 
+// The rolling restart's two request fields: static_keys (restart=false: the static value goes
+// to the spec only; a dynamic one next to it is CONFIG SET) and force_restart (restart=true
+// restarts an unchanged spec, e.g. RebootCacheCluster, and the next start runs the static value).
+TEST_F(FailoverTest, ReconfigureNodeStaticKeysAndForceRestart) {
+  auto agent = NewAgent();
+  agent->Start();
+  AgentProcess& a = *agent;
+  pb::NodeSpec spec = MakeSpec("rr-001", base_, false);
+  pb::NodeStatus st;
+  ASSERT_TRUE(Launch(a, spec, &st).ok());
+  const int64_t pid = st.pid();
+  RedisConn c = Conn(base_);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(c.Command({"SET", "k" + std::to_string(i), "v"}).ok());
+
+  auto reconfigure = [&](const pb::NodeSpec& sp, bool restart, bool force,
+                         std::vector<std::string> statics, pb::NodeStatus* out) {
+    pb::ReconfigureNodeRequest req;
+    *req.mutable_spec() = sp;
+    req.set_restart(restart);
+    req.set_force_restart(force);
+    for (const auto& k : statics) req.add_static_keys(k);
+    req.set_ready_timeout_ms(10000);
+    auto ctx = Ctx(20000);
+    return a.stub().ReconfigureNode(ctx.get(), req, out);
+  };
+  pb::NodeSpec next = spec;
+  (*next.mutable_config())["databases"] = "32";       // static
+  (*next.mutable_config())["maxmemory-samples"] = "9";  // dynamic
+  // Without static_keys redis refuses CONFIG SET databases (immutable): nothing changes.
+  auto s = reconfigure(next, false, false, {}, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  s = reconfigure(next, false, false, {"databases"}, &st);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(st.pid(), pid);
+  EXPECT_EQ(ConfigGet(c, "databases"), "16") << "static: not applied live";
+  EXPECT_EQ(ConfigGet(c, "maxmemory-samples"), "9");
+  EXPECT_NE(ReadFileOrEmpty(a.node_dir("rr-001") + "/redis.conf").find("databases 32"),
+            std::string::npos);
+  // The same spec with restart=true alone does not restart (idempotent) ...
+  ASSERT_TRUE(reconfigure(next, true, false, {}, &st).ok());
+  EXPECT_EQ(st.pid(), pid);
+  // ... force_restart does: the static value runs, the data is kept.
+  s = reconfigure(next, true, true, {}, &st);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(st.pid(), pid);
+  EXPECT_EQ(st.keys(), 50u);
+  RedisConn c2 = Conn(base_);
+  EXPECT_EQ(ConfigGet(c2, "databases"), "32");
+  EXPECT_EQ(ConfigGet(c2, "maxmemory-samples"), "9");
+  // A later restart=false change keeps working with the static key in the spec; a static key
+  // left out of the new spec (with static_keys naming it) is dropped from the spec, not refused.
+  pb::NodeSpec dropped = spec;
+  (*dropped.mutable_config())["maxmemory-samples"] = "8";
+  s = reconfigure(dropped, false, false, {"databases"}, &st);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ConfigGet(c2, "maxmemory-samples"), "8");
+  EXPECT_EQ(ConfigGet(c2, "databases"), "32") << "until the next restart";
+  EXPECT_EQ(ReadFileOrEmpty(a.node_dir("rr-001") + "/redis.conf").find("databases 32"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cf::agent::testing
