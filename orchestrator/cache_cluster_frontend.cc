@@ -1,6 +1,8 @@
 #include "orchestrator/cache_cluster_frontend.h"
 
 #include <cctype>
+#include <deque>
+#include <set>
 
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
@@ -75,6 +77,28 @@ std::string CacheClusterArn(const OrchestratorConfig& cfg, const std::string& id
   return "arn:aws:elasticache:" + cfg.region + ":" + cfg.account_id + ":cluster:" + id;
 }
 
+void StandaloneRenderRecords(const StandaloneCluster& c, ReplicationGroupRecord& g, NodeRecord& n) {
+  g.id = c.former_group_id;
+  g.cache_node_type = c.cache_node_type;
+  g.maxmemory_bytes = c.maxmemory_bytes;
+  g.engine = c.engine;
+  g.engine_version = c.engine_version;
+  g.parameter_group = c.parameter_group;
+  g.preferred_maintenance_window = c.preferred_maintenance_window;
+  g.snapshot_window = c.snapshot_window;
+  g.snapshot_retention_limit = c.snapshot_retention_limit;
+  g.security_group_ids = c.security_group_ids;
+  g.notification_topic_arn = c.notification_topic_arn;
+  g.notification_topic_status = c.notification_topic_status;
+  g.auto_minor_version_upgrade = c.auto_minor_version_upgrade;
+  n.node_id = c.cluster_id;
+  n.host_id = c.host_id;
+  n.port = c.port;
+  n.az = c.az;
+  n.status = c.status;
+  n.create_time_ms = c.create_time_ms;
+}
+
 void RenderCacheCluster(const ClusterRenderInput& in, const OrchestratorConfig& cfg,
                         pugi::xml_node out) {
   const ReplicationGroupRecord& g = *in.group;
@@ -124,7 +148,7 @@ void RenderCacheCluster(const ClusterRenderInput& in, const OrchestratorConfig& 
     api::AppendText(m, "SecurityGroupId", sg);
     api::AppendText(m, "Status", "active");
   }
-  api::AppendText(out, "ReplicationGroupId", g.id);
+  if (!in.standalone) api::AppendText(out, "ReplicationGroupId", g.id);
   api::AppendInt(out, "SnapshotRetentionLimit", g.snapshot_retention_limit);
   api::AppendText(out, "SnapshotWindow", g.snapshot_window);
   api::AppendBool(out, "AuthTokenEnabled", false);
@@ -165,6 +189,17 @@ std::optional<ApiError> CacheClusterFrontend::DescribeCacheClusters(const api::A
   if (!r.only_outside_groups)
     for (const auto& g : *groups)
       for (const auto& n : g.nodes) nodes[n.node_id] = {&g.group, &n};
+  // Standalone cache clusters (RetainPrimaryCluster), in the same id order.
+  auto standalone = store_.ListStandaloneClusters();
+  if (!standalone) return fail(standalone.error());
+  std::deque<std::pair<ReplicationGroupRecord, NodeRecord>> standalone_records;
+  std::set<std::string> standalone_ids;
+  for (const auto& c : *standalone) {
+    auto& [g, n] = standalone_records.emplace_back();
+    StandaloneRenderRecords(c, g, n);
+    nodes[c.cluster_id] = {&g, &n};
+    standalone_ids.insert(c.cluster_id);
+  }
   if (r.cluster_id && !nodes.count(*r.cluster_id)) return CacheClusterNotFound(*r.cluster_id);
 
   std::vector<std::string> page;
@@ -187,6 +222,7 @@ std::optional<ApiError> CacheClusterFrontend::DescribeCacheClusters(const api::A
     in.endpoint_address = address.count(in.node->host_id) ? address[in.node->host_id] : "";
     in.parameter_status = statuses->count(id) ? statuses->at(id) : "in-sync";
     in.show_node_info = r.show_node_info;
+    in.standalone = standalone_ids.count(id) != 0;
     RenderCacheCluster(in, config_, list.append_child("CacheCluster"));
   }
   return std::nullopt;

@@ -1,5 +1,6 @@
-// DescribeCacheClusters: every node (member cache cluster) of every replication group, as
-// ElastiCache presents it. Ordered by CacheClusterId; MaxRecords 20-100; opaque Marker
+// DescribeCacheClusters: every node (member cache cluster) of every replication group and every
+// standalone cache cluster (RetainPrimaryCluster; no ReplicationGroupId), as ElastiCache
+// presents them. Ordered by CacheClusterId; MaxRecords 20-100; opaque Marker
 // ("cfc1." + hex of the last id). ShowCacheNodeInfo adds CacheNodes with the endpoint.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "orchestrator/events_params.h"
 #include "orchestrator/orch_types.h"
 #include "orchestrator/orchestrator_config.h"
+#include "orchestrator/standalone_cluster.h"
 
 namespace cf::orchestrator {
 
@@ -39,7 +41,12 @@ struct ClusterRenderInput {
   std::string endpoint_address;  // "" = host unknown
   std::string parameter_status = "in-sync";
   bool show_node_info = false;
+  // A standalone cache cluster (standalone_cluster.h): no ReplicationGroupId; `group` and
+  // `node` are built from its row (StandaloneRenderRecords).
+  bool standalone = false;
 };
+// The records RenderCacheCluster takes, built from a standalone cluster's row.
+void StandaloneRenderRecords(const StandaloneCluster& c, ReplicationGroupRecord& g, NodeRecord& n);
 // Fills an empty <CacheCluster> element.
 void RenderCacheCluster(const ClusterRenderInput& in, const OrchestratorConfig& cfg,
                         pugi::xml_node out);

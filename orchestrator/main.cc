@@ -39,6 +39,7 @@
 #include "orchestrator/reshard_frontend.h"
 #include "orchestrator/reshard_progress.h"
 #include "orchestrator/reshard_reconciler.h"
+#include "orchestrator/standalone_delete.h"
 #include "orchestrator/rolling_restart_frontend.h"
 #include "orchestrator/rolling_restart_reconciler.h"
 #include "orchestrator/store.h"
@@ -170,6 +171,11 @@ int main(int argc, char** argv) {
   });
   CacheClusterFrontend cluster_frontend(store, *cfg);
   cluster_frontend.Register(dispatcher);
+  StandaloneReaper standalone_reaper(store, *agents, *cfg);
+  standalone_reaper.Start();
+  StandaloneFrontend standalone_frontend(store, *cfg,
+                                         [&standalone_reaper] { standalone_reaper.Poke(); });
+  standalone_frontend.Register(dispatcher);
   RebootFrontend reboot_frontend(store, *cfg, [&runner](int64_t id) { runner.Poke(id); });
   reboot_frontend.Register(dispatcher);
   TagsFrontend tags_frontend(store, *cfg);
@@ -228,6 +234,7 @@ int main(int argc, char** argv) {
 
   server.Stop();
   failover_monitor.Stop();
+  standalone_reaper.Stop();
   runner.Stop();
   fleet.Stop();
   log->info("stopped");

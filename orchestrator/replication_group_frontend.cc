@@ -122,6 +122,17 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
       placement.push_back(std::move(p));
     }
   }
+  // A member id must not be a standalone cache cluster's (a primary RetainPrimaryCluster kept
+  // from an earlier group of this id): the agents know nodes by id.
+  auto standalone = store_.ListStandaloneClusters();
+  if (!standalone) return StoreFailure(standalone.error());
+  for (const auto& c : *standalone)
+    for (const auto& n : ng.nodes)
+      if (n.node_id == c.cluster_id)
+        return ApiError{400, "CacheClusterAlreadyExists",
+                        "Cache cluster " + c.cluster_id +
+                            " already exists (a standalone cache cluster); delete it "
+                            "(DeleteCacheCluster) or choose another ReplicationGroupId."};
   // The node groups of a CME group are listed in id order, like the nodes.
   std::sort(ng.node_groups.begin(), ng.node_groups.end(),
             [](const NodeGroupRecord& a, const NodeGroupRecord& b) {

@@ -307,6 +307,13 @@ class Store {
   Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
                                const std::string& event_message);
   Result<std::vector<StandaloneCluster>> ListStandaloneClusters();
+  // DeleteCacheCluster (standalone_delete.cc): kNotFound when no standalone cluster has the id;
+  // kFailedPrecondition when the id is a member of a replication group, or the cluster is not
+  // `available`; else one transaction sets it `deleting` and writes the event.
+  Status BeginDeleteStandalone(const std::string& cluster_id, const std::string& event_message);
+  // The reaper, once the agent stopped the node: deletes the `deleting` row, frees its port
+  // reservation, event; one transaction (nothing when the row is gone).
+  Status CompleteDeleteStandalone(const std::string& cluster_id, const std::string& event_message);
   // ModifyReplicationGroup settings (modify_settings.cc): the group must be `available` with
   // no unfinished operation (kFailedPrecondition); writes u and an event; returns the group.
   Result<GroupView> UpdateGroupSettings(const std::string& group_id, const GroupSettingsUpdate& u,

@@ -161,6 +161,8 @@ std::optional<ApiError> TagsFrontend::Change(const api::ApiRequest& req, pugi::x
     if (r.error().code == Errc::kNotFound) return ApiError{404, "TagNotFound", r.error().message};
     if (r.error().code == Errc::kResourceExhausted)
       return faults::TagQuotaPerResourceExceeded(r.error().message);
+    if (r.error().code == Errc::kInvalidArgument)
+      return api::InvalidParameterValue(r.error().message);
     return StoreFailure(r.error());
   }
   if (!*r) return NotFound(a);

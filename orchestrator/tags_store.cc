@@ -20,7 +20,11 @@ TagTable TableOf(TagResource kind) {
     case TagResource::kReplicationGroup:
       return {"tags", "group_id", "SELECT 1 FROM replication_groups WHERE group_id=?"};
     case TagResource::kCacheCluster:
-      return {"cluster_tags", "node_id", "SELECT 1 FROM nodes WHERE node_id=?"};
+      // A member of a replication group, or a standalone cache cluster (RetainPrimaryCluster),
+      // which has no tags of its own (cluster_tags follow the node rows).
+      return {"cluster_tags", "node_id",
+              "SELECT 1 FROM nodes WHERE node_id=?1 UNION ALL "
+              "SELECT 1 FROM standalone_clusters WHERE cluster_id=?1"};
     case TagResource::kParameterGroup:
     default:
       return {"parameter_group_tags", "group_name",
@@ -106,6 +110,17 @@ Result<std::optional<std::vector<Tag>>> Store::ChangeTags(TagResource kind, cons
     auto e = Exists(*db_, t, id);
     if (!e) return e.error();
     if (!*e) return std::optional<std::vector<Tag>>{};
+  }
+  if (kind == TagResource::kCacheCluster && !add.empty()) {
+    auto s = db_->Prepare("SELECT 1 FROM standalone_clusters WHERE cluster_id=?");
+    if (!s) return s.error();
+    s->Bind(1, id);
+    auto standalone = s->Step();
+    if (!standalone) return standalone.error();
+    if (*standalone)
+      return MakeError(Errc::kInvalidArgument,
+                       "Tags on the standalone cache cluster " + id +
+                           " are not supported by cachefleet yet.");
   }
   auto cur = ReadTags(*db_, t, id);
   if (!cur) return cur.error();
