@@ -5,7 +5,8 @@ group by a rolling restart (replicas first, a coordinated switch-over, then the 
 while a redis-py RedisCluster client keeps writing: every node restarted (INFO run_id changed)
 and running the new value (CONFIG GET), the client saw no error, every key holds its last
 acknowledged value, ParameterApplyStatus in-sync. Then RebootCacheCluster through AWS CLI v2,
-with its faults."""
+with its faults, and a kill -9 of the orchestrator in the middle of a rolling restart (resumed,
+no node restarted twice)."""
 import time
 import unittest
 
@@ -146,6 +147,49 @@ class RollingRestart(unittest.TestCase):
         with self.assertRaises(ClientError) as cm:
             fx.client().reboot_cache_cluster(CacheClusterId=replica, CacheNodeIdsToReboot=[])
         self.assertEqual(fx.error_code(cm.exception)[1], 400)
+
+    def test_03_kill_9_of_the_orchestrator_mid_way_restarts_no_node_twice(self):
+        def restarts():
+            """Per node: how many times its agent restarted it with a new spec."""
+            out = {}
+            for name in fx.lab().components:
+                if not name.startswith("agent-"):
+                    continue
+                for line in fx.lab().log_path(name).read_text(errors="replace").splitlines():
+                    if "restarting with the new spec (ReconfigureNode)" in line:
+                        cid = line.split("[node] [", 1)[-1].split("]", 1)[0]
+                        out[cid] = out.get(cid, 0) + 1
+            return out
+        before = restarts()
+        g = fx.describe(GID)[0]
+        w = cfdata.Workload(*rc.config_endpoint(g), keys=500, rate=200, prefix="k9:")
+        w.start()
+        try:
+            fx.client().modify_cache_parameter_group(CacheParameterGroupName=PG,
+                                                     ParameterNameValues=[
+                {"ParameterName": "databases", "ParameterValue": "8"}])
+            deadline = time.monotonic() + 10
+            while fx.describe(GID)[0]["Status"] != "modifying" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.5)  # a node or two restarted, the rest to come
+            fx.lab().kill_orchestrator()
+            fx.lab().restart_orchestrator()
+            fx.lab().wait_healthy(timeout_s=30)
+            fx.wait_status(GID, timeout_s=60)
+            time.sleep(0.5)
+        finally:
+            w.stop()
+        rc.assert_no_errors(self, w, GID)
+        after = restarts()
+        delta = {cid: after.get(cid, 0) - before.get(cid, 0) for cid in nodes_of(GID)}
+        print(f"  restarts per node across the kill -9: {delta}", flush=True)
+        self.assertEqual(set(delta.values()), {1}, delta)
+        log = fx.lab().log_path("orchestrator").read_text(errors="replace")
+        self.assertRegex(log, r"rolling-restart#\d+\] resuming in state restart-nodes",
+                         "the kill did not land in the middle of the rolling restart")
+        for cid, cc in nodes_of(GID).items():
+            self.assertEqual(config_get(cc, "databases"), "8", cid)
+            self.assertEqual(cc["CacheParameterGroup"]["ParameterApplyStatus"], "in-sync", cid)
 
 
 if __name__ == "__main__":
