@@ -181,11 +181,11 @@ TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
   // The current group: nothing changes, the group is returned.
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("DEFAULT.REDIS7")), "ok");
   EXPECT_EQ(pokes_, 0);
-  // A user group; then back to a built-in one is not supported yet.
+  // A user group; then back to the built-in one (node_spec_follow_test.cc).
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("PG-A")), "ok");
   EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "pg-a");
-  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")),
-            "InvalidParameterValue/400");
+  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")), "ok");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "default.redis7");
 }
 
 TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) {
