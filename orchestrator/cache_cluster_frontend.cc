@@ -113,7 +113,13 @@ void RenderCacheCluster(const ClusterRenderInput& in, const OrchestratorConfig& 
   api::AppendText(out, "PreferredAvailabilityZone", n.az);
   api::AppendTimestamp(out, "CacheClusterCreateTime", n.create_time_ms);
   api::AppendText(out, "PreferredMaintenanceWindow", g.preferred_maintenance_window);
-  out.append_child("PendingModifiedValues");
+  {
+    // Changes waiting for the maintenance window (ApplyImmediately=false), in the shape's order.
+    pugi::xml_node pending = out.append_child("PendingModifiedValues");
+    for (const char* name : {"EngineVersion", "CacheNodeType"})
+      if (auto it = g.pending_modifications.find(name); it != g.pending_modifications.end())
+        api::AppendText(pending, name, it->second);
+  }
   if (!g.notification_topic_arn.empty()) {
     pugi::xml_node nc = out.append_child("NotificationConfiguration");
     api::AppendText(nc, "TopicArn", g.notification_topic_arn);

@@ -21,6 +21,7 @@
 #include "orchestrator/failover_frontend.h"
 #include "orchestrator/failover_monitor.h"
 #include "orchestrator/failover_reconciler.h"
+#include "orchestrator/maintenance_scheduler.h"
 #include "orchestrator/modify_group_frontend.h"
 #include "orchestrator/modify_settings.h"
 #include "orchestrator/replica_count_frontend.h"
@@ -195,6 +196,17 @@ int main(int argc, char** argv) {
   AddEngineVersionSet(modify_frontend, store, *cfg, *param_catalog,
                       [&runner](int64_t id) { runner.Poke(id); });
   modify_frontend.Register(dispatcher);
+  // ApplyImmediately=false: replayed in each group's maintenance window.
+  MaintenanceScheduler maintenance(
+      store, cfg->maintenance,
+      [&modify_frontend](const std::string& group_id,
+                         const std::map<std::string, std::string>& params) {
+        pugi::xml_document doc;
+        return modify_frontend.ReplayPending(group_id, params,
+                                             doc.append_child("ModifyReplicationGroupResult"));
+      });
+  modify_frontend.SetPendingListener([&maintenance] { maintenance.Poke(); });
+  maintenance.Start();
 
   cf::api::ApiServerOptions opts;
   opts.listen_host = cfg->api_listen.host;
@@ -206,6 +218,9 @@ int main(int argc, char** argv) {
   opts.health_json = [&store, &config] { return HealthJson(store, config); };
   opts.extra_get_json[kOperationsPath] = [&reshard_frontend](const std::string& query) {
     return reshard_frontend.OperationsJson(query);
+  };
+  opts.extra_get_json[kMaintenancePath] = [&maintenance](const std::string&) {
+    return maintenance.StatusJson();
   };
   cf::api::ApiServer server(opts, dispatcher);
   if (auto st = server.Start(); !st) {
@@ -233,6 +248,7 @@ int main(int argc, char** argv) {
   }).detach();
 
   server.Stop();
+  maintenance.Stop();
   failover_monitor.Stop();
   standalone_reaper.Stop();
   runner.Stop();

@@ -60,10 +60,12 @@ const std::set<std::string>& ModifyReplicationGroupParams() {
 ModifyGroupFrontend::ModifyGroupFrontend(Store& store, const OrchestratorConfig& config,
                                          std::function<void(int64_t)> poke)
     : store_(store), config_(config), poke_(std::move(poke)) {
-  AddParameterSet("failover", {"PrimaryClusterId", "AutomaticFailoverEnabled", "MultiAZEnabled"},
-                  [this](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
-                    return ModifyFailover(r, g, out);
-                  });
+  AddDeferrableParameterSet(
+      "failover", {"PrimaryClusterId", "AutomaticFailoverEnabled", "MultiAZEnabled"},
+      [this](const api::ApiRequest& r, const GroupView& g) { return ValidateFailover(r, g); },
+      [this](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
+        return ModifyFailover(r, g, out);
+      });
 }
 
 void ModifyGroupFrontend::Register(api::Dispatcher& d) {
@@ -74,11 +76,22 @@ void ModifyGroupFrontend::Register(api::Dispatcher& d) {
 
 void ModifyGroupFrontend::AddParameterSet(const std::string& name, std::vector<std::string> params,
                                           SetHandler handler) {
-  sets_.push_back(ParamSet{name, std::move(params), std::move(handler)});
+  sets_.push_back(ParamSet{name, std::move(params), std::move(handler), nullptr});
+}
+
+void ModifyGroupFrontend::AddDeferrableParameterSet(const std::string& name,
+                                                    std::vector<std::string> params,
+                                                    SetValidator validate, SetHandler handler) {
+  sets_.push_back(ParamSet{name, std::move(params), std::move(handler), std::move(validate)});
 }
 
 std::optional<ApiError> ModifyGroupFrontend::ModifyReplicationGroup(const api::ApiRequest& req,
                                                                     pugi::xml_node result) {
+  return Dispatch(req, result, /*replay=*/false);
+}
+
+std::optional<ApiError> ModifyGroupFrontend::Dispatch(const api::ApiRequest& req,
+                                                      pugi::xml_node result, bool replay) {
   const auto& known = ModifyReplicationGroupParams();
   std::vector<std::string> unknown;
   std::set<std::string> present;
@@ -140,21 +153,37 @@ std::optional<ApiError> ModifyGroupFrontend::ModifyReplicationGroup(const api::A
   auto view = store_.GetGroup(*id);
   if (!view) return StoreFailure(view.error());
   if (!*view) return faults::ReplicationGroupNotFound(*id);
-  return sets_[touched.begin()->first].handler(req, **view, result);
+  const ParamSet& set = sets_[touched.begin()->first];
+  const std::vector<std::string>& names = touched.begin()->second;
+  // ApplyImmediately defaults to false (elasticache-api.md §4).
+  const bool immediately = std::get<std::optional<bool>>(apply) == true;
+  if (set.validate && !immediately) return Defer(set, names, req, **view, result);
+  auto fault = set.handler(req, **view, result);
+  if (!fault && set.validate && !replay) Supersede((*view)->group.id, names);
+  return fault;
 }
 
 // ---------------------------------------------------------------------------------------------
 // the failover set
 
-std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiRequest& req,
-                                                            const GroupView& gv,
-                                                            pugi::xml_node result) {
+namespace {
+
+// What a valid failover-set request does: nothing (changes false), or an operation.
+struct FailoverPlan {
+  bool changes = false;
+  OperationRecord op;
+  FailoverChange change;
+};
+
+// Validation of the failover set, shared by ModifyFailover and ValidateFailover (the
+// deferred path): every fault, nothing written.
+std::variant<ApiError, FailoverPlan> PlanFailover(const api::ApiRequest& req, const GroupView& gv,
+                                                  const OrchestratorConfig& config) {
   const ReplicationGroupRecord& g = gv.group;
   auto af = req.params.GetBool("AutomaticFailoverEnabled");
   if (auto* e = std::get_if<ApiError>(&af)) return *e;
   auto maz = req.params.GetBool("MultiAZEnabled");
   if (auto* e = std::get_if<ApiError>(&maz)) return *e;
-  auto apply = std::get<std::optional<bool>>(req.params.GetBool("ApplyImmediately"));
   const auto want_af = std::get<std::optional<bool>>(af);
   const auto want_maz = std::get<std::optional<bool>>(maz);
   const auto primary_id = req.params.Get("PrimaryClusterId");
@@ -172,29 +201,26 @@ std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiReques
     return std::nullopt;
   };
   const int64_t now = NowMs();
-  OperationRecord op;
+  FailoverPlan plan;
+  plan.changes = true;
+  OperationRecord& op = plan.op;
   op.topology = g.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled;
   op.state = OpState::kPending;
   op.step = "waiting for a worker";
   op.created_ms = now;
-  FailoverChange change;
+  FailoverChange& change = plan.change;
   change.group_status = "modifying";
 
   if (primary_id) {
     if (primary_id->empty())
       return api::InvalidParameterValue("PrimaryClusterId must not be empty.");
-    if (apply != true)
-      return api::InvalidParameterValue(
-          "PrimaryClusterId without ApplyImmediately=true (a change in the "
-          "maintenance window) "
-          "is not supported by cachefleet yet.");
     const NodeRecord* node = nullptr;
     std::string lower = *primary_id;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const auto& n : gv.nodes)
       if (n.node_id == lower) node = &n;
     if (!node) return failover_faults::CacheClusterNotFound(*primary_id);
-    if (auto e = not_available()) return e;
+    if (auto e = not_available()) return *e;
     const NodeRecord* current = ShardPrimary(gv, node->node_group_id);
     if (current == node)
       return api::InvalidParameterValue("Cache cluster " + node->node_id +
@@ -215,7 +241,7 @@ std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiReques
     p.new_primary = node->node_id;
     op.kind = OpKind::kFailover;
     op.payload = FailoverPayloadToJson(p);
-    op.deadline_ms = now + config_.failover.operation_timeout_ms;
+    op.deadline_ms = now + config.failover.operation_timeout_ms;
     change.events.push_back({g.id, "replication-group",
                              "Switching the primary of node group " + node->node_group_id +
                                  " from " + current->node_id + " to " + node->node_id});
@@ -251,17 +277,41 @@ std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiReques
           "replication group " +
           g.id + ".");
     if (af_after == g.automatic_failover && maz_after == g.multi_az) {
-      // Nothing to change.
-      RenderGroupResult(store_, config_, gv, result);
-      return std::nullopt;
+      plan.changes = false;  // nothing to change
+      return plan;
     }
-    if (auto e = not_available()) return e;
+    if (auto e = not_available()) return *e;
     FailoverSettingPayload p;
     if (af_after != g.automatic_failover) p.automatic_failover = af_after;
     if (maz_after != g.multi_az) p.multi_az = maz_after;
     op.kind = OpKind::kModifyFailover;
     op.payload = FailoverSettingPayloadToJson(p);
   }
+  return plan;
+}
+
+}  // namespace
+
+ModifyGroupFrontend::SetValidation ModifyGroupFrontend::ValidateFailover(
+    const api::ApiRequest& req, const GroupView& gv) {
+  auto plan = PlanFailover(req, gv, config_);
+  if (auto* e = std::get_if<ApiError>(&plan)) return SetValidation{*e, false};
+  return SetValidation{std::nullopt, std::get<FailoverPlan>(plan).changes};
+}
+
+std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiRequest& req,
+                                                            const GroupView& gv,
+                                                            pugi::xml_node result) {
+  const ReplicationGroupRecord& g = gv.group;
+  auto planned = PlanFailover(req, gv, config_);
+  if (auto* e = std::get_if<ApiError>(&planned)) return *e;
+  FailoverPlan& plan = std::get<FailoverPlan>(planned);
+  if (!plan.changes) {
+    RenderGroupResult(store_, config_, gv, result);
+    return std::nullopt;
+  }
+  OperationRecord& op = plan.op;
+  const FailoverChange& change = plan.change;
 
   auto check = [&](const GroupView& cur) -> Status {
     if (cur.group.status != GroupStatus::kAvailable)

@@ -33,39 +33,17 @@ struct Deps {
   std::mutex mu;  // one node-type change at a time
 };
 
-std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupView& g,
-                               pugi::xml_node result) {
+// The validation (also the deferred path's, ApplyImmediately=false): the type, the group's
+// state and every node's used memory. Writes nothing. nt = nullptr: nothing to change.
+std::variant<ApiError, const NodeType*> Check(Deps& d, const api::ApiRequest& req,
+                                              const GroupView& v) {
   const std::string type = req.params.Get("CacheNodeType").value_or("");
   const NodeType* nt = d.config.node_types.Find(type);
   if (!nt)
     return api::InvalidParameterValue("Invalid CacheNodeType " + type +
                                       ": not a node type of this fleet (configs/node_types.yaml).");
-  auto apply = std::get<std::optional<bool>>(req.params.GetBool("ApplyImmediately"));
-  if (apply != true)
-    return api::InvalidParameterValue(
-        "CacheNodeType without ApplyImmediately=true (a change in the maintenance window) is not "
-        "supported by cachefleet yet.");
-  std::lock_guard lk(d.mu);
-  auto cur = d.store.GetGroup(g.group.id);
-  if (!cur) return StoreFailure(cur.error());
-  if (!*cur) return faults::ReplicationGroupNotFound(g.group.id);
-  const GroupView& v = **cur;
-  auto render = [&](const GroupView& gv) {
-    RenderContext rctx;
-    rctx.region = d.config.region;
-    rctx.account_id = d.config.account_id;
-    if (auto hs = d.store.ListHosts(); hs) {
-      for (auto& h : *hs) {
-        if (!HostIsUp(h, NowMs(), d.config.host_down_after_ms)) h.state = HostState::kDown;
-        rctx.hosts[h.host_id] = std::move(h);
-      }
-    }
-    RenderReplicationGroup(gv, rctx, result.append_child("ReplicationGroup"));
-  };
-  if (v.group.cache_node_type == nt->name && v.group.maxmemory_bytes == nt->memory_bytes) {
-    render(v);
-    return std::nullopt;
-  }
+  if (v.group.cache_node_type == nt->name && v.group.maxmemory_bytes == nt->memory_bytes)
+    return static_cast<const NodeType*>(nullptr);
   if (v.group.status != GroupStatus::kAvailable)
     return faults::InvalidReplicationGroupState("Replication group " + v.group.id +
                                                 " is not in available state (it is " +
@@ -86,11 +64,50 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
           std::to_string(nt->memory_bytes) + " bytes of memory): cache cluster " + n.node_id +
           " holds " + std::to_string(used) + " bytes.");
   }
+  return nt;
+}
+
+ModifyGroupFrontend::SetValidation Validate(Deps& d, const api::ApiRequest& req,
+                                            const GroupView& g) {
+  auto checked = Check(d, req, g);
+  if (auto* e = std::get_if<ApiError>(&checked)) return {*e, false};
+  return {std::nullopt, std::get<const NodeType*>(checked) != nullptr};
+}
+
+std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupView& g,
+                               pugi::xml_node result) {
+  std::lock_guard lk(d.mu);
+  auto cur = d.store.GetGroup(g.group.id);
+  if (!cur) return StoreFailure(cur.error());
+  if (!*cur) return faults::ReplicationGroupNotFound(g.group.id);
+  const GroupView& v = **cur;
+  auto render = [&](const GroupView& gv) {
+    RenderContext rctx;
+    rctx.region = d.config.region;
+    rctx.account_id = d.config.account_id;
+    if (auto hs = d.store.ListHosts(); hs) {
+      for (auto& h : *hs) {
+        if (!HostIsUp(h, NowMs(), d.config.host_down_after_ms)) h.state = HostState::kDown;
+        rctx.hosts[h.host_id] = std::move(h);
+      }
+    }
+    RenderReplicationGroup(gv, rctx, result.append_child("ReplicationGroup"));
+  };
+  auto checked = Check(d, req, v);
+  if (auto* e = std::get_if<ApiError>(&checked)) return *e;
+  const NodeType* nt = std::get<const NodeType*>(checked);
+  if (!nt) {
+    render(v);
+    return std::nullopt;
+  }
+  std::map<std::string, AgentTarget> targets;
+  if (auto hs = d.store.ListHosts(); hs)
+    for (const auto& h : *hs) targets[h.host_id] = AgentTarget{h.host_id, h.agent_endpoint};
   // The spec the parameter applier would send, with the new maxmemory.
   // (Static values go as static_keys: kept in the spec, never CONFIG SET.)
   std::map<std::string, std::string> all;
   std::string family;
-  {  // a built-in group has a row (reset values) once a group switched back to it
+  if (!d.config.parameter_groups.Find(v.group.parameter_group)) {
     auto pg = d.store.GetParameterGroup(v.group.parameter_group);
     if (!pg) return StoreFailure(pg.error());
     if (*pg) {
@@ -149,9 +166,12 @@ Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(Sqlit
 void AddNodeTypeSet(ModifyGroupFrontend& frontend, Store& store, const OrchestratorConfig& config,
                     const ParameterCatalog& catalog, AgentApi& agents) {
   auto deps = std::make_shared<Deps>(store, config, catalog, agents);
-  frontend.AddParameterSet("node-type", {"CacheNodeType"},
-                           [deps](const api::ApiRequest& r, const GroupView& g,
-                                  pugi::xml_node out) { return Modify(*deps, r, g, out); });
+  frontend.AddDeferrableParameterSet(
+      "node-type", {"CacheNodeType"},
+      [deps](const api::ApiRequest& r, const GroupView& g) { return Validate(*deps, r, g); },
+      [deps](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
+        return Modify(*deps, r, g, out);
+      });
 }
 
 // ---- the store call (declared in store.h) ----------------------------------------------------

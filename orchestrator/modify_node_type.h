@@ -1,5 +1,7 @@
 // ModifyReplicationGroup's "node-type" set (registered on ModifyGroupFrontend with
-// AddParameterSet from main.cc): CacheNodeType with ApplyImmediately=true.
+// AddDeferrableParameterSet from main.cc): CacheNodeType. ApplyImmediately=false records it for
+// the maintenance window after the same validation (modify_group_frontend.h); the scheduler
+// replays it through the same handler.
 //
 // The type must be in the node-type catalogue (configs/node_types.yaml; else
 // InvalidParameterValue). Scaling down below the memory a node holds is refused
@@ -14,7 +16,7 @@
 // records the type and maxmemory with an event; so the group shows the new type only once every
 // node runs it. A node that refuses: the nodes already changed get the old maxmemory back and
 // the request fails (InvalidReplicationGroupState naming the node); nothing is recorded.
-// Requests of this set are serialised. ApplyImmediately=false is not supported yet.
+// Requests of this set are serialised.
 #pragma once
 
 #include "orchestrator/agent_client.h"

@@ -1,12 +1,12 @@
 // ModifyReplicationGroup's "parameter-group" set (registered on ModifyGroupFrontend with
-// AddParameterSet from main.cc): CacheParameterGroupName with ApplyImmediately=true.
+// AddParameterSet from main.cc): CacheParameterGroupName, applied at once whatever
+// ApplyImmediately says (ElastiCache applies parameter group changes as soon as possible).
 //
 // Checks: the group exists (built-in or user-created, else CacheParameterGroupNotFound 404);
 // its family is the replication group's engine family and its cluster mode (cluster-enabled)
 // the group's, else InvalidParameterCombination; switching to a built-in group from a
 // user-created one is refused as not supported yet (the applier only pushes user-created
-// groups); ApplyImmediately=false is refused as not supported yet (no pending values yet). The
-// group must be `available` with no operation running (InvalidReplicationGroupState).
+// groups). The group must be `available` with no operation running (InvalidReplicationGroupState).
 //
 // One store transaction (Store::SwitchParameterGroup) switches the group, marks its nodes
 // pending-reboot when the new group sets static parameters, adds the old group's dynamic

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +83,10 @@ struct ReplicationGroupRecord {
   bool at_rest_encryption = false;
   int64_t create_time_ms = 0;
   int64_t updated_ms = 0;
+  // ModifyReplicationGroup parameters waiting for the maintenance window (ApplyImmediately
+  // false; table pending_modifications, schema v7): parameter name -> value as requested.
+  // Filled by the store's group loads (GetGroup, ListGroups, ...), not by every row read.
+  std::map<std::string, std::string> pending_modifications;
 };
 
 struct NodeGroupRecord {

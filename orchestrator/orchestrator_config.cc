@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "orchestrator/maintenance_window.h"
+
 namespace cf::orchestrator {
 namespace {
 
@@ -182,7 +184,8 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
                                       "log_level",
                                       "limits",
                                       "operations",
-                                      "failover"};
+                                      "failover",
+                                      "maintenance"};
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       if (std::find_if(std::begin(kKnownTop), std::end(kKnownTop),
@@ -341,6 +344,36 @@ Result<OrchestratorConfig> ParseOrchestratorConfig(const std::string& yaml_text,
       for (auto& m : ms)
         if (!(st = ReadInt(fo, m.key, m.lo, int64_t{30} * 24 * 3600 * 1000, *m.field, p)))
           return st.error();
+    }
+    if (YAML::Node mt = root["maintenance"]) {
+      const std::string p = "maintenance.";
+      auto& m = cfg.maintenance;
+      for (const auto& kv : mt) {
+        const std::string key = kv.first.as<std::string>();
+        if (key != "clock_speed" && key != "clock_start" && key != "tick_ms")
+          return ConfigError("config: unknown key '" + p + key + "'");
+      }
+      if (YAML::Node n = mt["clock_speed"]) {
+        double v = 0;
+        try {
+          v = n.as<double>();
+        } catch (const YAML::Exception&) {
+          return ConfigError(p + "clock_speed: expected a number");
+        }
+        if (!(v > 0) || v > 1e6 || !std::isfinite(v))
+          return ConfigError(p + "clock_speed: must be > 0 and <= 1000000");
+        m.clock_speed = v;
+      }
+      std::string start;
+      if (auto st = ReadString(mt, "clock_start", start, p); !st) return st.error();
+      if (!start.empty()) {
+        auto ms = ParseUtcTimestamp(start);
+        if (!ms)
+          return ConfigError(p + "clock_start: expected a UTC time like 2026-12-06T22:58:00Z, got '" +
+                             start + "'");
+        m.clock_start_ms = *ms;
+      }
+      if (auto st = ReadInt(mt, "tick_ms", 10, 60000, m.tick_ms, p); !st) return st.error();
     }
   } catch (const YAML::Exception& e) {
     return ConfigError(std::string("config: ") + e.what());

@@ -115,6 +115,15 @@ struct FailoverSettings {
   int64_t hold_max_ms = 30000;                  // NodeSpec.hold_max_ms of groups without AF
 };
 
+// The maintenance scheduler (maintenance_scheduler.h). YAML: `maintenance:`. Its clock is
+// virtual = clock_start + (real - orchestrator start) x clock_speed, so that a lab or a test
+// reaches a maintenance window in seconds instead of a week (docs/orchestrator.md).
+struct MaintenanceSettings {
+  double clock_speed = 1.0;               // virtual seconds per real second
+  std::optional<int64_t> clock_start_ms;  // virtual time at start-up (default: the real time)
+  int64_t tick_ms = 1000;                 // scan interval (changes also wake it)
+};
+
 struct OrchestratorConfig {
   std::string config_dir;  // directory of the config file (for relative paths)
 
@@ -143,6 +152,7 @@ struct OrchestratorConfig {
   GroupLimits limits;
   OperationSettings operations;
   FailoverSettings failover;
+  MaintenanceSettings maintenance;
 };
 
 // Reads and validates the config file and the files it references.

@@ -1,5 +1,6 @@
 #include "orchestrator/replication_group_xml.h"
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -88,6 +89,15 @@ void RenderReplicationGroup(const GroupView& view, const RenderContext& ctx, pug
   Text(out, "Description", g.description);
   Text(out, "Status", GroupStatusName(g.status));
   pugi::xml_node pending = out.append_child("PendingModifiedValues");
+  // Changes waiting for the maintenance window (ApplyImmediately=false), in the shape's order.
+  const auto& waiting = g.pending_modifications;
+  if (auto it = waiting.find("PrimaryClusterId"); it != waiting.end()) {
+    std::string id = it->second;  // cache cluster ids are lowercase; the request may not be
+    for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    Text(pending, "PrimaryClusterId", id);
+  }
+  if (auto it = waiting.find("AutomaticFailoverEnabled"); it != waiting.end())
+    Text(pending, "AutomaticFailoverStatus", it->second == "true" ? "enabled" : "disabled");
   if (view.resharding_progress) {
     char pct[32];
     std::snprintf(pct, sizeof pct, "%.1f", *view.resharding_progress);

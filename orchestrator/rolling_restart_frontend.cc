@@ -280,15 +280,16 @@ EngineVersionCheck ValidateEngineVersion(Store& store, const OrchestratorConfig&
 void AddEngineVersionSet(ModifyGroupFrontend& frontend, Store& store,
                          const OrchestratorConfig& config, const ParameterCatalog& catalog,
                          std::function<void(int64_t)> poke) {
-  frontend.AddParameterSet(
+  // Deferrable: ApplyImmediately=false records it for the maintenance window after the same
+  // validation; the maintenance scheduler replays it through this handler.
+  frontend.AddDeferrableParameterSet(
       "engine-version", {"EngineVersion"},
+      [&store, &config, &catalog](const api::ApiRequest& req, const GroupView& g) {
+        auto check = ValidateEngineVersion(store, config, catalog, req, g);
+        return ModifyGroupFrontend::SetValidation{check.fault, check.changes};
+      },
       [&store, &config, &catalog, poke](const api::ApiRequest& req, const GroupView& g,
                                         pugi::xml_node result) -> std::optional<ApiError> {
-        auto apply = std::get<std::optional<bool>>(req.params.GetBool("ApplyImmediately"));
-        if (apply != true)
-          return api::InvalidParameterValue(
-              "EngineVersion without ApplyImmediately=true (an upgrade in the maintenance "
-              "window) is not supported by cachefleet yet.");
         auto check = ValidateEngineVersion(store, config, catalog, req, g);
         if (check.fault) return check.fault;
         if (!check.changes) {

@@ -21,9 +21,9 @@
 //     InvalidParameterValue naming what they offer; lower than the group's -> InvalidParameterValue
 //     (no downgrade); another major version (parameter group family) -> InvalidParameterValue;
 //     the same -> the group unchanged; higher -> a rolling restart of every node with the new
-//     version, the group's EngineVersion recorded at its end. ApplyImmediately=false ->
-//     InvalidParameterValue (not supported yet: the maintenance scheduler can replay it once the
-//     set is registered as deferrable, using ValidateEngineVersion).
+//     version, the group's EngineVersion recorded at its end. The set is deferrable:
+//     ApplyImmediately=false records it (after ValidateEngineVersion) for the maintenance
+//     window, where the maintenance scheduler replays it through the same handler.
 #pragma once
 
 #include <functional>

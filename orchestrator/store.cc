@@ -241,6 +241,17 @@ CREATE TABLE standalone_clusters(
 ALTER TABLE replication_groups ADD COLUMN notification_topic_status TEXT NOT NULL DEFAULT 'active';
 ALTER TABLE standalone_clusters ADD COLUMN notification_topic_status TEXT NOT NULL DEFAULT 'active';
 )sql",
+    // v7: ModifyReplicationGroup changes waiting for the maintenance window (store_pending.cc).
+    R"sql(
+CREATE TABLE pending_modifications(
+  group_id TEXT NOT NULL REFERENCES replication_groups(group_id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  request_id INTEGER NOT NULL,
+  requested_ms INTEGER NOT NULL,
+  PRIMARY KEY (group_id, name)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
@@ -959,6 +970,8 @@ Result<GroupView> Store::LoadGroupLocked(const std::string& group_id) {
     if (!row) return row.error();
     if (*row && !s->IsNull(0)) v.automatic_failover_pending = s->Int(0) != 0;
   }
+  if (auto st = LoadPendingLocked(group_id, v.group.pending_modifications); !st)
+    return st.error();
   return v;
 }
 

@@ -34,7 +34,7 @@ namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // What placement needs to know about the fleet, read inside the create transaction.
 struct FleetSnapshot {
@@ -134,9 +134,24 @@ struct ParameterGroupSwitch {
   std::string name;                                   // the new group (stored as given)
   bool pending_reboot = false;                        // the group's nodes become pending-reboot
   std::map<std::string, std::string> reset_defaults;  // added to `name` as reset rows (if absent)
-  // A built-in group (its family): its row in cache_parameter_groups is created if absent and
-  // gets a new generation, so every node using it is brought to its values (reset rows).
-  std::string builtin_family;
+};
+
+// One ModifyReplicationGroup parameter waiting for the maintenance window (store_pending.cc,
+// schema v7). The rows one request recorded share its request_id and are replayed together.
+struct PendingModification {
+  std::string name;   // the request parameter, e.g. "CacheNodeType"
+  std::string value;  // as requested
+  int64_t request_id = 0;
+  int64_t requested_ms = 0;
+};
+
+// A group with pending modifications, as the maintenance scheduler sees it.
+struct PendingGroup {
+  std::string group_id;
+  GroupStatus status = GroupStatus::kAvailable;
+  std::string maintenance_window;  // PreferredMaintenanceWindow
+  bool operation_running = false;  // an unfinished operation
+  std::vector<PendingModification> pending;  // by request_id, then name
 };
 
 // Everything CreateReplicationGroup writes, in one transaction.
@@ -343,6 +358,27 @@ class Store {
   // pending-reboot: group id -> those nodes.
   Result<std::map<std::string, std::vector<std::string>>> GroupsPendingReboot();
 
+  // ---- pending modifications (store_pending.cc, schema v7) ----
+  // ApplyImmediately=false: in one transaction, deletes the rows of `clear`, records `set`
+  // (replacing earlier values of the same parameters; the rows get one new request id) and
+  // writes the event (none when event_message is empty). kNotFound when the group is unknown.
+  // Returns the group as it now is.
+  Result<GroupView> RecordPendingModifications(const std::string& group_id,
+                                               const std::map<std::string, std::string>& set,
+                                               const std::vector<std::string>& clear,
+                                               const std::string& event_message);
+  // ApplyImmediately=true supersedes: deletes the group's rows of these parameters; returns
+  // how many there were.
+  Result<int> ClearPendingModifications(const std::string& group_id,
+                                        const std::vector<std::string>& names);
+  // Every group with at least one pending row.
+  Result<std::vector<PendingGroup>> ListPendingGroups();
+  // After a replay (applied or refused): deletes the batch's rows that still hold the batch's
+  // request id (a newer request's value stays) and writes the event, in one transaction.
+  Status FinishPendingModifications(const std::string& group_id,
+                                    const std::vector<PendingModification>& batch,
+                                    const std::string& event_message);
+
   // ---- events ----
   Status AddEvent(const std::string& source_id, const std::string& source_type,
                   const std::string& message, int64_t date_ms);
@@ -371,13 +407,7 @@ class Store {
   // groups whose rolling restart is running (it applies the values itself).
   Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
   // The node now runs generation `generation`; clears its last error.
-  // With `expected`, only if the node's generation is still that (the value the task was
-  // listed with): a node re-specced meanwhile (MarkNodesRespec) stays due.
-  Status MarkParametersApplied(const std::string& node_id, int64_t generation,
-                               std::optional<int64_t> expected = std::nullopt);
-  // The group's nodes must be sent their spec again (generation -1: due for the applier), e.g.
-  // after AutomaticFailoverEnabled changed their hold_max_ms (failover_reconciler.cc).
-  Status MarkNodesRespec(const std::string& group_id);
+  Status MarkParametersApplied(const std::string& node_id, int64_t generation);
   Status RecordParameterApplyError(const std::string& node_id, const std::string& error);
   // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.
   Result<std::map<std::string, std::string>> ParameterApplyStatuses();
@@ -407,6 +437,7 @@ class Store {
                         const std::string& message, int64_t date_ms);
   Status ApplyFailoverChangeLocked(const std::string& group_id, const FailoverChange& c,
                                    int64_t now);
+  Status LoadPendingLocked(const std::string& group_id, std::map<std::string, std::string>& out);
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_

@@ -323,7 +323,8 @@ def release_reservations(starts: list[int]) -> None:
 
 
 def _orchestrator_yaml(lab_dir: Path, api_port: int, fleet_port: int, heartbeat_ms: int,
-                       cluster_node_timeout_ms: int) -> str:
+                       cluster_node_timeout_ms: int, extra: str = "") -> str:
+    """`extra`: more top-level YAML appended verbatim (tests: e.g. a `maintenance:` clock)."""
     return f"""# cachefleet-orchestrator config written by scripts/cflab.py (format: configs/orchestrator.example.yaml).
 # Ports were picked at run time (0 = the kernel chooses) and pinned after the first start.
 api:
@@ -348,7 +349,7 @@ node_types: {REPO / 'configs' / 'node_types.yaml'}
 parameter_groups: {REPO / 'configs' / 'parameter_groups.yaml'}
 cluster_node_timeout_ms: {cluster_node_timeout_ms}
 log_level: info
-"""
+""" + extra
 
 
 def _agent_yaml(host_id: str, az: str, fleet_addr: str, port_range: tuple[int, int],
@@ -393,7 +394,7 @@ class Lab:
                  hosts=HOSTS, ports_per_agent: int = 100, heartbeat_ms: int = 500,
                  cluster_node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
                  stop_nodes_on_exit: bool = True, ready_timeout_s: float = 60.0,
-                 warm_pool: int = WARM_POOL):
+                 warm_pool: int = WARM_POOL, orchestrator_yaml_extra: str = ""):
         self.root = Path(root).resolve()
         self.detach = detach
         dflt_agent, dflt_orch = default_binaries()
@@ -406,6 +407,7 @@ class Lab:
         self.stop_nodes_on_exit = stop_nodes_on_exit
         self.ready_timeout_s = ready_timeout_s
         self.warm_pool = warm_pool
+        self.orchestrator_yaml_extra = orchestrator_yaml_extra
         self.api_port: int | None = None
         self.fleet_port: int | None = None
         self.agent_ports: dict[str, int] = {}
@@ -532,7 +534,8 @@ class Lab:
                           or (fleet_port and not _bindable(fleet_port))):
                 api_port = fleet_port = 0
         cfg.write_text(_orchestrator_yaml(self.root, api_port, fleet_port, self.heartbeat_ms,
-                                          self.cluster_node_timeout_ms))
+                                          self.cluster_node_timeout_ms,
+                                          self.orchestrator_yaml_extra))
         name = "orchestrator"
         offset = self.log_path(name).stat().st_size if self.log_path(name).exists() else 0
         p = self._spawn(name, [str(self.orchestrator_bin), "--config", str(cfg)])
@@ -540,7 +543,8 @@ class Lab:
         self.api_port, self.fleet_port = int(m.group(2)), int(m.group(4))
         # Pin the chosen ports so that a restart uses the same addresses.
         cfg.write_text(_orchestrator_yaml(self.root, self.api_port, self.fleet_port,
-                                          self.heartbeat_ms, self.cluster_node_timeout_ms))
+                                          self.heartbeat_ms, self.cluster_node_timeout_ms,
+                                          self.orchestrator_yaml_extra))
 
     def _start_agents(self) -> None:
         preferred = []

@@ -626,13 +626,16 @@ TEST_F(FailoverTest, ModifyPrimaryClusterIdIsACoordinatedSwitchover) {
                   {"PrimaryClusterId", "cmd-001"},
                   {"ApplyImmediately", "true"}}),
             "InvalidParameterValue");
-  EXPECT_EQ(code({{"ReplicationGroupId", "cmd"}, {"PrimaryClusterId", "cmd-002"}}),
-            "InvalidParameterValue");  // no maintenance window yet
+  // ApplyImmediately absent (false): recorded for the maintenance window, nothing started.
+  EXPECT_EQ(code({{"ReplicationGroupId", "cmd"}, {"PrimaryClusterId", "cmd-002"}}), "ok");
+  EXPECT_EQ(View("cmd").group.pending_modifications.at("PrimaryClusterId"), "cmd-002");
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
   EXPECT_EQ(code({{"ReplicationGroupId", "cmd"},
                   {"PrimaryClusterId", "cmd-002"},
                   {"ApplyImmediately", "true"}}),
             "ok");
   ASSERT_TRUE(WaitFor("cmd", "available"));
+  EXPECT_TRUE(View("cmd").group.pending_modifications.empty());  // superseded
   EXPECT_EQ(Primary(View("cmd"), "0001")->node_id, "cmd-002");
   EXPECT_EQ(FakeRole("cmd-002"), "master");
   EXPECT_EQ(FakeRole("cmd-001"), "slave");
@@ -692,7 +695,8 @@ TEST_F(FailoverTest, ModifyAutomaticFailover) {
   ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
                            {{"ReplicationGroupId", "two"},
                             {"AutomaticFailoverEnabled", "false"},
-                            {"MultiAZEnabled", "false"}},
+                            {"MultiAZEnabled", "false"},
+                            {"ApplyImmediately", "true"}},
                            &d2));
   EXPECT_STREQ(d2.child("Result").child("ReplicationGroup").child_value("AutomaticFailover"),
                "disabling");

@@ -167,11 +167,8 @@ TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
             "InvalidParameterCombination/400");
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7.cluster.on")),
             "InvalidParameterCombination/400");
-  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("pg-a", "false")),
-            "InvalidParameterValue/400");
-  EXPECT_EQ(Fault("ModifyReplicationGroup",
-                  {{"ReplicationGroupId", "rg"}, {"CacheParameterGroupName", "pg-a"}}),
-            "InvalidParameterValue/400");
+  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("pg-cme", "false")),
+            "InvalidParameterCombination/400");
   EXPECT_EQ(Fault("ModifyReplicationGroup",
                   {{"ReplicationGroupId", "rg"}, {"CacheParameterGroupName", "pg-a"},
                    {"ApplyImmediately", "true"}, {"ReplicationGroupDescription", "x"}}),
@@ -181,11 +178,12 @@ TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
   // The current group: nothing changes, the group is returned.
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("DEFAULT.REDIS7")), "ok");
   EXPECT_EQ(pokes_, 0);
-  // A user group; then back to the built-in one (node_spec_follow_test.cc).
-  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("PG-A")), "ok");
+  // A user group (applied at once whatever ApplyImmediately says, as in ElastiCache); then back
+  // to a built-in one is not supported yet.
+  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("PG-A", "false")), "ok");
   EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "pg-a");
-  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")), "ok");
-  EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "default.redis7");
+  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")),
+            "InvalidParameterValue/400");
 }
 
 TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) {
@@ -247,9 +245,11 @@ TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
     return Params{{"ReplicationGroupId", "rg"}, {"CacheNodeType", t}, {"ApplyImmediately", apply}};
   };
   EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.nope.large")), "InvalidParameterValue/400");
-  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.r6g.large", "false")),
-            "InvalidParameterValue/400");
+  // ApplyImmediately=false: recorded for the maintenance window, nothing sent.
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.r6g.large", "false")), "ok");
   EXPECT_TRUE(agents_.calls.empty());
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.pending_modifications.at("CacheNodeType"),
+            "cache.r6g.large");
   const NodeType* small = cfg_.node_types.Find("cache.r6g.large");
   const NodeType* micro = cfg_.node_types.Find("cache.t3.micro");
   ASSERT_TRUE(small && micro);
@@ -264,6 +264,8 @@ TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
   }
   EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
   EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, small->memory_bytes);
+  // The immediate change superseded the pending one.
+  EXPECT_TRUE(store_.GetGroup("rg")->value().group.pending_modifications.empty());
   // Down below what a node holds: refused, naming the node; nothing sent.
   agents_.calls.clear();
   ObservedNode big;

@@ -584,10 +584,17 @@ TEST_F(RollingRestartTest, EngineVersionFaultsAndUpgrade) {
   EXPECT_NE(e->message.find("7.0.15, 7.2.4"), std::string::npos) << e->message;
   EXPECT_EQ(FaultCode(modify("7.3")), "InvalidParameterValue");
   EXPECT_EQ(FaultCode(modify("nonsense")), "InvalidParameterValue");
-  EXPECT_EQ(FaultCode(modify("7.2", "false")), "InvalidParameterValue");
-  EXPECT_EQ(FaultCode(modify("7.2", nullptr)), "InvalidParameterValue");
-  // The same version: the group unchanged, no operation.
+  // ApplyImmediately=false (or absent): validated the same way, recorded for the maintenance
+  // window (maintenance_test.cc has the scheduler), nothing started.
+  EXPECT_EQ(FaultCode(modify("6.2", "false")), "InvalidParameterValue");
+  EXPECT_EQ(FaultCode(modify("7.2", "false")), "ok");
+  EXPECT_EQ(FaultCode(modify("7.2", nullptr)), "ok");
+  EXPECT_EQ(View("cmd").group.pending_modifications.at("EngineVersion"), "7.2");
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  // The same version: the group unchanged, no operation; the immediate request supersedes the
+  // pending one.
   EXPECT_EQ(FaultCode(modify("7.0.15")), "ok");
+  EXPECT_TRUE(View("cmd").group.pending_modifications.empty());
   EXPECT_EQ(FaultCode(modify("7.0")), "ok");  // 7.0 matches 7.0.15 only: the same version
   EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
   EXPECT_TRUE(Restarts().empty());

@@ -2,8 +2,7 @@
 """ModifyReplicationGroup (docs/orchestrator.md, "ModifyReplicationGroup settings"): the stored
 settings validated, stored and returned through boto3 and AWS CLI v2, every fault with nothing
 changed; CacheParameterGroupName and CacheNodeType (ApplyImmediately=true) checked with CONFIG
-GET on every node. EngineVersion and deferred changes (ApplyImmediately=false) are not
-implemented yet and must be refused (InvalidParameterValue), never silently accepted."""
+GET on every node. Deferred changes (ApplyImmediately=false) are tested in test_maintenance.py."""
 import time
 import unittest
 
@@ -71,12 +70,13 @@ class Modify(unittest.TestCase):
                     ApplyImmediately=True)
         self.expect("InvalidParameterCombination", 400,
                     CacheParameterGroupName="default.redis7.cluster.on", ApplyImmediately=True)
-        self.expect("InvalidParameterValue", 400, CacheParameterGroupName="default.redis7",
-                    ApplyImmediately=False)
-        self.expect("InvalidParameterValue", 400, CacheNodeType="cache.r6g.large")
+        # ApplyImmediately=false is validated the same way (test_maintenance.py: the rest).
+        self.expect("InvalidParameterCombination", 400,
+                    CacheParameterGroupName="default.redis7.cluster.on", ApplyImmediately=False)
+        self.expect("InvalidParameterValue", 400, CacheNodeType="cache.nope.large")
         self.expect("InvalidParameterValue", 400, CacheNodeType="cache.nope.large",
                     ApplyImmediately=True)
-        self.expect("InvalidParameterValue", 400, EngineVersion="7.0")
+        self.expect("InvalidParameterValue", 400, EngineVersion="6.2", ApplyImmediately=False)
         with self.assertRaises(ClientError) as cm:
             fx.client().modify_replication_group(ReplicationGroupId="nope",
                                                  ReplicationGroupDescription="x")
@@ -144,8 +144,13 @@ class ModifyParameterGroup(unittest.TestCase):
             time.sleep(0.2)
         events = c.describe_events(SourceIdentifier=GID, SourceType="replication-group")["Events"]
         self.assertTrue(any("mod-pg-b" in e["Message"] for e in events), events)
-        # Back to the built-in default: test_standalone.py checks it (CONFIG GET); later classes
-        # here rely on mod-pg-b staying in use.
+        # In use: refused; back to the built-in default: refused (not supported yet).
+        with self.assertRaises(ClientError) as cm:
+            c.modify_replication_group(ReplicationGroupId=GID,
+                                       CacheParameterGroupName="default.redis7",
+                                       ApplyImmediately=True)
+        self.assertEqual(fx.error_code(cm.exception), ("InvalidParameterValue", 400))
+        self.assertIn("not supported by cachefleet yet", str(cm.exception))
 
 
 class NodeTypeAfterParameterGroup(unittest.TestCase):
