@@ -267,8 +267,10 @@ std::vector<Flight> PlanFlights(const std::vector<SlotKeys>& fetched, const Batc
     if (!cur.commands.empty()) out.push_back(std::move(cur));
     cur = Flight{};
   };
+  const uint64_t soft_keys = limits.flight_keys;
   for (const auto& sk : fetched) {
-    for (const auto& k : sk.keys) {
+    for (size_t ki = 0; ki < sk.keys.size(); ++ki) {
+      const SizedKey& k = sk.keys[ki];
       if (k.bytes > max_bytes) {
         // Oversized: alone in its own flight, before anything packed after it.
         flush();
@@ -282,6 +284,9 @@ std::vector<Flight> PlanFlights(const std::vector<SlotKeys>& fetched, const Batc
       }
       if (!cur.commands.empty() && (cur.keys + 1 > max_keys || cur.bytes + k.bytes > max_bytes)) {
         flush();
+      } else if (soft_keys > 0 && !cur.commands.empty() && cur.commands.back().slot != sk.slot &&
+                 cur.keys + (sk.keys.size() - ki) > soft_keys) {
+        flush();  // the rest of this slot does not fit the budget: it starts the next flight
       }
       if (cur.commands.empty() || cur.commands.back().slot != sk.slot) {
         cur.commands.push_back(MigrateCommand{sk.slot, {}, 0});

@@ -93,13 +93,18 @@ struct BatchLimits {
   uint64_t max_batch_bytes = 4ull << 20;     // MEMORY USAGE bytes per MIGRATE / per flight
   // Time budget of one flight (the source's main thread is blocked for it; clients of the
   // source wait that long). 0 = none.
-  uint32_t target_batch_ms = 5;
+  uint32_t target_batch_ms = 1;
   // Pacing: the share of wall time (percent) the mover may keep the source busy with its
   // fetches and flights; after each one it stays idle for busy * (100 - p) / p, so the
   // source's clients (and, on a small host, the CPUs) get the rest. 0 or >= 100 = no pacing.
   uint32_t busy_percent = 0;
   uint32_t initial_batch_keys = 100;         // first GETKEYSINSLOT size
   uint32_t min_fetch_keys = 10;              // never fetch fewer (a big key still goes alone)
+  // Flight budget in keys applied at slot boundaries only (PlanFlights): a slot that does not
+  // fit in what is left of the budget starts a new flight instead of being split; a slot is
+  // split only at max_batch_keys / max_batch_bytes. 0 = max_batch_keys is the flight budget
+  // and slots are split wherever it falls.
+  uint32_t flight_keys = 0;
 };
 
 // Adapts the batch size (keys fetched per round = keys per flight) so that one batch is about
@@ -157,7 +162,10 @@ struct Flight {
   uint64_t bytes = 0;
   bool oversized = false;
 };
-// Packs keys in order: slot by slot, key by key. Empty input gives no flights.
+// Packs keys in order: slot by slot, key by key. Empty input gives no flights. With
+// limits.flight_keys > 0 a flight ends before a slot whose keys would take it past
+// flight_keys (one MIGRATE per slot, one round trip of the source per flight); otherwise
+// flights are cut at max_batch_keys / max_batch_bytes, splitting slots.
 std::vector<Flight> PlanFlights(const std::vector<SlotKeys>& fetched, const BatchLimits& limits);
 
 }  // namespace cf::agent

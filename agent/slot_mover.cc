@@ -39,9 +39,11 @@ return out
 )";
 // Slots whose keys are all on the target are completed together (see RunRounds).
 constexpr size_t kCompleteBatchSlots = 1024;
-constexpr uint32_t kCompleteDelayMs = 250;
 // Flights' worth of keys fetched per round (see Round).
 constexpr uint64_t kFlightsPerFetch = 4;
+// With whole-slot flights a fetch asks for at least this many keys (several whole slots), so
+// small flights do not each need a fetch round trip.
+constexpr uint64_t kMinWholeSlotFetchKeys = 256;
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool Contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
@@ -131,6 +133,8 @@ struct SlotMover::Impl {
   bool sink_failed = false;
   bool draining = false;
   bool use_fetch_script = true;  // false once the source refused kFetchScript
+  bool in_last_window = false;   // the window being moved is the call's last
+  uint64_t quiet_batches = 0, bump_batches = 0;  // completion batches by kind (Complete)
   Clock::time_point drain_deadline{};
   Clock::time_point last_emit{};
   // Wall time and calls per step ("SETSLOT NODE (target)", "MIGRATE", ...), logged at the end:
@@ -399,7 +403,26 @@ struct SlotMover::Impl {
   // the batch), the last one too (its PONG carries the whole batch), and the slots between are
   // set STABLE then NODE in the same pipeline: same end state, no PONG each. The other nodes
   // learn from our explicit NODE (masters) and from those two PONGs and gossip (replicas).
-  Result<std::vector<uint32_t>> Complete(const std::vector<uint32_t>& slots) {
+  //
+  // Quiet batches (spec.quiet_complete): the first plain NODE bumps the target's epoch only when
+  // it is not the cluster's unique highest, and then every node fsyncs its nodes.conf for the
+  // new epoch; the PONG broadcast reaches the other nodes before our explicit NODE does, so
+  // each of them rewrites and fsyncs nodes.conf for the claim as well. With two targets (3 -> 5)
+  // the targets take turns at being the highest, so every batch did that on every node (an
+  // fsync is 3-60 ms on this disk, a stall of each node's clients). A claim only needs the
+  // target's epoch above the source's (the only former owner); when the target's view shows
+  // that, every slot of the batch gets STABLE + NODE: no bump, no broadcast, masters learn from
+  // our NODE and replicas from gossip. The last batch of the call still ends with a plain NODE
+  // (its PONG tells every node at once).
+  Result<bool> TargetEpochAboveSource() {
+    auto v = ReadNodes(*target);
+    if (!v.ok()) return v.error();
+    const ClusterNodeEntry* me = FindMyself(*v);
+    const ClusterNodeEntry* src = FindNodeById(*v, source_id);
+    return me && src && me->config_epoch > src->config_epoch;
+  }
+
+  Result<std::vector<uint32_t>> Complete(const std::vector<uint32_t>& slots, bool final_batch = false) {
     if (slots.empty()) return std::vector<uint32_t>{};
     const std::string& dst = spec.target.cluster_node_id;
     auto node_cmd = [&](uint32_t s) -> Cmd { return {"CLUSTER", "SETSLOT", std::to_string(s), "NODE", dst}; };
@@ -408,19 +431,35 @@ struct SlotMover::Impl {
     for (uint32_t s : slots) {
       if (!target_owned.count(s)) importing.push_back(s);
     }
+    bool quiet = false;
+    if (spec.quiet_complete && !importing.empty()) {
+      auto above = TargetEpochAboveSource();
+      if (!above.ok()) return above.error();
+      quiet = *above;
+    }
     Cmds tc;
     std::vector<uint32_t> tc_slot;  // slot of each target command (for messages)
     auto add = [&](Cmd c, uint32_t s) {
       tc.push_back(std::move(c));
       tc_slot.push_back(s);
     };
-    if (!importing.empty()) add(node_cmd(importing.front()), importing.front());
-    for (uint32_t s : slots) {
-      if (!importing.empty() && (s == importing.front() || s == importing.back())) continue;
-      if (!target_owned.count(s)) add({"CLUSTER", "SETSLOT", std::to_string(s), "STABLE"}, s);
-      add(node_cmd(s), s);
+    if (quiet) {
+      ++quiet_batches;
+      for (uint32_t s : slots) {
+        bool plain = final_batch && !importing.empty() && s == importing.back();
+        if (!target_owned.count(s) && !plain) add({"CLUSTER", "SETSLOT", std::to_string(s), "STABLE"}, s);
+        add(node_cmd(s), s);
+      }
+    } else {
+      if (!importing.empty()) ++bump_batches;
+      if (!importing.empty()) add(node_cmd(importing.front()), importing.front());
+      for (uint32_t s : slots) {
+        if (!importing.empty() && (s == importing.front() || s == importing.back())) continue;
+        if (!target_owned.count(s)) add({"CLUSTER", "SETSLOT", std::to_string(s), "STABLE"}, s);
+        add(node_cmd(s), s);
+      }
+      if (importing.size() > 1) add(node_cmd(importing.back()), importing.back());
     }
-    if (importing.size() > 1) add(node_cmd(importing.back()), importing.back());
 
     auto t = Pipe(*target, tc, "SETSLOT NODE (target)");
     if (!t.ok()) return t.error();
@@ -802,11 +841,15 @@ struct SlotMover::Impl {
     std::vector<std::pair<size_t, uint64_t>> asked;  // index into pending, keys asked
     // Keys for several flights per fetch: the fetch is a round trip and a blocking script of
     // its own, and with small (paced) flights it would otherwise come once per flight.
-    uint64_t budget = std::min<uint64_t>(uint64_t{sizer.fetch_keys()} * kFlightsPerFetch,
-                                         std::max<uint64_t>(spec.batch.max_batch_keys, 1) * 2);
+    uint64_t budget = uint64_t{sizer.fetch_keys()} * kFlightsPerFetch;
+    if (spec.whole_slot_flights) budget = std::max<uint64_t>(budget, kMinWholeSlotFetchKeys);
+    budget = std::min<uint64_t>(budget, std::max<uint64_t>(spec.batch.max_batch_keys, 1) * 2);
     for (size_t i = 0; i < pending.size() && budget > 0; ++i) {
       // One more than the count: getting fewer back proves the slot is empty (see below).
       uint64_t n = std::min<uint64_t>(pending[i].keys_left + 1, budget);
+      // Whole-slot flights: a slot that does not fit waits for the next round (unless it is
+      // the first: a slot bigger than the budget is fetched in parts).
+      if (spec.whole_slot_flights && n < pending[i].keys_left + 1 && !asked.empty()) break;
       asked.push_back({i, n});
       budget -= n;
     }
@@ -824,7 +867,11 @@ struct SlotMover::Impl {
     // Migrate.
     std::map<uint32_t, uint64_t> covered;
     BatchLimits flight_limits = spec.batch;
-    flight_limits.max_batch_keys = std::max<uint32_t>(sizer.fetch_keys(), 1);
+    if (spec.whole_slot_flights) {
+      flight_limits.flight_keys = std::max<uint32_t>(sizer.fetch_keys(), 1);  // at slot bounds
+    } else {
+      flight_limits.max_batch_keys = std::max<uint32_t>(sizer.fetch_keys(), 1);
+    }
     std::vector<Flight> flights = PlanFlights(fetched, flight_limits);
     for (auto& f : flights) {
       if (f.oversized) {
@@ -883,7 +930,7 @@ struct SlotMover::Impl {
     Clock::time_point ready_since = Clock::now();
     auto flush = [&]() -> Status {
       if (ready.empty()) return {};
-      auto refused = Complete(ready);
+      auto refused = Complete(ready, in_last_window && pending.empty());
       ready.clear();
       if (!refused.ok()) return refused.error();
       for (uint32_t s : *refused) pending.push_back(Work{s, 1, true, true});
@@ -906,7 +953,7 @@ struct SlotMover::Impl {
       }
       if (!ready.empty() &&
           (pending.empty() || ready.size() >= kCompleteBatchSlots ||
-           Clock::now() - ready_since >= milliseconds(kCompleteDelayMs))) {
+           Clock::now() - ready_since >= milliseconds(spec.complete_delay_ms))) {
         if (auto f = flush(); !f.ok()) return f;
       } else {
         MaybeEmit();
@@ -1184,8 +1231,10 @@ struct SlotMover::Impl {
     source_profile0 = ReadProfile(*source);
     target_profile0 = ReadProfile(*target);
 
-    for (const auto& w : PlanWindows(counts, spec.max_window_slots, spec.max_window_keys)) {
+    const auto windows = PlanWindows(counts, spec.max_window_slots, spec.max_window_keys);
+    for (const auto& w : windows) {
       if (Cancelled()) return CancelError();
+      in_last_window = &w == &windows.back();
       std::vector<Work> window;
       for (size_t i = w.begin; i < w.end; ++i) {
         window.push_back(Work{move[i], counts[i], target_owns[i], false});
@@ -1207,10 +1256,11 @@ struct SlotMover::Impl {
     std::string source_prof = ProfileDelta(source_profile0, ReadProfile(*source));
     std::string target_prof = ProfileDelta(target_profile0, ReadProfile(*target));
     log->info("{} done: {} slot(s), {} key(s), ~{} bytes in {:.3f} s ({:.0f} keys/s), {} retries; "
+              "completion batches: {} quiet, {} with epoch bump/broadcast; "
               "time by step: {}; source redis: {}; target redis: {}", tag, prog.slots_done,
               prog.keys_moved, prog.bytes_moved, secs,
               secs > 0 ? static_cast<double>(prog.keys_moved) / secs : 0.0, prog.retries,
-              StepTimes(), source_prof, target_prof);
+              quiet_batches, bump_batches, StepTimes(), source_prof, target_prof);
     return {};
   }
 };

@@ -28,7 +28,9 @@
 //           many slots as the batch size covers and MEMORY USAGE of every key (two pipelines
 //           if the server refuses the script); PlanFlights cuts the keys into flights
 //           (pipelined MIGRATEs, one per slot, within the batch budget: max_batch_keys,
-//           max_batch_bytes, and target_batch_ms learned from observed MIGRATE times); a key
+//           max_batch_bytes, and target_batch_ms learned from observed MIGRATE times; with
+//           whole_slot_flights, the default, the time budget is applied at slot boundaries
+//           only, so a slot is one MIGRATE unless it exceeds max_batch_keys/bytes); a key
 //           over max_batch_bytes goes alone with the short timeout.
 //        d. slots with all keys on the target (empty ones at once) are completed in batches
 //           (1024 slots, 250 ms, or the end of the window): NODE on the target first, then
@@ -37,7 +39,11 @@
 //           a batch get the plain NODE (epoch bump before any other claim; its PONG carries
 //           the whole batch); the slots between get STABLE + NODE, which skips the PONG that
 //           Redis broadcasts per imported slot and that costs every node two scans of all
-//           16384 slots (what makes redis-cli need ~1 ms per empty slot).
+//           16384 slots (what makes redis-cli need ~1 ms per empty slot). With
+//           quiet_complete (default) and the target's config epoch already above the
+//           source's (its CLUSTER NODES, read per batch), every slot gets STABLE + NODE: no
+//           epoch bump and no PONG, which would make every node rewrite and fsync nodes.conf
+//           per batch; only the call's last batch ends with a plain NODE (one PONG).
 //      Progress: after every completed batch, and at most every progress_interval_ms during
 //      long rounds.
 //   4. A last progress message with done=true.
@@ -117,16 +123,16 @@ inline constexpr uint32_t kDefaultMigrateTimeoutMs = 2000;  // per MIGRATE I/O s
 // keys of up to 4 KiB, so small and medium values run at the key cap.
 inline constexpr uint32_t kDefaultMaxBatchKeys = 1000;
 inline constexpr uint64_t kDefaultMaxBatchBytes = 4ull << 20;
-// 5 ms: a MIGRATE blocks the source's main thread, so every client of the source waits for
+// 1 ms: a MIGRATE blocks the source's main thread, so every client of the source waits for
 // the flight in flight. Keys/s is the same for batches of 100 and 1000 keys (Redis reads
-// MIGRATE's per-key replies one byte per read(2), so the per-key cost dominates), but every
-// MIGRATE is a synchronous round trip to the target and one MIGRATE carries one slot's keys:
-// a budget smaller than a slot's keys splits slots into more round trips. Measured
-// (agent/README.md, "Latency budget and pacing"): with 18 keys per slot 2 ms flights keep the
-// keys/s of 5 ms and cut a probe client's p99 2-3x; with 61 keys per slot (1 M keys, the
-// benchmark) 2 ms flights lose 10-30 % keys/s end to end for no clear p99 gain, so 5 ms stays
-// the default. The budget is learned from observed MIGRATE times (BatchSizer).
-inline constexpr uint32_t kDefaultMaxBatchMs = 5;
+// MIGRATE's per-key replies one byte per read(2), so the per-key cost dominates), and flights
+// end at slot boundaries (MoveSpec::whole_slot_flights): a budget smaller than a slot's keys
+// no longer splits the slot, it only keeps flights to one slot (one MIGRATE per round trip,
+// with clients served between two). Measured end to end (bench/README.md, 2026-12-02 03:45):
+// 1 ms whole-slot flights with quiet completion batches moved 40-44 k keys/s against 24-32 k
+// with 5 ms split flights, and the client's p99 was lower too. The budget is learned from
+// observed MIGRATE times (BatchSizer).
+inline constexpr uint32_t kDefaultMaxBatchMs = 1;
 // Share of wall time a move may keep its source busy (BatchLimits::busy_percent); 100 = no
 // pacing. Pacing at 50 % halves keys/s and halves the client's p99 again (README), which would
 // put a 3 -> 4 scale-out below redis-cli's speed: off by default, CACHEFLEET_MOVER_BUSY_PERCENT
@@ -155,6 +161,16 @@ struct MoveSpec {
   BatchLimits batch;            // max_batch_keys / max_batch_bytes from the request
   uint32_t max_window_slots = 1024;
   uint64_t max_window_keys = 8192;   // ~0.2 s of MIGRATE: bounds how long a slot stays open
+  // Slots whose keys are all on the target are completed (NODE everywhere) together once this
+  // long has passed since the first of them was ready (or 1024 are ready, or nothing else is
+  // left). Until then clients reach their keys through -ASK.
+  uint32_t complete_delay_ms = 250;
+  // Flights end at slot boundaries (BatchLimits::flight_keys): a slot is split into several
+  // MIGRATEs only when it exceeds max_batch_keys / max_batch_bytes, never by the time budget.
+  bool whole_slot_flights = true;
+  // Completion batches without an epoch bump when the target's epoch is already above the
+  // source's (SlotMover::Impl::Complete): no nodes.conf fsync on every node per batch.
+  bool quiet_complete = true;
   uint32_t connect_timeout_ms = 500;
   uint32_t command_timeout_ms = 5000;   // SETSLOT / COUNT / GETKEYS / MEMORY USAGE pipelines
   uint32_t migrate_reply_timeout_ms = 30000;  // waiting for one MIGRATE's reply

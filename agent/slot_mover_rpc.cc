@@ -20,7 +20,8 @@ constexpr uint32_t kSupersedeWaitMs = 15000;
 MovePeer FromProto(const pb::PeerNode& p) { return {p.cluster_node_id(), p.ip(), p.port()}; }
 
 // Operator/benchmark overrides of the agent's mover defaults (used when the request leaves the
-// setting at 0): CACHEFLEET_MOVER_MAX_BATCH_MS, CACHEFLEET_MOVER_BUSY_PERCENT (agent/README.md).
+// setting at 0): CACHEFLEET_MOVER_MAX_BATCH_MS, CACHEFLEET_MOVER_BUSY_PERCENT,
+// CACHEFLEET_MOVER_WHOLE_SLOTS and CACHEFLEET_MOVER_QUIET_COMPLETE (0 turns them off; agent/README.md).
 uint32_t EnvOr(const char* name, uint32_t dflt) {
   const char* v = std::getenv(name);
   if (!v || !*v) return dflt;
@@ -44,6 +45,8 @@ MoveSpec SpecFromRequest(const pb::MoveSlotsRequest& r) {
                                 ? r.max_batch_ms()
                                 : EnvOr("CACHEFLEET_MOVER_MAX_BATCH_MS", kDefaultMaxBatchMs);
   s.batch.busy_percent = EnvOr("CACHEFLEET_MOVER_BUSY_PERCENT", kDefaultBusyPercent);
+  s.quiet_complete = EnvOr("CACHEFLEET_MOVER_QUIET_COMPLETE", s.quiet_complete ? 1 : 0) != 0;
+  s.whole_slot_flights = EnvOr("CACHEFLEET_MOVER_WHOLE_SLOTS", s.whole_slot_flights ? 1 : 0) != 0;
   s.auth_password = r.auth_password();
   return s;
 }

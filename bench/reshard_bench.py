@@ -222,11 +222,13 @@ class Ours:
             base = baseline(port, self.args.rate, self.args.baseline_s, f"b:{gid}:{count}:")
             cl = Client(port, self.args.rate, f"w:{gid}:{count}:")
         self.lab.wait_warm(per_host=2, timeout_s=20)
+        load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         self.c.modify_replication_group_shard_configuration(
             ReplicationGroupId=gid, NodeGroupCount=count, ApplyImmediately=True, **kw)
         took, g = self.wait(gid, t0, poll_s)
-        row = {"seconds": took, "operation": self.operation(gid)}
+        row = {"seconds": took, "operation": self.operation(gid),
+               "load_avg_1m": [load0, os.getloadavg()[0]]}
         if with_client:
             row["client"] = client_row(cl.finish(), base)
             port = g["ConfigurationEndpoint"]["Port"]
@@ -366,7 +368,20 @@ class PlainCluster:
         self._wait(lambda: self.healthy(first), "initial masters healthy")
         joined = list(first)
         for p in self.masters()[self.initial:]:
-            self.cli("--cluster", "add-node", f"{HOST}:{p}", f"{HOST}:{first[0]}")
+            # add-node refuses while the nodes disagree ("Nodes don't agree about
+            # configuration"), which they do for a moment after the previous add-node: wait
+            # for agreement first, and retry a refusal a few times.
+            self._wait(lambda: self.healthy(joined), "nodes agree before add-node", 60)
+            for attempt in range(5):
+                r = subprocess.run(["redis-cli", "--cluster", "add-node", f"{HOST}:{p}",
+                                    f"{HOST}:{first[0]}"], capture_output=True, text=True,
+                                   timeout=120, stdin=subprocess.DEVNULL)
+                if r.returncode == 0:
+                    break
+                if attempt == 4 or "don't agree" not in r.stdout:
+                    raise SystemExit(f"redis-cli --cluster add-node {HOST}:{p} failed:\n"
+                                     f"{r.stdout[-2000:]}{r.stderr[-1000:]}")
+                time.sleep(0.5)
             joined.append(p)
         for i, m in enumerate(self.masters()):
             for r in self.replicas_of(i):
@@ -390,12 +405,14 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
                 before = owners_of_dataset(entry, n)
                 base = baseline(entry, args.rate, args.baseline_s, f"b:a:{pipe}:")
                 cl = Client(entry, args.rate, f"w:a:{pipe}:")
+                load0 = os.getloadavg()[0]
                 t0 = time.perf_counter()
                 pc.cli("--cluster", "reshard", f"{HOST}:{entry}", "--cluster-from", "all",
                        "--cluster-to", target, "--cluster-slots", "4096", "--cluster-yes",
                        "--cluster-pipeline", str(pipe))
                 took = time.perf_counter() - t0
-                row = {"seconds": took, "client": client_row(cl.finish(), base)}
+                row = {"seconds": took, "client": client_row(cl.finish(), base),
+                       "load_avg_1m": [load0, os.getloadavg()[0]]}
                 row["keys_moved"] = moved_keys(before, owners_of_dataset(entry, n))
                 row["keys_per_s"] = row["keys_moved"] / took
                 row["data"] = check_data(entry, n)
@@ -416,11 +433,13 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
                 before = owners_of_dataset(entry, n)
                 base = baseline(entry, args.rate, args.baseline_s, f"b:b:{pipe}:")
                 cl = Client(entry, args.rate, f"w:b:{pipe}:")
+                load0 = os.getloadavg()[0]
                 t0 = time.perf_counter()
                 pc.cli("--cluster", "rebalance", f"{HOST}:{entry}", "--cluster-use-empty-masters",
                        "--cluster-pipeline", str(pipe))
                 took = time.perf_counter() - t0
-                row = {"seconds": took, "client": client_row(cl.finish(), base)}
+                row = {"seconds": took, "client": client_row(cl.finish(), base),
+                       "load_avg_1m": [load0, os.getloadavg()[0]]}
                 row["keys_moved"] = moved_keys(before, owners_of_dataset(entry, n))
                 row["keys_per_s"] = row["keys_moved"] / took
                 row["data"] = check_data(entry, n)
@@ -609,7 +628,15 @@ def main() -> int:
                     help="agents' CACHEFLEET_MOVER_MAX_BATCH_MS (0: the agent's default)")
     ap.add_argument("--mover-busy-pct", type=int, default=0,
                     help="agents' CACHEFLEET_MOVER_BUSY_PERCENT (0: the agent's default)")
+    ap.add_argument("--mover-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment for the lab's agents/orchestrator, e.g. "
+                         "CACHEFLEET_MOVER_FLIGHT_DEPTH=1 (repeatable; agent/README.md)")
     args = ap.parse_args()
+    for kv in args.mover_env:
+        k, _, v = kv.partition("=")
+        if not k.startswith("CACHEFLEET_"):
+            raise SystemExit(f"--mover-env {kv}: only CACHEFLEET_* variables")
+        os.environ[k] = v
     global VALUE_SIZE
     VALUE_SIZE = args.value_size
     args.pipelines = [int(x) for x in args.pipelines.split(",") if x]
@@ -636,7 +663,10 @@ def main() -> int:
                           "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                           "load_avg_at_start": os.getloadavg(),
                           "mover_batch_ms": args.mover_batch_ms or "default",
-                          "mover_busy_pct": args.mover_busy_pct or "default"},
+                          "mover_busy_pct": args.mover_busy_pct or "default",
+                          "mover_env": {k: v for k, v in os.environ.items()
+                                        if k.startswith("CACHEFLEET_MOVER_")
+                                        or k.startswith("CACHEFLEET_RESHARD_")}},
                "ours": {}, "redis_cli": {}, "summary": {}}
     t0 = time.monotonic()
     conf = dict(DEFAULT_CONF)

@@ -424,6 +424,12 @@ Status FailoverReconciler::StepModify(OperationRecord& op) {
             (*p->multi_az ? "enabled" : "disabled");
   c.events.push_back(
       GroupEvent(op.group_id, "Modified replication group " + op.group_id + ": " + what));
+  if (p->automatic_failover) {
+    // The nodes' spec follows: hold_max_ms is 0 with automatic failover (BuildNodeSpec). Marked
+    // before the commit, so a crash in between only repeats it; the parameter applier leaves the
+    // group alone while this operation is unfinished, then sends every node its spec again.
+    if (auto st = deps_.store->MarkNodesRespec(op.group_id); !st) return st;
+  }
   return deps_.store->TransitionWithChange(op, OpState::kSucceeded, "", c);
 }
 

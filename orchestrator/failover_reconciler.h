@@ -50,7 +50,10 @@
 //
 //   modify-failover (FailoverSettingPayload): applies AutomaticFailover /
 //   MultiAZ in one
-//     transaction with the event; the group is `available` again.
+//     transaction with the event; the group is `available` again. A change of
+//     AutomaticFailover first marks the group's nodes for a new spec
+//     (Store::MarkNodesRespec): the parameter applier then sends each node its
+//     spec with the new hold_max_ms.
 //
 // Every agent call has a deadline; every step is idempotent (KillNode of a held
 // node, Failover of a node that is already primary, ReplicaOf /

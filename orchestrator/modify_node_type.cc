@@ -107,7 +107,7 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
   // (Static values go as static_keys: kept in the spec, never CONFIG SET.)
   std::map<std::string, std::string> all;
   std::string family;
-  if (!d.config.parameter_groups.Find(v.group.parameter_group)) {
+  {  // a built-in group has a row (reset values) once a group switched back to it
     auto pg = d.store.GetParameterGroup(v.group.parameter_group);
     if (!pg) return StoreFailure(pg.error());
     if (*pg) {

@@ -84,19 +84,19 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
     return faults::InvalidReplicationGroupState("Replication group " + g.group.id +
                                                 " is not in available state (it is " +
                                                 GroupStatusName(g.group.status) + ").");
+  // The stored rows of both groups. A built-in group has one once a replication group switched
+  // back to it (its reset values and generation; Store::SwitchParameterGroup), else none.
   std::optional<UserParameterGroup> old_user, new_user;
-  if (!d.config.parameter_groups.Find(current)) {
+  {
     auto o = d.store.GetParameterGroup(current);
     if (!o) return StoreFailure(o.error());
     old_user = *o;
   }
-  if (builtin && old_user)
-    return api::InvalidParameterValue(
-        "Switching replication group " + g.group.id + " from the user-created parameter group " +
-        current + " back to the built-in " + target->name +
-        " is not supported by cachefleet yet (create a parameter group with the default values "
-        "instead).");
-  if (!builtin) {
+  if (builtin) {
+    auto n = d.store.GetParameterGroup(name);
+    if (!n) return StoreFailure(n.error());
+    new_user = *n;
+  } else {
     auto n = d.store.GetParameterGroup(name);
     if (!n) return StoreFailure(n.error());
     if (!*n) return faults::CacheParameterGroupNotFound(raw);
@@ -104,7 +104,17 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
   }
   ParameterGroupSwitch sw;
   sw.name = builtin ? target->name : name;
+  if (builtin) sw.builtin_family = target->family;
   const FamilyDef* fam = d.catalog.Family(family);
+  if (fam && old_user) {
+    // A static value of the old group that the new one does not run: pending-reboot too.
+    for (const auto& [k, v] : old_user->values) {
+      const ParameterDef* p = fam->Find(k);
+      if (!p || !p->requires_reboot || k == "cluster-enabled") continue;
+      const bool set_by_new = new_user && new_user->values.count(k);
+      if (v != (set_by_new ? new_user->values.at(k) : p->default_value)) sw.pending_reboot = true;
+    }
+  }
   if (fam && new_user) {
     for (const auto& [k, v] : new_user->values) {
       const ParameterDef* p = fam->Find(k);
@@ -112,14 +122,15 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
         sw.pending_reboot = true;
     }
   }
-  if (fam && old_user && new_user) {
-    // The old group's dynamic parameters the new one does not set: sent once with their
-    // default (DynamicConfig only sends dynamic ones).
+  if (fam && old_user) {
+    // The old group's dynamic parameters the new one does not set: its nodes keep getting them
+    // with their default (the agent never drops a dynamic key; DynamicConfig only sends dynamic
+    // ones). For a built-in new group these are the rows that make the switch back work.
     std::map<std::string, std::string> old_keys = old_user->reset;
     for (const auto& [k, v] : old_user->values) old_keys[k] = v;
     for (const auto& [k, v] : DynamicConfig(old_keys, d.catalog, family)) {
       (void)v;
-      if (new_user->values.count(k) || new_user->reset.count(k)) continue;
+      if (new_user && (new_user->values.count(k) || new_user->reset.count(k))) continue;
       if (const ParameterDef* p = fam->Find(k)) sw.reset_defaults[k] = p->default_value;
     }
   }
@@ -200,11 +211,29 @@ Result<GroupView> Store::SwitchParameterGroup(const std::string& group_id,
                      });
       !st)
     return st.error();
+  const std::string row = Lower(sw.name);
+  if (!sw.builtin_family.empty()) {
+    // A built-in group's row (never listed as a user group: built-in names have a dot, user
+    // names cannot): holds the reset values its nodes must be sent, and a generation that is
+    // new, so every node using the group (this group's included) is brought to it.
+    if (auto st = Exec(*db_,
+                       "INSERT OR IGNORE INTO cache_parameter_groups(name, family, description, "
+                       "generation, create_time_ms) VALUES(?,?,'built-in',0,?)",
+                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, sw.builtin_family).Bind(3, now); });
+        !st)
+      return st.error();
+    if (auto st = Exec(*db_,
+                       "UPDATE cache_parameter_groups SET generation=(SELECT MAX(generation) "
+                       "FROM cache_parameter_groups)+1 WHERE name=?",
+                       [&](SqliteStmt& s) { s.Bind(1, row); });
+        !st)
+      return st.error();
+  }
   for (const auto& [k, val] : sw.reset_defaults) {
     if (auto st = Exec(*db_,
                        "INSERT OR IGNORE INTO cache_parameter_values(group_name, name, value, "
                        "source) VALUES(?,?,?,'reset')",
-                       [&](SqliteStmt& s) { s.Bind(1, sw.name).Bind(2, k).Bind(3, val); });
+                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, k).Bind(3, val); });
         !st)
       return st.error();
   }

@@ -97,7 +97,9 @@ int ParameterApplier::RunOnce() {
     auto host = store_.GetHost(t.node.host_id);
     if (!host || !*host) continue;
     pb::ReconfigureNodeRequest req;
-    *req.mutable_spec() = BuildNodeSpec(t.group, t.node, config_.cluster_node_timeout_ms);
+    // hold_max_ms follows the group's automatic failover (0 with it), like at launch.
+    *req.mutable_spec() = BuildNodeSpec(t.group, t.node, config_.cluster_node_timeout_ms,
+                                        config_.failover.hold_max_ms);
     auto family = [&] {
       const ParameterGroup* b = config_.parameter_groups.Find(t.parameter_group);
       if (b) return b->family;
@@ -136,7 +138,8 @@ int ParameterApplier::RunOnce() {
       continue;
     }
     last_error_.erase(t.node.node_id);
-    if (auto st = store_.MarkParametersApplied(t.node.node_id, t.generation); !st) {
+    if (auto st = store_.MarkParametersApplied(t.node.node_id, t.generation, t.node_generation);
+        !st) {
       log->warn("[{}] cannot record parameter generation: {}", t.node.node_id,
                 st.error().message);
       continue;

@@ -59,7 +59,9 @@ Status Store::CreateParameterGroup(const UserParameterGroup& g, const std::vecto
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status();
   {
-    auto s = db_->Prepare("SELECT COUNT(*), SUM(name=?) FROM cache_parameter_groups");
+    // Built-in groups' rows (names with a dot; SwitchParameterGroup) do not count.
+    auto s = db_->Prepare(
+        "SELECT SUM(instr(name, '.')=0), SUM(name=?) FROM cache_parameter_groups");
     if (!s) return s.error();
     s->Bind(1, g.name);
     auto row = s->Step();
@@ -103,7 +105,10 @@ Result<std::vector<UserParameterGroup>> Store::ListParameterGroups() {
   std::lock_guard lk(mu_);
   std::vector<std::string> names;
   {
-    auto s = db_->Prepare("SELECT name FROM cache_parameter_groups ORDER BY name");
+    // User groups only: a built-in group's row (its name has a dot, which user names cannot
+    // have) only holds what its nodes are sent (SwitchParameterGroup).
+    auto s = db_->Prepare(
+        "SELECT name FROM cache_parameter_groups WHERE instr(name, '.')=0 ORDER BY name");
     if (!s) return s.error();
     while (true) {
       auto row = s->Step();
@@ -217,13 +222,16 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
   {
     std::lock_guard lk(mu_);
     auto s = db_->Prepare(
-        "SELECT n.node_id, n.group_id, p.name, p.generation, n.param_generation, "
-        "n.param_pending_reboot FROM nodes n "
+        // A built-in group without a row is at generation 0 (its nodes are due only when
+        // re-specced: MarkNodesRespec). While a modify-failover runs, its group waits for it.
+        "SELECT n.node_id, n.group_id, lower(g.parameter_group), COALESCE(p.generation, 0), "
+        "n.param_generation, n.param_pending_reboot FROM nodes n "
         "JOIN replication_groups g ON g.group_id=n.group_id "
-        "JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group) "
+        "LEFT JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group) "
         "WHERE n.status='available' AND g.status IN ('available','modifying') "
-        "AND n.param_generation != p.generation AND NOT EXISTS (SELECT 1 FROM operations o "
-        "WHERE o.group_id=n.group_id AND o.kind='rolling-restart' "
+        "AND n.param_generation != COALESCE(p.generation, 0) AND NOT EXISTS (SELECT 1 FROM "
+        "operations o WHERE o.group_id=n.group_id AND o.kind IN ('rolling-restart', "
+        "'modify-failover') "
         "AND o.state NOT IN ('succeeded','failed')) ORDER BY n.node_id");
     if (!s) return s.error();
     while (true) {
@@ -249,7 +257,7 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
     }
     const auto& view = groups[r.group_id];
     const auto& pg = pgs[r.pg];
-    if (!view || !pg) continue;
+    if (!view) continue;
     for (const auto& n : view->nodes) {
       if (n.node_id != r.node_id) continue;
       ParameterApplyTask t;
@@ -259,19 +267,33 @@ Result<std::vector<ParameterApplyTask>> Store::ListParameterApplyTasks() {
       t.generation = r.generation;
       t.node_generation = r.node_generation;
       t.node_pending_reboot = r.pending_reboot;
-      t.config = pg->reset;
-      for (const auto& [k, v] : pg->values) t.config[k] = v;
+      if (pg) {
+        t.config = pg->reset;
+        for (const auto& [k, v] : pg->values) t.config[k] = v;
+      }
       out.push_back(std::move(t));
     }
   }
   return out;
 }
 
-Status Store::MarkParametersApplied(const std::string& node_id, int64_t generation) {
+Status Store::MarkParametersApplied(const std::string& node_id, int64_t generation,
+                                    std::optional<int64_t> expected) {
   std::lock_guard lk(mu_);
+  if (expected)
+    return Exec(*db_,
+                "UPDATE nodes SET param_generation=?, param_last_error='' WHERE node_id=? "
+                "AND param_generation=?",
+                [&](SqliteStmt& s) { s.Bind(1, generation).Bind(2, node_id).Bind(3, *expected); });
   return Exec(*db_,
               "UPDATE nodes SET param_generation=?, param_last_error='' WHERE node_id=?",
               [&](SqliteStmt& s) { s.Bind(1, generation).Bind(2, node_id); });
+}
+
+Status Store::MarkNodesRespec(const std::string& group_id) {
+  std::lock_guard lk(mu_);
+  return Exec(*db_, "UPDATE nodes SET param_generation=-1 WHERE group_id=?",
+              [&](SqliteStmt& s) { s.Bind(1, group_id); });
 }
 
 Status Store::RecordParameterApplyError(const std::string& node_id, const std::string& error) {
@@ -284,7 +306,7 @@ Result<std::map<std::string, std::string>> Store::ParameterApplyStatuses() {
   std::lock_guard lk(mu_);
   auto s = db_->Prepare(
       "SELECT n.node_id, n.param_pending_reboot, n.param_generation, "
-      "COALESCE(p.generation, n.param_generation) FROM nodes n "
+      "COALESCE(p.generation, 0) FROM nodes n "
       "JOIN replication_groups g ON g.group_id=n.group_id "
       "LEFT JOIN cache_parameter_groups p ON p.name=lower(g.parameter_group)");
   if (!s) return s.error();

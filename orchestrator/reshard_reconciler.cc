@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -23,6 +25,15 @@ namespace {
 constexpr int64_t kRemeetEveryMs = 1000;
 constexpr int64_t kReportEveryMs = 100;
 constexpr int64_t kQuietLogEveryMs = 10000;
+
+// How many source node groups move slots at the same time (CACHEFLEET_RESHARD_MAX_PARALLEL_SOURCES,
+// 0 or unset = all of them). On a small host every parallel source adds a busy redis-server
+// main thread (and its agent) competing for the same cores as the clients.
+size_t MaxParallelSources() {
+  const char* v = std::getenv("CACHEFLEET_RESHARD_MAX_PARALLEL_SOURCES");
+  if (!v || !*v) return 0;
+  return static_cast<size_t>(std::strtoul(v, nullptr, 10));
+}
 
 int64_t SteadyMs() {
   using namespace std::chrono;
@@ -416,10 +427,32 @@ Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
         }(),
         by_source.size());
     std::atomic<size_t> running{by_source.size()};
+    // At most MaxParallelSources() sources move at once (the others wait their turn).
+    std::mutex slots_mu;
+    std::condition_variable slots_cv;
+    size_t free_slots = MaxParallelSources();
+    if (free_slots == 0) free_slots = by_source.size();
     std::vector<std::thread> threads;
     for (auto& [source, indexes] : by_source) {
-      threads.emplace_back([this, &op, &c, &st, &stop, &running, idx = indexes] {
-        RunSourceMoves(op, c, st, idx, stop);
+      threads.emplace_back([&, idx = indexes] {
+        bool acquired = false;
+        {
+          std::unique_lock lk(slots_mu);
+          while (free_slots == 0 && !stop && !st.aborted)
+            slots_cv.wait_for(lk, std::chrono::milliseconds(kReportEveryMs));
+          if (free_slots > 0) {
+            --free_slots;
+            acquired = true;
+          }
+        }
+        if (acquired) {
+          RunSourceMoves(op, c, st, idx, stop);
+          {
+            std::lock_guard lk(slots_mu);
+            ++free_slots;
+          }
+          slots_cv.notify_all();
+        }
         running--;
       });
     }

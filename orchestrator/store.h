@@ -134,6 +134,9 @@ struct ParameterGroupSwitch {
   std::string name;                                   // the new group (stored as given)
   bool pending_reboot = false;                        // the group's nodes become pending-reboot
   std::map<std::string, std::string> reset_defaults;  // added to `name` as reset rows (if absent)
+  // A built-in group (its family): its row in cache_parameter_groups is created if absent and
+  // gets a new generation, so every node using it is brought to its values (reset rows).
+  std::string builtin_family;
 };
 
 // One ModifyReplicationGroup parameter waiting for the maintenance window (store_pending.cc,
@@ -407,7 +410,13 @@ class Store {
   // groups whose rolling restart is running (it applies the values itself).
   Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
   // The node now runs generation `generation`; clears its last error.
-  Status MarkParametersApplied(const std::string& node_id, int64_t generation);
+  // With `expected`, only if the node's generation is still that (the value the task was
+  // listed with): a node re-specced meanwhile (MarkNodesRespec) stays due.
+  Status MarkParametersApplied(const std::string& node_id, int64_t generation,
+                               std::optional<int64_t> expected = std::nullopt);
+  // The group's nodes must be sent their spec again (generation -1: due for the applier), e.g.
+  // after AutomaticFailoverEnabled changed their hold_max_ms (failover_reconciler.cc).
+  Status MarkNodesRespec(const std::string& group_id);
   Status RecordParameterApplyError(const std::string& node_id, const std::string& error);
   // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.
   Result<std::map<std::string, std::string>> ParameterApplyStatuses();

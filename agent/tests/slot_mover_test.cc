@@ -315,6 +315,28 @@ TEST(PlanFlights, OversizedKeyGoesAloneAndOrderIsKept) {
   EXPECT_TRUE(PlanFlights({Keys(1, {})}, l).empty());
 }
 
+TEST(PlanFlights, FlightBudgetAtSlotBoundariesKeepsSlotsWhole) {
+  // Budget 5 keys at slot boundaries, hard cap 8 keys per flight.
+  BatchLimits l{.max_batch_keys = 8, .max_batch_bytes = 1000, .flight_keys = 5};
+  auto f = PlanFlights({Keys(1, {1, 1, 1}), Keys(2, {1, 1, 1}), Keys(3, {1}),
+                        Keys(4, std::vector<uint64_t>(7, 1)), Keys(5, std::vector<uint64_t>(10, 1))},
+                       l);
+  ASSERT_EQ(f.size(), 5u);
+  // Slot 2 does not fit after slot 1 (3 + 3 > 5): it starts the next flight, whole.
+  ASSERT_EQ(f[0].commands.size(), 1u);
+  EXPECT_EQ(f[0].keys, 3u);
+  ASSERT_EQ(f[1].commands.size(), 2u);  // slot 2 (3 keys) + slot 3 (1 key)
+  EXPECT_EQ(f[1].commands[0].slot, 2u);
+  EXPECT_EQ(f[1].commands[1].slot, 3u);
+  // Slot 4 (7 keys) is over the budget but within the hard cap: one MIGRATE, alone.
+  ASSERT_EQ(f[2].commands.size(), 1u);
+  EXPECT_EQ(f[2].keys, 7u);
+  // Slot 5 (10 keys) is over the hard cap: split at 8.
+  EXPECT_EQ(f[3].keys, 8u);
+  EXPECT_EQ(f[4].keys, 2u);
+  EXPECT_EQ(f[4].commands[0].slot, 5u);
+}
+
 TEST(PlanFlights, UnknownSizesPackByKeyCount) {
   BatchLimits l{.max_batch_keys = 3, .max_batch_bytes = 1};
   auto f = PlanFlights({Keys(1, {0, 0, 0, 0, 0})}, l);

@@ -186,6 +186,8 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     n.engine_version = spec.engine_version();
     n.config.insert(spec.config().begin(), spec.config().end());
     n.running = n.config;
+    n.hold_on_exit = spec.hold_on_exit();
+    n.hold_max_ms = spec.hold_max_ms();
     if (n.cluster_enabled) n.cluster_node_id = RandomHex40();
     auto& stored = net.nodes[n.node_id] = n;
     *out = net.StatusOf(stored);
@@ -500,6 +502,15 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     FakeNode* n = Mine(net, spec.node_id());
     if (!n) return {grpc::StatusCode::NOT_FOUND, "no node '" + spec.node_id() + "' on this host"};
     std::map<std::string, std::string> config(spec.config().begin(), spec.config().end());
+    // A dynamic key the spec drops is refused, as the agent does (its default is not known).
+    std::set<std::string> statics(req->static_keys().begin(), req->static_keys().end());
+    if (!req->restart())
+      for (const auto& [k, v] : n->config)
+        if (!config.count(k) && !statics.count(k))
+          return {grpc::StatusCode::FAILED_PRECONDITION,
+                  "config '" + k + "' is removed; send the default value, or use restart=true"};
+    n->hold_on_exit = spec.hold_on_exit();  // the agent persists the whole spec
+    n->hold_max_ms = spec.hold_max_ms();
     const bool same = config == n->config && spec.engine_version() == n->engine_version &&
                       spec.maxmemory_bytes() == n->maxmemory;
     if (same && !(req->restart() && req->force_restart())) {
@@ -519,7 +530,6 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
       net.restarts.push_back(n->node_id);
       if (n->role == "slave") n->polls_since_replicate = 0;
     } else {
-      std::set<std::string> statics(req->static_keys().begin(), req->static_keys().end());
       for (const auto& [k, v] : config)
         if (!statics.count(k)) n->running[k] = v;
     }

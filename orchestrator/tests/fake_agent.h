@@ -65,6 +65,8 @@ struct FakeNode {
   std::string engine_version;
   std::map<std::string, std::string> config;  // the spec's config
   std::map<std::string, std::string> running;  // what the process runs (static keys: at start)
+  bool hold_on_exit = false;  // the spec's (LaunchNode, then every ReconfigureNode)
+  uint32_t hold_max_ms = 0;
   uint64_t KeyCount() const;
 };
 

@@ -179,11 +179,11 @@ TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("DEFAULT.REDIS7")), "ok");
   EXPECT_EQ(pokes_, 0);
   // A user group (applied at once whatever ApplyImmediately says, as in ElastiCache); then back
-  // to a built-in one is not supported yet.
+  // to the built-in one (node_spec_follow_test.cc).
   EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("PG-A", "false")), "ok");
   EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "pg-a");
-  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")),
-            "InvalidParameterValue/400");
+  EXPECT_EQ(Fault("ModifyReplicationGroup", Switch("default.redis7")), "ok");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.parameter_group, "default.redis7");
 }
 
 TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) {
