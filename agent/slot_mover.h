@@ -128,10 +128,11 @@ inline constexpr uint64_t kDefaultMaxBatchBytes = 4ull << 20;
 // MIGRATE's per-key replies one byte per read(2), so the per-key cost dominates), and flights
 // end at slot boundaries (MoveSpec::whole_slot_flights): a budget smaller than a slot's keys
 // no longer splits the slot, it only keeps flights to one slot (one MIGRATE per round trip,
-// with clients served between two). Measured end to end (bench/README.md, 2026-12-02 03:45):
-// 1 ms whole-slot flights with quiet completion batches moved 40-44 k keys/s against 24-32 k
-// with 5 ms split flights, and the client's p99 was lower too. The budget is learned from
-// observed MIGRATE times (BatchSizer).
+// with clients served between two). Measured end to end (bench/README.md, 2026-12-02,
+// interleaved runs at 04:25-04:29): 1 ms whole-slot flights with quiet completion batches move
+// as many keys/s as 5 ms split flights (39-49 k against 41-45 k) and cut the redis-py client's
+// p99 during the move by 20-60 %. The budget is learned from observed MIGRATE times
+// (BatchSizer).
 inline constexpr uint32_t kDefaultMaxBatchMs = 1;
 // Share of wall time a move may keep its source busy (BatchLimits::busy_percent); 100 = no
 // pacing. Pacing at 50 % halves keys/s and halves the client's p99 again (README), which would
