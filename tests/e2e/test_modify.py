@@ -32,7 +32,7 @@ class Modify(unittest.TestCase):
             SnapshottingClusterId=f"{GID}-002", SnapshotWindow="02:00-03:00",
             PreferredMaintenanceWindow="wed:04:00-wed:05:00",
             NotificationTopicArn="arn:aws:sns:us-east-1:123456789012:t",
-            NotificationTopicStatus="active", SecurityGroupIds=["sg-1", "sg-2"],
+            NotificationTopicStatus="inactive", SecurityGroupIds=["sg-1", "sg-2"],
             AutoMinorVersionUpgrade=False, SnapshotRetentionLimit=0,
             ApplyImmediately=True)["ReplicationGroup"]
         self.assertEqual(rg["Status"], "available")
@@ -42,6 +42,11 @@ class Modify(unittest.TestCase):
         self.assertEqual(g["SnapshotWindow"], "02:00-03:00")
         self.assertEqual(g["SnapshotRetentionLimit"], 0)
         self.assertIs(g.get("AutoMinorVersionUpgrade"), False)
+        cc = fx.client().describe_cache_clusters(
+            CacheClusterId=f"{GID}-001")["CacheClusters"][0]
+        self.assertEqual(cc["NotificationConfiguration"],
+                         {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                          "TopicStatus": "inactive"})
         _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
                            "--replication-group-description", "via cli",
                            "--preferred-maintenance-window", "sun:23:00-mon:01:30")
