@@ -30,7 +30,7 @@ namespace {
 using Params = std::map<std::string, std::string>;
 using testing::FakeAgent;
 using testing::FakeNetwork;
-using testing::Request;
+using testing::CallApi;
 using testing::TempDir;
 using testing::TestHost;
 
@@ -194,9 +194,7 @@ struct Orchestrator {
   }
   std::optional<api::ApiError> Call(const std::string& action, const Params& p,
                                     pugi::xml_document* out = nullptr) {
-    pugi::xml_document doc;
-    pugi::xml_document& d = out ? *out : doc;
-    return dispatcher.Dispatch(Request(action, p), d.append_child("Result"));
+    return CallApi(dispatcher, action, p, out);
   }
 
   OrchestratorConfig config;

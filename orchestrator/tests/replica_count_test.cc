@@ -30,6 +30,7 @@ namespace {
 using Params = std::map<std::string, std::string>;
 using testing::FakeAgent;
 using testing::FakeNetwork;
+using testing::CallApi;
 using testing::Request;
 using testing::TempDir;
 using testing::TestHost;
@@ -309,9 +310,7 @@ struct Orch {
   }
   std::optional<api::ApiError> Call(const std::string& action, const Params& p,
                                     pugi::xml_document* doc = nullptr) {
-    pugi::xml_document local;
-    pugi::xml_document& d = doc ? *doc : local;
-    return dispatcher.Dispatch(Request(action, p), d.append_child("Result"));
+    return CallApi(dispatcher, action, p, doc);
   }
   OrchestratorConfig config;
   Store store;

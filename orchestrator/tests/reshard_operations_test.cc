@@ -29,6 +29,7 @@ using Params = std::map<std::string, std::string>;
 using nlohmann::json;
 using testing::FakeAgent;
 using testing::FakeNetwork;
+using testing::CallApi;
 using testing::Request;
 using testing::TempDir;
 using testing::TestHost;
@@ -65,9 +66,7 @@ struct Orchestrator {
   }
   std::optional<api::ApiError> Call(const std::string& action, const Params& p,
                                     pugi::xml_document* doc = nullptr) {
-    pugi::xml_document local;
-    pugi::xml_document& d = doc ? *doc : local;
-    return dispatcher.Dispatch(Request(action, p), d.append_child("Result"));
+    return CallApi(dispatcher, action, p, doc);
   }
 
   OrchestratorConfig config;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <pugixml.hpp>
 #include <string>
 
@@ -80,6 +81,16 @@ inline api::ApiRequest Request(const std::string& action,
   r.region = "us-east-1";
   r.request_id = "test-request";
   return r;
+}
+
+// Dispatches one API call; its answer goes into a "Result" child of `out` (of a scratch
+// document when `out` is null). The operation fixtures' Call().
+inline std::optional<api::ApiError> CallApi(api::Dispatcher& d, const std::string& action,
+                                            const std::map<std::string, std::string>& params,
+                                            pugi::xml_document* out) {
+  pugi::xml_document scratch;
+  pugi::xml_document& doc = out ? *out : scratch;
+  return d.Dispatch(Request(action, params), doc.append_child("Result"));
 }
 
 // Children of `parent` named `name`, in order.
