@@ -180,23 +180,8 @@ Result<GroupView> Store::SwitchParameterGroup(const std::string& group_id,
   std::lock_guard lk(mu_);
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status().error();
-  auto v = LoadGroupLocked(group_id);
+  auto v = LoadIdleAvailableGroupLocked(group_id);
   if (!v) return v.error();
-  if (v->group.status != GroupStatus::kAvailable)
-    return MakeError(Errc::kFailedPrecondition, "Replication group " + group_id +
-                                                    " is not in available state (it is " +
-                                                    GroupStatusName(v->group.status) + ").");
-  {
-    auto s = db_->Prepare(
-        "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
-    if (!s) return s.error();
-    s->Bind(1, group_id);
-    auto row = s->Step();
-    if (!row) return row.error();
-    if (*row)
-      return MakeError(Errc::kFailedPrecondition,
-                       "Replication group " + group_id + " has an operation in progress.");
-  }
   const int64_t now = NowMs();
   if (auto st = Exec(*db_,
                      "UPDATE replication_groups SET parameter_group=?, updated_ms=? "

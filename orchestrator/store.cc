@@ -895,6 +895,27 @@ Result<int64_t> Store::CreateGroup(
   return *op_id;
 }
 
+Result<GroupView> Store::LoadIdleAvailableGroupLocked(const std::string& group_id) {
+  auto v = LoadGroupLocked(group_id);
+  if (!v) return v.error();
+  if (v->group.status != GroupStatus::kAvailable)
+    return MakeError(Errc::kFailedPrecondition, "Replication group " + group_id +
+                                                    " is not in available state (it is " +
+                                                    GroupStatusName(v->group.status) + ").");
+  {
+    auto s = db_->Prepare(
+        "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
+    if (!s) return s.error();
+    s->Bind(1, group_id);
+    auto row = s->Step();
+    if (!row) return row.error();
+    if (*row)
+      return MakeError(Errc::kFailedPrecondition,
+                       "Replication group " + group_id + " has an operation in progress.");
+  }
+  return v;
+}
+
 Result<GroupView> Store::LoadGroupLocked(const std::string& group_id) {
   GroupView v;
   {
@@ -1344,23 +1365,8 @@ Result<std::pair<GroupView, int64_t>> Store::BeginReshard(
   std::lock_guard lk(mu_);
   SqliteTxn txn(*db_);
   if (!txn.begin_status()) return txn.begin_status().error();
-  auto v = LoadGroupLocked(r.group_id);
+  auto v = LoadIdleAvailableGroupLocked(r.group_id);
   if (!v) return v.error();
-  if (v->group.status != GroupStatus::kAvailable)
-    return MakeError(Errc::kFailedPrecondition, "Replication group " + r.group_id +
-                                                    " is not in available state (it is " +
-                                                    GroupStatusName(v->group.status) + ").");
-  {
-    auto s = db_->Prepare(
-        "SELECT op_id FROM operations WHERE group_id=? AND state NOT IN ('succeeded','failed')");
-    if (!s) return s.error();
-    s->Bind(1, r.group_id);
-    auto row = s->Step();
-    if (!row) return row.error();
-    if (*row)
-      return MakeError(Errc::kFailedPrecondition,
-                       "Replication group " + r.group_id + " has an operation in progress.");
-  }
   if (!r.new_nodes.empty()) {
     auto snap = ReadFleetLocked(*db_);
     if (!snap) return snap.error();

@@ -438,6 +438,9 @@ class Store {
  private:
   Status Migrate();
   Result<GroupView> LoadGroupLocked(const std::string& group_id);
+  // The group, if it is `available` with no unfinished operation (else FAILED_PRECONDITION
+  // saying which): the check of every in-request change made in one transaction.
+  Result<GroupView> LoadIdleAvailableGroupLocked(const std::string& group_id);
   Status TransitionLocked(OperationRecord& op, OpState to, const std::string& step, int64_t now);
   Status FinishCreateLocked(OperationRecord& op, OpState to, const std::string& status,
                             const char* group_guard, const char* node_guard,
