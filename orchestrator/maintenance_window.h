@@ -24,8 +24,8 @@ struct MaintenanceWindow {
 };
 
 // nullopt for anything that is not `ddd:hh24:mi-ddd:hh24:mi` (case-insensitive) or whose
-// start equals its end. Unlike ParseMaintenanceWindow it does not enforce the 60-minute
-// minimum: it reads what is stored.
+// start equals its end. ParseMaintenanceWindow (the API's check) is this plus the 60-minute
+// minimum.
 std::optional<MaintenanceWindow> ParseWindow(const std::string& text);
 
 // Offset of epoch time t in its week (Sunday 00:00 UTC = 0). 1970-01-01 was a Thursday.

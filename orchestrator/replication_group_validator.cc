@@ -7,6 +7,7 @@
 
 #include "orchestrator/faults.h"
 #include "orchestrator/id_rules.h"
+#include "orchestrator/maintenance_window.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -263,25 +264,9 @@ std::optional<std::string> ResolveEngineVersion(const std::string& requested,
 }
 
 std::optional<std::string> ParseMaintenanceWindow(const std::string& text) {
-  static const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-  std::string t = Lower(text);
-  auto dash = t.find('-');
-  if (dash == std::string::npos) return std::nullopt;
-  auto parse = [&](const std::string& part, int& minute_of_week) {
-    if (part.size() != 9 || part[3] != ':') return false;
-    int day = -1;
-    for (int d = 0; d < 7; ++d)
-      if (part.compare(0, 3, kDays[d]) == 0) day = d;
-    int m = 0;
-    if (day < 0 || !ParseHhMm(part.substr(4), m)) return false;
-    minute_of_week = day * 24 * 60 + m;
-    return true;
-  };
-  int a = 0, b = 0;
-  if (!parse(t.substr(0, dash), a) || !parse(t.substr(dash + 1), b)) return std::nullopt;
-  int duration = ((b - a) % (7 * 24 * 60) + 7 * 24 * 60) % (7 * 24 * 60);
-  if (duration < 60) return std::nullopt;
-  return t;
+  auto w = ParseWindow(text);
+  if (!w || w->duration_ms < int64_t{60} * 60 * 1000) return std::nullopt;
+  return Lower(text);
 }
 
 bool IsValidSnapshotWindow(const std::string& text) {
