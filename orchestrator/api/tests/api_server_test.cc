@@ -22,7 +22,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "orchestrator/api/api_server.h"
+#include "orchestrator/api/server/api_server.h"
 #include "orchestrator/api/sigv4.h"
 #include "orchestrator/api/xml_util.h"
 

@@ -1,5 +1,5 @@
 // RequestHandler without a network: routing, auth, decoding, dispatch and envelopes.
-#include "orchestrator/api/request_handler.h"
+#include "orchestrator/api/server/request_handler.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,35 @@
+#include "orchestrator/groups/delete_group_reconciler.h"
+
+#include "common/log.h"
+#include "orchestrator/store/store.h"
+
+namespace cf::orchestrator {
+
+Status DeleteGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>& stop) {
+  switch (op.state) {
+    case OpState::kPending:
+      return deps_.store->TransitionOperation(op, OpState::kStopNodes, "stopping nodes");
+    case OpState::kStopNodes: {
+      auto g = LoadGroup(*deps_.store, op.group_id);
+      if (!g) return g.error();
+      if (auto st = StopNodes(deps_, *g); !st) return st;
+      if (auto st =
+              deps_.store->CompleteDelete(op, "Replication group " + op.group_id + " deleted");
+          !st)
+        return st;
+      Logger("ops")->info("[{}] deleted ({} nodes stopped)", op.group_id, g->view.nodes.size());
+      return {};
+    }
+    default:
+      return MakeError(Errc::kInternal,
+                       std::string("delete-group has no step for state ") + OpStateName(op.state));
+  }
+}
+
+Status DeleteGroupReconciler::OnDeadline(OperationRecord& op) {
+  // Deletes have no deadline (deadline_ms = 0); keep going if one was set anyway.
+  std::atomic<bool> never{false};
+  return Step(op, never);
+}
+
+}  // namespace cf::orchestrator

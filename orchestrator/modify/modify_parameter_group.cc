@@ -1,0 +1,233 @@
+#include "orchestrator/modify/modify_parameter_group.h"
+
+#include <functional>
+
+#include "common/log.h"
+#include "orchestrator/core/faults.h"
+#include "orchestrator/placement/fleet_placement.h"
+#include "orchestrator/operations/node_params.h"
+#include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/store/store.h"
+
+namespace cf::orchestrator {
+namespace {
+
+using api::ApiError;
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+ApiError StoreFailure(const Error& e) {
+  Logger("api")->error("store error: {}", e.message);
+  return api::InternalFailure("An internal error occurred: " + e.message);
+}
+
+void Render(Store& store, const OrchestratorConfig& config, const GroupView& g,
+            pugi::xml_node result) {
+  RenderContext rctx;
+  rctx.region = config.region;
+  rctx.account_id = config.account_id;
+  if (auto hs = store.ListHosts(); hs) {
+    for (auto& h : *hs) {
+      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
+      rctx.hosts[h.host_id] = std::move(h);
+    }
+  }
+  RenderReplicationGroup(g, rctx, result.append_child("ReplicationGroup"));
+}
+
+struct Deps {
+  Store& store;
+  const OrchestratorConfig& config;
+  const ParameterCatalog& catalog;
+  std::function<std::vector<ParameterGroup>()> user_groups;
+  std::function<void()> poke;
+};
+
+std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const GroupView& g,
+                               pugi::xml_node result) {
+  const std::string raw = req.params.Get("CacheParameterGroupName").value_or("");
+  if (raw.empty()) return api::InvalidParameterValue("CacheParameterGroupName must not be empty.");
+  // ApplyImmediately is not looked at: as in ElastiCache, a parameter group change is applied
+  // as soon as possible whatever it says (dynamic values at once, static ones pending-reboot).
+  const std::string name = Lower(raw);
+  const ParameterGroup* builtin = d.config.parameter_groups.Find(name);
+  std::optional<ParameterGroup> target;
+  if (builtin) {
+    target = *builtin;
+  } else {
+    for (const auto& u : d.user_groups ? d.user_groups() : std::vector<ParameterGroup>{})
+      if (Lower(u.name) == name) target = u;
+  }
+  if (!target) return faults::CacheParameterGroupNotFound(raw);
+  const std::string family = d.catalog.FamilyForVersion(g.group.engine, g.group.engine_version);
+  if (target->family != family)
+    return api::InvalidParameterCombination(
+        "Cache parameter group " + target->name + " (family " + target->family +
+        ") does not match the engine version " + g.group.engine_version +
+        " of replication group " + g.group.id + " (family " + family + ").");
+  if (target->cluster_enabled != g.group.cluster_enabled)
+    return api::InvalidParameterCombination(
+        "Cache parameter group " + target->name + " is for cluster mode " +
+        (target->cluster_enabled ? "enabled" : "disabled") + " but replication group " +
+        g.group.id + " has cluster mode " + (g.group.cluster_enabled ? "enabled" : "disabled") +
+        ".");
+  const std::string current = Lower(g.group.parameter_group);
+  if (current == name) {
+    Render(d.store, d.config, g, result);
+    return std::nullopt;
+  }
+  if (g.group.status != GroupStatus::kAvailable)
+    return faults::InvalidReplicationGroupState("Replication group " + g.group.id +
+                                                " is not in available state (it is " +
+                                                GroupStatusName(g.group.status) + ").");
+  // The stored rows of both groups. A built-in group has one once a replication group switched
+  // back to it (its reset values and generation; Store::SwitchParameterGroup), else none.
+  std::optional<UserParameterGroup> old_user, new_user;
+  {
+    auto o = d.store.GetParameterGroup(current);
+    if (!o) return StoreFailure(o.error());
+    old_user = *o;
+  }
+  if (builtin) {
+    auto n = d.store.GetParameterGroup(name);
+    if (!n) return StoreFailure(n.error());
+    new_user = *n;
+  } else {
+    auto n = d.store.GetParameterGroup(name);
+    if (!n) return StoreFailure(n.error());
+    if (!*n) return faults::CacheParameterGroupNotFound(raw);
+    new_user = **n;
+  }
+  ParameterGroupSwitch sw;
+  sw.name = builtin ? target->name : name;
+  if (builtin) sw.builtin_family = target->family;
+  const FamilyDef* fam = d.catalog.Family(family);
+  if (fam && old_user) {
+    // A static value of the old group that the new one does not run: pending-reboot too.
+    for (const auto& [k, v] : old_user->values) {
+      const ParameterDef* p = fam->Find(k);
+      if (!p || !p->requires_reboot || k == "cluster-enabled") continue;
+      const bool set_by_new = new_user && new_user->values.count(k);
+      if (v != (set_by_new ? new_user->values.at(k) : p->default_value)) sw.pending_reboot = true;
+    }
+  }
+  if (fam && new_user) {
+    for (const auto& [k, v] : new_user->values) {
+      const ParameterDef* p = fam->Find(k);
+      if (p && p->requires_reboot && k != "cluster-enabled" && v != p->default_value)
+        sw.pending_reboot = true;
+    }
+  }
+  if (fam && old_user) {
+    // The old group's dynamic parameters the new one does not set: its nodes keep getting them
+    // with their default (the agent never drops a dynamic key; DynamicConfig only sends dynamic
+    // ones). For a built-in new group these are the rows that make the switch back work.
+    std::map<std::string, std::string> old_keys = old_user->reset;
+    for (const auto& [k, v] : old_user->values) old_keys[k] = v;
+    for (const auto& [k, v] : DynamicConfig(old_keys, d.catalog, family)) {
+      (void)v;
+      if (new_user && (new_user->values.count(k) || new_user->reset.count(k))) continue;
+      if (const ParameterDef* p = fam->Find(k)) sw.reset_defaults[k] = p->default_value;
+    }
+  }
+  auto after = d.store.SwitchParameterGroup(
+      g.group.id, sw,
+      "Replication group " + g.group.id + " switched from cache parameter group " + current +
+          " to " + sw.name);
+  if (!after) {
+    const Error& e = after.error();
+    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
+    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
+    return StoreFailure(e);
+  }
+  Render(d.store, d.config, *after, result);
+  Logger("api")->info("[{}] cache parameter group {} -> {}", g.group.id, current, sw.name);
+  if (d.poke) d.poke();
+  return std::nullopt;
+}
+
+Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(SqliteStmt&)>& bind) {
+  auto s = db.Prepare(sql);
+  if (!s) return s.error();
+  if (bind) bind(*s);
+  return s->Run();
+}
+
+}  // namespace
+
+void AddParameterGroupSet(ModifyGroupFrontend& frontend, Store& store,
+                          const OrchestratorConfig& config, const ParameterCatalog& catalog,
+                          std::function<std::vector<ParameterGroup>()> user_groups,
+                          std::function<void()> poke_applier) {
+  auto deps = std::make_shared<Deps>(
+      Deps{store, config, catalog, std::move(user_groups), std::move(poke_applier)});
+  frontend.AddParameterSet(
+      "parameter-group", {"CacheParameterGroupName"},
+      [deps](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
+        return Modify(*deps, r, g, out);
+      });
+}
+
+// ---- the store call (declared in store.h) ----------------------------------------------------
+
+Result<GroupView> Store::SwitchParameterGroup(const std::string& group_id,
+                                              const ParameterGroupSwitch& sw,
+                                              const std::string& event_message) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status().error();
+  auto v = LoadIdleAvailableGroupLocked(group_id);
+  if (!v) return v.error();
+  const int64_t now = NowMs();
+  if (auto st = Exec(*db_,
+                     "UPDATE replication_groups SET parameter_group=?, updated_ms=? "
+                     "WHERE group_id=?",
+                     [&](SqliteStmt& s) { s.Bind(1, sw.name).Bind(2, now).Bind(3, group_id); });
+      !st)
+    return st.error();
+  if (auto st = Exec(*db_, "UPDATE nodes SET param_pending_reboot=?, param_last_error='' "
+                           "WHERE group_id=?",
+                     [&](SqliteStmt& s) {
+                       s.Bind(1, int64_t{sw.pending_reboot ? 1 : 0}).Bind(2, group_id);
+                     });
+      !st)
+    return st.error();
+  const std::string row = Lower(sw.name);
+  if (!sw.builtin_family.empty()) {
+    // A built-in group's row (never listed as a user group: built-in names have a dot, user
+    // names cannot): holds the reset values its nodes must be sent, and a generation that is
+    // new, so every node using the group (this group's included) is brought to it.
+    if (auto st = Exec(*db_,
+                       "INSERT OR IGNORE INTO cache_parameter_groups(name, family, description, "
+                       "generation, create_time_ms) VALUES(?,?,'built-in',0,?)",
+                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, sw.builtin_family).Bind(3, now); });
+        !st)
+      return st.error();
+    if (auto st = Exec(*db_,
+                       "UPDATE cache_parameter_groups SET generation=(SELECT MAX(generation) "
+                       "FROM cache_parameter_groups)+1 WHERE name=?",
+                       [&](SqliteStmt& s) { s.Bind(1, row); });
+        !st)
+      return st.error();
+  }
+  for (const auto& [k, val] : sw.reset_defaults) {
+    if (auto st = Exec(*db_,
+                       "INSERT OR IGNORE INTO cache_parameter_values(group_name, name, value, "
+                       "source) VALUES(?,?,?,'reset')",
+                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, k).Bind(3, val); });
+        !st)
+      return st.error();
+  }
+  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
+    return st.error();
+  auto after = LoadGroupLocked(group_id);
+  if (!after) return after.error();
+  if (auto st = txn.Commit(); !st) return st.error();
+  return std::move(*after);
+}
+
+}  // namespace cf::orchestrator

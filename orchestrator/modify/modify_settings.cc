@@ -1,0 +1,199 @@
+#include "orchestrator/modify/modify_settings.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "orchestrator/core/faults.h"
+#include "orchestrator/placement/fleet_placement.h"
+#include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/store/store.h"
+
+namespace cf::orchestrator {
+namespace {
+
+using api::ApiError;
+
+template <class T, class V>
+std::optional<ApiError> Take(V&& v, T& out) {
+  if (auto* e = std::get_if<ApiError>(&v)) return *e;
+  out = std::move(std::get<0>(v));
+  return std::nullopt;
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
+                               const api::ApiRequest& req, const GroupView& g,
+                               pugi::xml_node result) {
+  const api::QueryParams& p = req.params;
+  GroupSettingsUpdate u;
+  std::vector<std::string> changed;
+  if (auto d = p.Get("ReplicationGroupDescription")) {
+    if (d->size() > 255)
+      return api::InvalidParameterValue(
+          "ReplicationGroupDescription must be at most 255 characters.");
+    u.description = *d;
+    changed.push_back("ReplicationGroupDescription");
+  }
+  if (auto s = p.Get("SnapshottingClusterId")) {
+    if (g.group.cluster_enabled)
+      return api::InvalidParameterValue(
+          "SnapshottingClusterId cannot be set for a replication group with cluster mode "
+          "enabled.");
+    const std::string id = Lower(*s);
+    bool member = false;
+    for (const auto& n : g.nodes) member = member || n.node_id == id;
+    if (!member)
+      return ApiError{404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
+    u.snapshotting_cluster_id = id;
+    changed.push_back("SnapshottingClusterId");
+  }
+  std::optional<int64_t> limit;
+  if (auto e = Take(p.GetInt("SnapshotRetentionLimit"), limit)) return *e;
+  if (limit) {
+    if (*limit < 0)
+      return api::InvalidParameterValue("SnapshotRetentionLimit must not be negative.");
+    if (*limit > 0)
+      return api::InvalidParameterValue(
+          "SnapshotRetentionLimit > 0 (automatic snapshots) is not supported by cachefleet yet.");
+    u.snapshot_retention_limit = 0;
+    changed.push_back("SnapshotRetentionLimit");
+  }
+  if (auto w = p.Get("SnapshotWindow")) {
+    if (!IsValidSnapshotWindow(*w))
+      return api::InvalidParameterValue("Invalid SnapshotWindow " + *w +
+                                        ": the format is hh24:mi-hh24:mi (UTC).");
+    u.snapshot_window = *w;
+    changed.push_back("SnapshotWindow");
+  }
+  if (auto w = p.Get("PreferredMaintenanceWindow")) {
+    auto parsed = ParseMaintenanceWindow(*w);
+    if (!parsed)
+      return api::InvalidParameterValue(
+          "Invalid PreferredMaintenanceWindow " + *w +
+          ": the format is ddd:hh24:mi-ddd:hh24:mi (UTC) and the window is at least 60 "
+          "minutes.");
+    u.preferred_maintenance_window = *parsed;
+    changed.push_back("PreferredMaintenanceWindow");
+  }
+  if (auto a = p.Get("NotificationTopicArn")) {
+    if (!a->empty() && a->rfind("arn:", 0) != 0)
+      return api::InvalidParameterValue("Invalid NotificationTopicArn " + *a + ".");
+    u.notification_topic_arn = *a;
+    changed.push_back("NotificationTopicArn");
+  }
+  if (auto s = p.Get("NotificationTopicStatus")) {
+    if (*s != "active" && *s != "inactive")
+      return api::InvalidParameterValue("NotificationTopicStatus must be active or inactive.");
+    u.notification_topic_status = *s;
+    changed.push_back("NotificationTopicStatus");
+  }
+  std::optional<std::vector<std::string>> sgs;
+  if (auto e = Take(p.GetListChecked("SecurityGroupIds", "SecurityGroupId"), sgs)) return *e;
+  if (sgs) {
+    u.security_group_ids = *sgs;
+    changed.push_back("SecurityGroupIds");
+  }
+  std::optional<bool> amvu;
+  if (auto e = Take(p.GetBool("AutoMinorVersionUpgrade"), amvu)) return *e;
+  if (amvu) {
+    u.auto_minor_version_upgrade = *amvu;
+    changed.push_back("AutoMinorVersionUpgrade");
+  }
+  std::string list;
+  for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
+  auto after = store.UpdateGroupSettings(g.group.id, u,
+                                         "Modified replication group " + g.group.id + ": " + list);
+  if (!after) {
+    const Error& e = after.error();
+    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
+    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
+    Logger("api")->error("store error: {}", e.message);
+    return api::InternalFailure("An internal error occurred: " + e.message);
+  }
+  RenderContext rctx;
+  rctx.region = config.region;
+  rctx.account_id = config.account_id;
+  if (auto hs = store.ListHosts(); hs) {
+    for (auto& h : *hs) {
+      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
+      rctx.hosts[h.host_id] = std::move(h);
+    }
+  }
+  RenderReplicationGroup(*after, rctx, result.append_child("ReplicationGroup"));
+  Logger("api")->info("[{}] settings modified: {}", g.group.id, list);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void AddSettingsParameterSet(ModifyGroupFrontend& frontend, Store& store,
+                             const OrchestratorConfig& config) {
+  frontend.AddParameterSet(
+      "settings",
+      {"ReplicationGroupDescription", "SnapshottingClusterId", "SnapshotRetentionLimit",
+       "SnapshotWindow", "PreferredMaintenanceWindow", "NotificationTopicArn",
+       "NotificationTopicStatus", "SecurityGroupIds", "AutoMinorVersionUpgrade"},
+      [&store, &config](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
+        return Modify(store, config, r, g, out);
+      });
+}
+
+// ---- the store call (declared in store.h) ----------------------------------------------------
+
+Result<GroupView> Store::UpdateGroupSettings(const std::string& group_id,
+                                             const GroupSettingsUpdate& u,
+                                             const std::string& event_message) {
+  std::lock_guard lk(mu_);
+  SqliteTxn txn(*db_);
+  if (!txn.begin_status()) return txn.begin_status().error();
+  auto v = LoadIdleAvailableGroupLocked(group_id);
+  if (!v) return v.error();
+  const int64_t now = NowMs();
+  auto set = [&](const char* column, auto value) -> Status {
+    auto s = db_->Prepare(std::string("UPDATE replication_groups SET ") + column +
+                          "=?, updated_ms=? WHERE group_id=?");
+    if (!s) return s.error();
+    s->Bind(1, value).Bind(2, now).Bind(3, group_id);
+    return s->Run();
+  };
+  if (u.description)
+    if (auto st = set("description", *u.description); !st) return st.error();
+  if (u.snapshotting_cluster_id)
+    if (auto st = set("snapshotting_cluster_id", *u.snapshotting_cluster_id); !st)
+      return st.error();
+  if (u.snapshot_retention_limit)
+    if (auto st = set("snapshot_retention_limit", int64_t{*u.snapshot_retention_limit}); !st)
+      return st.error();
+  if (u.snapshot_window)
+    if (auto st = set("snapshot_window", *u.snapshot_window); !st) return st.error();
+  if (u.preferred_maintenance_window)
+    if (auto st = set("preferred_maintenance_window", *u.preferred_maintenance_window); !st)
+      return st.error();
+  if (u.notification_topic_arn)
+    if (auto st = set("notification_topic_arn", *u.notification_topic_arn); !st)
+      return st.error();
+  if (u.notification_topic_status)
+    if (auto st = set("notification_topic_status", *u.notification_topic_status); !st)
+      return st.error();
+  if (u.security_group_ids)
+    if (auto st = set("security_group_ids", nlohmann::json(*u.security_group_ids).dump()); !st)
+      return st.error();
+  if (u.auto_minor_version_upgrade)
+    if (auto st = set("auto_minor_version_upgrade", int64_t{*u.auto_minor_version_upgrade ? 1 : 0});
+        !st)
+      return st.error();
+  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
+    return st.error();
+  auto after = LoadGroupLocked(group_id);
+  if (!after) return after.error();
+  if (auto st = txn.Commit(); !st) return st.error();
+  return std::move(*after);
+}
+
+}  // namespace cf::orchestrator

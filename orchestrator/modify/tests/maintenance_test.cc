@@ -1,0 +1,681 @@
+// ApplyImmediately=false and the maintenance window: the pure window/clock logic, the config
+// keys, and ModifyReplicationGroup's deferred path end to end against the in-process fake
+// agents (real gRPC): pending values recorded and shown, faults writing nothing, later
+// requests replacing and immediate ones superseding, and the scheduler replaying them in the
+// window (busy groups wait, refused replays are dropped with an event).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "orchestrator/fleet/agent_client.h"
+#include "orchestrator/groups/cache_cluster_frontend.h"
+#include "orchestrator/groups/create_group_reconciler.h"
+#include "orchestrator/groups/delete_group_reconciler.h"
+#include "orchestrator/failover/failover_reconciler.h"
+#include "orchestrator/fleet/formation_checks.h"
+#include "orchestrator/modify/maintenance_scheduler.h"
+#include "orchestrator/core/maintenance_window.h"
+#include "orchestrator/modify/modify_group_frontend.h"
+#include "orchestrator/modify/modify_node_type.h"
+#include "orchestrator/modify/modify_settings.h"
+#include "orchestrator/operations/operation_runner.h"
+#include "orchestrator/groups/replication_group_frontend.h"
+#include "orchestrator/store/store.h"
+#include "orchestrator/operations/task_pool.h"
+#include "orchestrator/testing/fake_agent.h"
+#include "orchestrator/testing/test_support.h"
+
+namespace cf::orchestrator {
+namespace {
+
+using Params = std::map<std::string, std::string>;
+using testing::FakeAgent;
+using testing::FakeNetwork;
+using testing::CallApi;
+using testing::TempDir;
+using testing::TestHost;
+
+constexpr int64_t kMin = 60 * 1000;
+constexpr int64_t kHour = 60 * kMin;
+constexpr int64_t kDay = 24 * kHour;
+// Sunday 2026-12-06 00:00:00 UTC and the Saturday before.
+constexpr int64_t kSun = 1796515200000;
+constexpr int64_t kSat = kSun - kDay;
+
+// ---------------------------------------------------------------------------------------------
+// pure: windows, timestamps, the clock
+
+TEST(MaintenanceWindow, Parse) {
+  auto w = ParseWindow("sun:23:00-mon:01:30");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->start_ms, 23 * kHour);
+  EXPECT_EQ(w->duration_ms, 2 * kHour + 30 * kMin);
+  auto wrap = ParseWindow("SAT:23:00-Sun:01:30");  // over the week's end
+  ASSERT_TRUE(wrap);
+  EXPECT_EQ(wrap->start_ms, 6 * kDay + 23 * kHour);
+  EXPECT_EQ(wrap->duration_ms, 2 * kHour + 30 * kMin);
+  auto backwards = ParseWindow("wed:05:00-wed:04:00");  // almost a week
+  ASSERT_TRUE(backwards);
+  EXPECT_EQ(backwards->duration_ms, 7 * kDay - kHour);
+  auto same_day = ParseWindow("tue:00:00-tue:23:59");
+  ASSERT_TRUE(same_day);
+  EXPECT_EQ(same_day->start_ms, 2 * kDay);
+  for (const char* bad : {"", "sun:23:00-sun:23:00", "xyz:01:00-mon:02:00", "sun:24:00-mon:01:00",
+                          "sun:23:60-mon:01:00", "sun:2300-mon:0130", "sun:23:00mon:01:30",
+                          "sun:23:00-mon:01:30 ", "sun:2a:00-mon:01:00"})
+    EXPECT_FALSE(ParseWindow(bad)) << bad;
+}
+
+TEST(MaintenanceWindow, WeekOffset) {
+  EXPECT_EQ(WeekOffsetMs(259200000), 0);  // 1970-01-04, a Sunday
+  EXPECT_EQ(WeekOffsetMs(0), 4 * kDay);   // 1970-01-01, a Thursday
+  EXPECT_EQ(WeekOffsetMs(kSun), 0);
+  EXPECT_EQ(WeekOffsetMs(kSun - 1), 7 * kDay - 1);
+  EXPECT_EQ(WeekOffsetMs(kSat + 23 * kHour), 6 * kDay + 23 * kHour);
+  EXPECT_EQ(WeekOffsetMs(-1), 3 * kDay + kDay - 1);  // before the epoch still works
+}
+
+TEST(MaintenanceWindow, InWindowEdges) {
+  auto w = *ParseWindow("sun:23:00-mon:01:30");
+  EXPECT_FALSE(InWindow(w, kSun + 23 * kHour - 1));
+  EXPECT_TRUE(InWindow(w, kSun + 23 * kHour));  // start inclusive
+  EXPECT_TRUE(InWindow(w, kSun + kDay));        // midnight inside
+  EXPECT_TRUE(InWindow(w, kSun + kDay + 90 * kMin - 1));
+  EXPECT_FALSE(InWindow(w, kSun + kDay + 90 * kMin));  // end exclusive
+  EXPECT_FALSE(InWindow(w, kSun + 3 * kDay));
+  // Every week.
+  EXPECT_TRUE(InWindow(w, kSun + 7 * kDay + 23 * kHour + 5 * kMin));
+  EXPECT_TRUE(InWindow(w, kSun - 7 * kDay + 23 * kHour));
+}
+
+TEST(MaintenanceWindow, InWindowWrapsOverTheWeekEnd) {
+  auto w = *ParseWindow("sat:23:00-sun:01:30");
+  EXPECT_FALSE(InWindow(w, kSat + 23 * kHour - 1));
+  EXPECT_TRUE(InWindow(w, kSat + 23 * kHour));
+  EXPECT_TRUE(InWindow(w, kSun - 1));
+  EXPECT_TRUE(InWindow(w, kSun));
+  EXPECT_TRUE(InWindow(w, kSun + 90 * kMin - 1));
+  EXPECT_FALSE(InWindow(w, kSun + 90 * kMin));
+  EXPECT_FALSE(InWindow(w, kSun + 3 * kDay));
+  // A window of almost a week: only its missing hour is outside.
+  auto big = *ParseWindow("wed:05:00-wed:04:00");
+  const int64_t wed = kSun + 3 * kDay;
+  EXPECT_TRUE(InWindow(big, wed + 4 * kHour - 1));
+  EXPECT_FALSE(InWindow(big, wed + 4 * kHour));
+  EXPECT_FALSE(InWindow(big, wed + 5 * kHour - 1));
+  EXPECT_TRUE(InWindow(big, wed + 5 * kHour));
+  EXPECT_TRUE(InWindow(big, kSun));
+}
+
+TEST(MaintenanceWindow, NextStartAndEnd) {
+  auto w = *ParseWindow("sun:23:00-mon:01:30");
+  const int64_t start = kSun + 23 * kHour;
+  EXPECT_EQ(NextWindowStart(w, kSun), start);
+  EXPECT_EQ(NextWindowStart(w, start - 1), start);
+  EXPECT_EQ(NextWindowStart(w, start), start);                // exactly the start
+  EXPECT_EQ(NextWindowStart(w, start + 1), start + 7 * kDay);  // inside: the next one
+  EXPECT_EQ(NextWindowStart(w, kSun + 3 * kDay), start + 7 * kDay);
+  EXPECT_EQ(WindowEnd(w, start), start + 150 * kMin);
+  EXPECT_EQ(WindowEnd(w, start + 149 * kMin), start + 150 * kMin);
+  EXPECT_FALSE(WindowEnd(w, start + 150 * kMin));
+  EXPECT_FALSE(WindowEnd(w, start - 1));
+  auto wrap = *ParseWindow("sat:23:00-sun:01:30");
+  EXPECT_EQ(NextWindowStart(wrap, kSun), kSat + 7 * kDay + 23 * kHour);
+  EXPECT_EQ(NextWindowStart(wrap, kSat), kSat + 23 * kHour);
+  EXPECT_EQ(WindowEnd(wrap, kSun + kHour), kSun + 90 * kMin);
+  EXPECT_EQ(WindowEnd(wrap, kSat + 23 * kHour), kSun + 90 * kMin);
+}
+
+TEST(MaintenanceWindow, UtcTimestamps) {
+  EXPECT_EQ(ParseUtcTimestamp("2026-12-06T00:00:00Z"), kSun);
+  EXPECT_EQ(ParseUtcTimestamp("2026-12-06T00:00:00.250Z"), kSun + 250);
+  EXPECT_EQ(ParseUtcTimestamp("2026-12-06T00:00:00.5Z"), kSun + 500);
+  EXPECT_EQ(ParseUtcTimestamp("2026-12-06 23:00"), kSun + 23 * kHour);
+  EXPECT_EQ(ParseUtcTimestamp("1970-01-01T00:00:00Z"), 0);
+  for (const char* bad : {"", "2026-12-06", "2026-02-31T00:00:00Z", "2026-13-01T00:00:00Z",
+                          "2026-12-06T24:00:00Z", "2026-12-06T00:00:00.1234Z", "yesterday"})
+    EXPECT_FALSE(ParseUtcTimestamp(bad)) << bad;
+}
+
+TEST(MaintenanceWindow, Clock) {
+  MaintenanceClock real(1000, std::nullopt, 1.0);
+  EXPECT_EQ(real.VirtualMs(1000), 1000);
+  EXPECT_EQ(real.VirtualMs(6000), 6000);
+  MaintenanceClock fast(1000, kSun, 600.0);  // 10 virtual minutes per real second
+  EXPECT_EQ(fast.VirtualMs(1000), kSun);
+  EXPECT_EQ(fast.VirtualMs(2000), kSun + 10 * kMin);
+  EXPECT_EQ(fast.RealMsFor(kSun + 10 * kMin), 2000);
+  EXPECT_EQ(fast.RealMsFor(kSun + kHour), 7000);
+  MaintenanceClock slow(0, std::nullopt, 0.5);
+  EXPECT_EQ(slow.VirtualMs(1000), 500);
+}
+
+// ---------------------------------------------------------------------------------------------
+// config
+
+class MaintenanceConfig : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cf-maint-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "node_types.yaml")
+        << "default: cache.t3.micro\nnode_types:\n  cache.t3.micro: {memory_gib: 0.5}\n";
+    std::ofstream(dir_ / "parameter_groups.yaml")
+        << "parameter_groups:\n  - {name: default.redis7, family: redis7}\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Result<OrchestratorConfig> Parse(const std::string& extra) {
+    return ParseOrchestratorConfig("store:\n  path: x.db\n" + extra, dir_.string());
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(MaintenanceConfig, DefaultsAndKeys) {
+  auto d = Parse("");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->maintenance.clock_speed, 1.0);
+  EXPECT_FALSE(d->maintenance.clock_start_ms);
+  EXPECT_EQ(d->maintenance.tick_ms, 1000);
+  auto c = Parse(
+      "maintenance:\n  clock_speed: 600\n  clock_start: 2026-12-06T00:00:00Z\n  tick_ms: 200\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->maintenance.clock_speed, 600.0);
+  EXPECT_EQ(c->maintenance.clock_start_ms, kSun);
+  EXPECT_EQ(c->maintenance.tick_ms, 200);
+  for (const char* bad :
+       {"maintenance:\n  clock_speed: 0\n", "maintenance:\n  clock_speed: -2\n",
+        "maintenance:\n  clock_speed: fast\n", "maintenance:\n  clock_start: tomorrow\n",
+        "maintenance:\n  tick_ms: 1\n", "maintenance:\n  speed: 2\n"}) {
+    auto r = Parse(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message.find("maintenance"), std::string::npos);
+    }
+  }
+}
+
+TEST(MaintenanceConfigExample, ExampleDocumentsTheKeys) {
+  std::ifstream f(std::string(CF_SOURCE_DIR) + "/configs/orchestrator.example.yaml");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("clock_speed"), std::string::npos);
+  EXPECT_NE(text.find("clock_start"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the deferred path and the scheduler, against the fake agents
+
+struct Orchestrator {
+  Orchestrator(const std::string& db, const OrchestratorConfig& cfg, const ParameterCatalog& cat)
+      : config(cfg), catalog(cat) {
+    EXPECT_TRUE(store.Open(db).ok());
+    agents = MakeGrpcAgentApi();
+    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
+    ReconcilerDeps deps;
+    deps.store = &store;
+    deps.agents = agents.get();
+    deps.pool = pool.get();
+    deps.settings = cfg.operations;
+    create = std::make_unique<CreateGroupReconciler>(deps);
+    failover = std::make_unique<FailoverReconciler>(deps, cfg.failover);
+    remove = std::make_unique<DeleteGroupReconciler>(deps);
+    auto poke = [this](int64_t id) { runner->Poke(id); };
+    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
+    frontend->Register(dispatcher);
+    clusters = std::make_unique<CacheClusterFrontend>(store, config);
+    clusters->Register(dispatcher);
+    modify = std::make_unique<ModifyGroupFrontend>(store, config, poke);
+    AddSettingsParameterSet(*modify, store, config);
+    AddNodeTypeSet(*modify, store, config, catalog, *agents);
+    modify->Register(dispatcher);
+    modify->SetPendingListener([this] { ++pending_pokes; });
+    scheduler = std::make_unique<MaintenanceScheduler>(
+        store, config.maintenance,
+        [this](const std::string& id, const std::map<std::string, std::string>& p) {
+          replays.push_back(p);
+          pugi::xml_document doc;
+          return modify->ReplayPending(id, p, doc.append_child("R"));
+        });
+    RestartRunner();
+  }
+  ~Orchestrator() { runner->Stop(); }
+  // A fresh runner (resumes every unfinished operation).
+  void RestartRunner() {
+    if (runner) runner->Stop();
+    runner = std::make_unique<OperationRunner>(store, config.operations);
+    runner->SetHandler(OpKind::kCreateGroup, create.get());
+    runner->SetHandler(OpKind::kDeleteGroup, remove.get());
+    runner->SetHandler(OpKind::kFailover, failover.get());
+    runner->SetHandler(OpKind::kRecoverNode, failover.get());
+    runner->SetHandler(OpKind::kModifyFailover, failover.get());
+    EXPECT_TRUE(runner->Start().ok());
+  }
+  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
+                                    pugi::xml_document* out = nullptr) {
+    return CallApi(dispatcher, action, p, out);
+  }
+
+  OrchestratorConfig config;
+  ParameterCatalog catalog;
+  Store store;
+  std::unique_ptr<AgentApi> agents;
+  std::unique_ptr<TaskPool> pool;
+  std::unique_ptr<CreateGroupReconciler> create;
+  std::unique_ptr<FailoverReconciler> failover;
+  std::unique_ptr<DeleteGroupReconciler> remove;
+  std::unique_ptr<OperationRunner> runner;
+  api::Dispatcher dispatcher;
+  std::unique_ptr<ReplicationGroupFrontend> frontend;
+  std::unique_ptr<CacheClusterFrontend> clusters;
+  std::unique_ptr<ModifyGroupFrontend> modify;
+  std::unique_ptr<MaintenanceScheduler> scheduler;
+  std::vector<std::map<std::string, std::string>> replays;
+  int pending_pokes = 0;
+};
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg_ = testing::TestConfig();
+    cfg_.failover.restart_ready_timeout_ms = 1000;
+    cfg_.failover.failover_timeout_ms = 1000;
+    auto cat = LoadParameterCatalog(std::string(CF_SOURCE_DIR) + "/configs/parameter_groups.yaml");
+    ASSERT_TRUE(cat.ok());
+    net_ = std::make_shared<FakeNetwork>();
+    for (int i = 0; i < 3; ++i) {
+      std::string id = std::string("host-") + static_cast<char>('a' + i);
+      agents_.push_back(std::make_unique<FakeAgent>(net_, id, "127.0.0.1"));
+      ASSERT_TRUE(agents_.back()->Start());
+    }
+    orch_ = std::make_unique<Orchestrator>(dir_.file("orch.db"), cfg_, *cat);
+    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(orch_->store
+                      .UpsertHost(TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i,
+                                           agents_[i]->endpoint()))
+                      .ok());
+  }
+  void TearDown() override { orch_.reset(); }
+
+  bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 10000) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < until) {
+      auto g = orch_->store.GetGroup(id);
+      if (g.ok() && *g && GroupStatusName((*g)->group.status) == status &&
+          orch_->store.ListUnfinishedOperations()->empty())
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
+  void Create(const Params& p) {
+    ASSERT_FALSE(orch_->Call("CreateReplicationGroup", p));
+    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
+  }
+  // Writes what the fake agents report into the store (a heartbeat).
+  void Heartbeat(const std::string& group) {
+    GroupView v = View(group);
+    std::lock_guard lk(net_->mu);
+    for (const auto& n : v.nodes) {
+      auto& f = net_->nodes.at(n.node_id);
+      ASSERT_TRUE(
+          orch_->store
+              .RecordObservations(n.host_id, {{n.node_id, ToObserved(net_->StatusOf(f), NowMs())}})
+              .ok());
+    }
+  }
+  std::string Code(const Params& p) {
+    auto e = orch_->Call("ModifyReplicationGroup", p);
+    return e ? e->code : std::string("ok");
+  }
+  std::vector<std::string> Events(const std::string& id) {
+    std::vector<std::string> out;
+    auto events = orch_->store.ListEvents(id);
+    EXPECT_TRUE(events.ok());
+    if (events.ok())
+      for (const auto& e : *events) out.push_back(e.message);
+    return out;
+  }
+  bool HasEvent(const std::string& id, const std::string& part) {
+    for (const auto& m : Events(id))
+      if (m.find(part) != std::string::npos) return true;
+    return false;
+  }
+  std::set<uint64_t> FakeMaxmemory(const std::string& group) {
+    std::set<uint64_t> out;
+    std::lock_guard lk(net_->mu);
+    for (const auto& n : View(group).nodes) out.insert(net_->nodes.at(n.node_id).maxmemory);
+    return out;
+  }
+  std::string FakeRole(const std::string& node) {
+    std::lock_guard lk(net_->mu);
+    return net_->nodes.at(node).role;
+  }
+  // DescribeCacheClusters' PendingModifiedValues of one cluster, as "Name=value;...".
+  std::string ClusterPending(const std::string& cluster) {
+    pugi::xml_document doc;
+    EXPECT_FALSE(orch_->Call("DescribeCacheClusters", {{"CacheClusterId", cluster}}, &doc));
+    std::string s;
+    for (auto c : doc.child("Result").child("CacheClusters").child("CacheCluster")
+                      .child("PendingModifiedValues").children())
+      s += std::string(c.name()) + "=" + c.child_value() + ";";
+    return s;
+  }
+  std::string GroupPending(const std::string& id) {
+    pugi::xml_document doc;
+    EXPECT_FALSE(orch_->Call("DescribeReplicationGroups", {{"ReplicationGroupId", id}}, &doc));
+    std::string s;
+    for (auto c : doc.child("Result").child("ReplicationGroups").child("ReplicationGroup")
+                      .child("PendingModifiedValues").children())
+      s += std::string(c.name()) + "=" + c.child_value() + ";";
+    return s;
+  }
+  // The window is "sun:23:00-mon:01:30" (the default) unless set.
+  void SetWindow(const std::string& id, const std::string& w) {
+    GroupSettingsUpdate u;
+    u.preferred_maintenance_window = w;
+    ASSERT_TRUE(orch_->store.UpdateGroupSettings(id, u, "window " + w).ok());
+  }
+
+  TempDir dir_;
+  OrchestratorConfig cfg_;
+  std::shared_ptr<FakeNetwork> net_;
+  std::vector<std::unique_ptr<FakeAgent>> agents_;
+  std::unique_ptr<Orchestrator> orch_;
+};
+
+const Params kCmd = {{"ReplicationGroupId", "g"},
+                     {"ReplicationGroupDescription", "d"},
+                     {"NumCacheClusters", "3"}};
+
+// Sunday 23:30, inside the default window; Wednesday noon, outside.
+constexpr int64_t kInside = kSun + 23 * kHour + 30 * kMin;
+constexpr int64_t kOutside = kSun + 3 * kDay + 12 * kHour;
+
+TEST_F(MaintenanceTest, DeferredChangesAreRecordedAndShown) {
+  Create(kCmd);
+  const uint64_t micro = cfg_.node_types.Find("cache.t3.micro")->memory_bytes;
+  pugi::xml_document doc;
+  // No ApplyImmediately: ElastiCache's default is false.
+  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+                           {{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}},
+                           &doc));
+  auto rg = doc.child("Result").child("ReplicationGroup");
+  EXPECT_STREQ(rg.child_value("Status"), "available");
+  EXPECT_STREQ(rg.child_value("CacheNodeType"), "cache.t3.micro");
+  EXPECT_EQ(orch_->pending_pokes, 1);
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.t3.micro");
+  EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{micro});
+  for (const auto& n : View("g").nodes)
+    EXPECT_EQ(ClusterPending(n.node_id), "CacheNodeType=cache.r6g.large;");
+  EXPECT_TRUE(HasEvent("g", "will be applied in the maintenance window sun:23:00-mon:01:30"));
+  EXPECT_TRUE(HasEvent("g", "CacheNodeType=cache.r6g.large"));
+
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"},
+                  {"AutomaticFailoverEnabled", "TRUE"},
+                  {"ApplyImmediately", "false"}}),
+            "ok");
+  EXPECT_EQ(GroupPending("g"), "AutomaticFailoverStatus=enabled;");
+  EXPECT_FALSE(View("g").group.automatic_failover);
+  EXPECT_EQ(GroupStatusName(View("g").group.status), std::string("available"));
+  // PrimaryClusterId: same set, another request; shown before AutomaticFailoverStatus.
+  Heartbeat("g");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "G-002"}}), "ok");
+  EXPECT_EQ(GroupPending("g"), "PrimaryClusterId=g-002;AutomaticFailoverStatus=enabled;");
+  EXPECT_EQ(FakeRole("g-001"), "master");
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+}
+
+TEST_F(MaintenanceTest, DeferredFaultsWriteNothing) {
+  ASSERT_FALSE(orch_->Call("CreateReplicationGroup", kCmd));
+  // Still creating: the same fault as with ApplyImmediately=true.
+  EXPECT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}),
+            "InvalidReplicationGroupState");
+  ASSERT_TRUE(WaitFor("g", "available"));
+  Create({{"ReplicationGroupId", "cme"},
+          {"ReplicationGroupDescription", "d"},
+          {"NumNodeGroups", "2"},
+          {"ReplicasPerNodeGroup", "1"}});
+  Create({{"ReplicationGroupId", "one"},
+          {"ReplicationGroupDescription", "d"},
+          {"NumCacheClusters", "1"}});
+  Heartbeat("g");
+  const auto events_before = Events("g");
+  struct Case {
+    Params p;
+    std::string code;
+  };
+  const std::vector<Case> cases = {
+      {{{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.nope"}}, "InvalidParameterValue"},
+      {{{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-009"}}, "CacheClusterNotFound"},
+      {{{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-001"}}, "InvalidParameterValue"},
+      {{{"ReplicationGroupId", "g"}, {"PrimaryClusterId", ""}}, "InvalidParameterValue"},
+      {{{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-002"}, {"MultiAZEnabled", "true"}},
+       "InvalidParameterCombination"},
+      {{{"ReplicationGroupId", "g"}, {"MultiAZEnabled", "true"}}, "InvalidParameterCombination"},
+      {{{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "maybe"}},
+       "InvalidParameterValue"},
+      {{{"ReplicationGroupId", "cme"}, {"AutomaticFailoverEnabled", "false"}},
+       "InvalidParameterValue"},
+      {{{"ReplicationGroupId", "one"}, {"AutomaticFailoverEnabled", "true"}},
+       "InvalidParameterCombination"},
+      {{{"ReplicationGroupId", "nope"}, {"CacheNodeType", "cache.r6g.large"}},
+       "ReplicationGroupNotFoundFault"},
+      {{{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"},
+        {"ReplicationGroupDescription", "x"}},
+       "InvalidParameterCombination"},
+  };
+  for (const auto& apply : {"false", ""}) {
+    for (auto c : cases) {
+      if (*apply) c.p["ApplyImmediately"] = apply;
+      EXPECT_EQ(Code(c.p), c.code) << ::testing::PrintToString(c.p);
+    }
+  }
+  for (const char* id : {"g", "cme", "one"}) {
+    EXPECT_TRUE(View(id).group.pending_modifications.empty()) << id;
+    EXPECT_EQ(GroupPending(id), "") << id;
+  }
+  EXPECT_EQ(Events("g"), events_before);
+  EXPECT_EQ(orch_->pending_pokes, 0);
+}
+
+TEST_F(MaintenanceTest, LaterRequestsReplaceAndImmediateOnesSupersede) {
+  Create(kCmd);
+  const uint64_t large = cfg_.node_types.Find("cache.r6g.large")->memory_bytes;
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "true"}}), "ok");
+  // The current value again: whatever was pending for it goes.
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.t3.micro"}}), "ok");
+  EXPECT_EQ(View("g").group.pending_modifications,
+            (std::map<std::string, std::string>{{"AutomaticFailoverEnabled", "true"}}));
+  // A later deferred value replaces the earlier one.
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "false"}}), "ok");
+  EXPECT_EQ(View("g").group.pending_modifications,
+            (std::map<std::string, std::string>{{"CacheNodeType", "cache.r6g.large"}}))
+      << "AutomaticFailoverEnabled=false is the current value: it drops the pending true";
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.t3.micro"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "true"}}), "ok");
+  // An immediate change of the same parameter supersedes the pending value.
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"},
+                  {"CacheNodeType", "cache.r6g.large"},
+                  {"ApplyImmediately", "true"}}),
+            "ok");
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{large});
+  EXPECT_EQ(View("g").group.pending_modifications,
+            (std::map<std::string, std::string>{{"AutomaticFailoverEnabled", "true"}}));
+  EXPECT_EQ(ClusterPending("g-001"), "");
+  // Deleting the group deletes its pending rows.
+  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup", {{"ReplicationGroupId", "g"}}));
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (orch_->store.GetGroup("g")->has_value() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_FALSE(orch_->store.GetGroup("g")->has_value());
+  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+}
+
+TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
+  Create(kCmd);
+  Heartbeat("g");
+  const uint64_t micro = cfg_.node_types.Find("cache.t3.micro")->memory_bytes;
+  const uint64_t large = cfg_.node_types.Find("cache.r6g.large")->memory_bytes;
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-002"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "true"}}), "ok");
+  auto& sched = *orch_->scheduler;
+  // Outside the window: nothing.
+  EXPECT_EQ(sched.RunOnce(kOutside), 0);
+  EXPECT_TRUE(orch_->replays.empty());
+  EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{micro});
+  // Inside: the oldest batch, the node type, exactly as the immediate path does it.
+  EXPECT_EQ(sched.RunOnce(kInside), 1);
+  EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{large});
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_EQ(ClusterPending("g-001"), "");
+  EXPECT_TRUE(HasEvent("g", "scaled from cache.t3.micro to cache.r6g.large"));
+  EXPECT_TRUE(HasEvent("g", "(CacheNodeType=cache.r6g.large) applied in the maintenance window"));
+  // Next: the switch-over (an operation: the group is busy until it is done).
+  EXPECT_EQ(sched.RunOnce(kInside), 1);
+  EXPECT_EQ(GroupPending("g"), "AutomaticFailoverStatus=enabled;");
+  ASSERT_TRUE(WaitFor("g", "available"));
+  EXPECT_EQ(FakeRole("g-002"), "master");
+  Heartbeat("g");
+  EXPECT_EQ(sched.RunOnce(kInside), 1);
+  ASSERT_TRUE(WaitFor("g", "available"));
+  EXPECT_TRUE(View("g").group.automatic_failover);
+  EXPECT_EQ(GroupPending("g"), "");
+  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+  ASSERT_EQ(orch_->replays.size(), 3u);
+  EXPECT_EQ(orch_->replays[1], (std::map<std::string, std::string>{{"PrimaryClusterId", "g-002"}}));
+  // A replay repeated after a crash between apply and clear changes nothing.
+  pugi::xml_document doc;
+  EXPECT_FALSE(orch_->modify->ReplayPending("g", {{"CacheNodeType", "cache.r6g.large"}},
+                                            doc.append_child("R")));
+  EXPECT_FALSE(orch_->modify->ReplayPending("g", {{"AutomaticFailoverEnabled", "true"}},
+                                            doc.append_child("R")));
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+}
+
+TEST_F(MaintenanceTest, ABusyGroupWaitsInTheWindow) {
+  Create(kCmd);
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  // An operation that cannot run yet (the runner is stopped) keeps the group modifying.
+  orch_->runner->Stop();
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"},
+                  {"AutomaticFailoverEnabled", "true"},
+                  {"ApplyImmediately", "true"}}),
+            "ok");
+  EXPECT_EQ(GroupStatusName(View("g").group.status), std::string("modifying"));
+  EXPECT_EQ(orch_->scheduler->RunOnce(kInside), 0);
+  EXPECT_EQ(orch_->scheduler->RunOnce(kInside + kMin), 0);
+  EXPECT_TRUE(orch_->replays.empty());
+  EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
+  orch_->RestartRunner();
+  ASSERT_TRUE(WaitFor("g", "available"));
+  EXPECT_EQ(orch_->scheduler->RunOnce(kInside + 2 * kMin), 1);
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_TRUE(View("g").group.automatic_failover);
+  // Past the window's end: pending values wait for the next window.
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.t3.micro"}}), "ok");
+  EXPECT_EQ(orch_->scheduler->RunOnce(kSun + kDay + 90 * kMin), 0);
+  EXPECT_EQ(orch_->scheduler->RunOnce(kSun + 7 * kDay + 23 * kHour), 1);
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.t3.micro");
+}
+
+TEST_F(MaintenanceTest, ATransientReplayFaultIsRetriedLaterInTheWindow) {
+  Create(kCmd);
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  int64_t real = 1000;
+  int replays = 0;
+  MaintenanceScheduler sched(
+      orch_->store, cfg_.maintenance,
+      [&](const std::string& id, const std::map<std::string, std::string>& p) {
+        ++replays;
+        pugi::xml_document doc;
+        return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+      },
+      [&] { return real; });
+  // Every agent refuses: the nodes cannot take the new maxmemory (InvalidReplicationGroupState).
+  for (auto& a : agents_) a->fail_all = true;
+  EXPECT_EQ(sched.RunOnce(kInside), 0);
+  EXPECT_EQ(replays, 1);
+  EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
+  for (auto& a : agents_) a->fail_all = false;
+  real += kTransientRetryMs - 1;
+  EXPECT_EQ(sched.RunOnce(kInside + kMin), 0);  // not asked again so soon
+  EXPECT_EQ(replays, 1);
+  real += 1;
+  EXPECT_EQ(sched.RunOnce(kInside + 2 * kMin), 1);
+  EXPECT_EQ(replays, 2);
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_EQ(ClusterPending("g-001"), "");
+  EXPECT_FALSE(HasEvent("g", "dropped"));
+}
+
+TEST_F(MaintenanceTest, ARefusedReplayIsDroppedWithAnEvent) {
+  Create(kCmd);
+  Heartbeat("g");
+  SetWindow("g", "wed:11:00-wed:13:00");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-003"}}), "ok");
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  EXPECT_EQ(orch_->scheduler->RunOnce(kInside), 0);  // sunday: not this group's window
+  // kOutside (Wednesday 12:00) is outside the default window but inside this one.
+  // The chosen replica died in the meantime.
+  auto v = View("g");
+  ObservedNode dead;
+  dead.known = true;
+  dead.state = "exited";
+  ASSERT_TRUE(orch_->store.RecordObservations(v.nodes[2].host_id, {{"g-003", dead}}).ok());
+  EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
+  EXPECT_TRUE(HasEvent("g", "(PrimaryClusterId=g-003) could not be applied in the maintenance "
+                            "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
+  EXPECT_EQ(GroupPending("g"), "");
+  EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
+  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+}
+
+TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
+  Create(kCmd);
+  // A clock 600x faster that starts 2 virtual minutes before the window.
+  OrchestratorConfig fast = cfg_;
+  fast.maintenance.clock_speed = 600;
+  fast.maintenance.clock_start_ms = kSun + 23 * kHour - 2 * kMin;
+  fast.maintenance.tick_ms = 20;
+  int replays = 0;
+  MaintenanceScheduler sched(orch_->store, fast.maintenance,
+                             [&](const std::string& id, const std::map<std::string, std::string>& p) {
+                               ++replays;
+                               pugi::xml_document doc;
+                               return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+                             });
+  ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
+  EXPECT_LT(sched.VirtualNowMs(), kSun + 23 * kHour);
+  sched.Start();
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (View("g").group.cache_node_type != "cache.r6g.large" &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  sched.Stop();
+  EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
+  EXPECT_GE(sched.VirtualNowMs(), kSun + 23 * kHour);
+  EXPECT_EQ(replays, 1);
+  auto j = sched.StatusJson();
+  EXPECT_NE(j.find("\"clock_speed\":600"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"groups\":[]"), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace cf::orchestrator

@@ -1,0 +1,83 @@
+// Formation steps shared by the operations that bring nodes into a cluster: the create
+// (create_group_reconciler.h) and the scale-out of a reshard (reshard_reconciler.h). Each acts
+// through the agents on a given subset of a group's nodes, in parallel, and is idempotent
+// (the agent RPCs are: LaunchNode of a running node returns its status, MEET of a known peer
+// and REPLICATE of the current master are no-ops).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "orchestrator/fleet/formation_checks.h"
+#include "orchestrator/operations/reconciler_context.h"
+
+namespace cf::orchestrator {
+
+// Up to this many nodes every pair of nodes meets directly; above it, a chain of MEETs.
+inline constexpr size_t kFullMeshMaxNodes = 32;
+
+// Collects the first error of parallel tasks and how many failed. Thread-safe.
+class ErrorCollector {
+ public:
+  void Add(const Error& e);
+  // OK when nothing failed; else "<what>: N of total failed; first: ...".
+  Status Result(size_t total, const std::string& what);
+
+ private:
+  std::mutex mu_;
+  std::optional<Error> first_;  // guarded by mu_
+  size_t count_ = 0;            // guarded by mu_
+};
+
+// The cluster node id of a node: recorded at launch, else as last observed.
+std::string ClusterIdOf(const NodeRecord& n);
+// The node planned as primary of a node group (nullptr when none).
+const NodeRecord* PlannedPrimary(const GroupView& v, const std::string& node_group_id);
+
+// Probes for the formation checks: every node of g.view.nodes with its status (statuses is
+// parallel to g.view.nodes) and its planned primary.
+std::vector<NodeProbe> BuildProbes(const LoadedGroup& g,
+                                   const std::vector<std::optional<pb::NodeStatus>>& statuses);
+
+// LaunchNode on each node in parallel. A port taken by a foreign process (RESOURCE_EXHAUSTED)
+// is blocked and the node moves to the next free port of its host (persisted); a node left by
+// an earlier attempt with another spec is stopped and launched again. CME: each node's cluster
+// node id is recorded.
+Status LaunchNodesParallel(const ReconcilerDeps& deps, const LoadedGroup& g,
+                           const std::vector<NodeRecord>& nodes);
+
+// CLUSTER MEET for each (from, to) pair, in parallel.
+Status MeetPairs(const ReconcilerDeps& deps, const LoadedGroup& g,
+                 const std::vector<std::pair<const NodeRecord*, const NodeRecord*>>& pairs);
+
+// Joining new nodes (`is_new`) to a running cluster (reshard scale-out, IncreaseReplicaCount).
+using NewNodeFilter = std::function<bool(const NodeRecord&)>;
+
+// The first node of the group that is not new: the peer stragglers meet; nullptr if none.
+const NodeRecord* FirstEstablishedNode(const std::vector<NodeRecord>& nodes,
+                                       const NewNodeFilter& is_new);
+
+// The MEETs that join the new nodes: up to kFullMeshMaxNodes nodes every new node meets every
+// established node and every earlier new node; larger groups meet the first established node.
+std::vector<std::pair<const NodeRecord*, const NodeRecord*>> NewNodeMeetPairs(
+    const std::vector<NodeRecord>& nodes, const NewNodeFilter& is_new);
+
+// Self-healing while waiting for membership: every new node that still knows fewer than all
+// nodes meets `anchor` again (idempotent; errors ignored, the next poll retries).
+void RemeetStragglers(const ReconcilerDeps& deps, const LoadedGroup& g,
+                      const std::vector<std::optional<pb::NodeStatus>>& statuses,
+                      const NewNodeFilter& is_new, const NodeRecord& anchor);
+
+// ClusterReplicate (CME) / ReplicaOf (CMD) of each replica in `replicas` to its node group's
+// planned primary, in parallel; CME retries quickly while the master is not known yet (until
+// step_wait_timeout_ms).
+Status ReplicateToPlannedPrimaries(const ReconcilerDeps& deps, const LoadedGroup& g,
+                                   const std::vector<NodeRecord>& replicas,
+                                   const std::atomic<bool>& stop);
+
+}  // namespace cf::orchestrator
