@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """How long CreateReplicationGroup takes, compared with `redis-cli --cluster create`.
 
-  /usr/bin/python3 bench/create_bench.py [--runs 5]
+  PYTHONPATH=scripts /usr/bin/python3 bench/create_bench.py [--runs 5]
 
 cachefleet: a private lab (orchestrator + 3 agents on free ports in a temp dir, binaries from
 build/ or CACHEFLEET_AGENT_BIN / CACHEFLEET_ORCHESTRATOR_BIN) — time from the
@@ -28,17 +28,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from cftools.aws import lab_client
+from cftools.lab import CLUSTER_NODE_TIMEOUT_MS, WARM_POOL, Lab, default_binaries
+from cftools.ports import release_reservations, reserve_port_ranges
+from cftools.procs import set_pdeathsig, terminate_pid
+from cftools.rediscli import redis_cli
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import cflab  # noqa: E402
 
 SHARDS, REPLICAS = 3, 1
 
 
-def bench_cachefleet(lab: cflab.Lab, runs: int, timeout_s: float) -> list[float | None]:
+def bench_cachefleet(lab: Lab, runs: int, timeout_s: float) -> list[float | None]:
     """Seconds from Create to available per run; None for a run that did not become available
     within timeout_s (reported, and the benchmark goes on with a fresh group id)."""
-    c = cflab.boto3_client(lab)
+    c = lab_client(lab)
     times: list[float | None] = []
     for i in range(runs):
         gid = f"bench-{i}"
@@ -82,7 +86,7 @@ def bench_cachefleet(lab: cflab.Lab, runs: int, timeout_s: float) -> list[float 
 def _wait_ping(port: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if cflab.redis_cli("127.0.0.1", port, "PING").stdout.strip() == "PONG":
+        if redis_cli("127.0.0.1", port, "PING").stdout.strip() == "PONG":
             return
         time.sleep(0.02)
     raise SystemExit(f"redis-server on {port} did not answer PING")
@@ -90,10 +94,10 @@ def _wait_ping(port: int, timeout_s: float = 10) -> None:
 
 def _healthy(ports: list[int]) -> bool:
     for p in ports:
-        info = cflab.redis_cli("127.0.0.1", p, "CLUSTER", "INFO").stdout
+        info = redis_cli("127.0.0.1", p, "CLUSTER", "INFO").stdout
         if "cluster_state:ok" not in info:
             return False
-        repl = cflab.redis_cli("127.0.0.1", p, "INFO", "replication").stdout
+        repl = redis_cli("127.0.0.1", p, "INFO", "replication").stdout
         if "role:slave" in repl and "master_link_status:up" not in repl:
             return False
     return True
@@ -102,7 +106,7 @@ def _healthy(ports: list[int]) -> bool:
 def bench_redis_cli(runs: int, node_timeout_ms: int) -> list[tuple[float, float]]:
     results = []
     for i in range(runs):
-        (start, end), = cflab.reserve_port_ranges(1, SHARDS * (1 + REPLICAS))
+        (start, end), = reserve_port_ranges(1, SHARDS * (1 + REPLICAS))
         ports = list(range(start, end + 1))
         tmp = Path(tempfile.mkdtemp(prefix="cf-bench-redis-"))
         procs = []
@@ -117,7 +121,7 @@ def bench_redis_cli(runs: int, node_timeout_ms: int) -> list[tuple[float, float]
                      "--repl-diskless-sync-delay", "0", "--save", "", "--appendonly", "no",
                      "--daemonize", "no", "--dir", str(d), "--logfile", str(d / "redis.log")],
                     cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, preexec_fn=cflab._set_pdeathsig))
+                    stderr=subprocess.DEVNULL, preexec_fn=set_pdeathsig))
             for p in ports:
                 _wait_ping(p)
             t0 = time.perf_counter()
@@ -138,8 +142,8 @@ def bench_redis_cli(runs: int, node_timeout_ms: int) -> list[tuple[float, float]
                   flush=True)
         finally:
             for pr in procs:
-                cflab.terminate_pid(pr.pid, grace_s=5, popen=pr)
-            cflab.release_reservations([start])
+                terminate_pid(pr.pid, grace_s=5, popen=pr)
+            release_reservations([start])
             shutil.rmtree(tmp, ignore_errors=True)
     return results
 
@@ -151,17 +155,17 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true",
                     help="also measure agents without a warm pool (every node cold-started)")
     args = ap.parse_args()
-    agent, orch = cflab.default_binaries()
+    agent, orch = default_binaries()
     cache = Path(os.environ.get("CACHEFLEET_BUILD_DIR", REPO / "build")) / "CMakeCache.txt"
     if cache.exists() and "CMAKE_BUILD_TYPE:STRING=Release" not in cache.read_text():
         print("warning: build/ is not a Release build (scripts/build.sh makes one)", flush=True)
     print(f"binaries: {orch}, {agent}")
     ours = {}
-    node_timeout = cflab.CLUSTER_NODE_TIMEOUT_MS
-    for warm in ((cflab.WARM_POOL, 0) if args.cold else (cflab.WARM_POOL,)):
+    node_timeout = CLUSTER_NODE_TIMEOUT_MS
+    for warm in ((WARM_POOL, 0) if args.cold else (WARM_POOL,)):
         tmp = tempfile.mkdtemp(prefix="cf-bench-lab-")
         try:
-            with cflab.Lab(tmp, detach=False, ports_per_agent=20, warm_pool=warm) as lab:
+            with Lab(tmp, detach=False, ports_per_agent=20, warm_pool=warm) as lab:
                 node_timeout = lab.cluster_node_timeout_ms
                 print(f"cachefleet (agents' warm_pool_cluster_nodes={warm}): "
                       f"CreateReplicationGroup {SHARDS} shards x {REPLICAS} replica -> available "
@@ -187,7 +191,7 @@ def main() -> int:
         med = f"{statistics.median(ok):10.3f}" if ok else f"{'-':>10}"
         print(f"{name:46}" + "".join(f"{t:9.3f}" if t is not None else f"{'stuck':>9}"
                                      for t in ts) + med)
-    main_runs = ours[cflab.WARM_POOL]
+    main_runs = ours[WARM_POOL]
     ok = [t for t in main_runs if t is not None]
     stuck = sum(1 for ts in ours.values() for t in ts if t is None)
     if stuck:
@@ -196,7 +200,7 @@ def main() -> int:
     if not ok:
         return 1
     med = statistics.median(ok)
-    print(f"\ncachefleet median (lab configuration, warm pool {cflab.WARM_POOL}) {med:.3f} s "
+    print(f"\ncachefleet median (lab configuration, warm pool {WARM_POOL}) {med:.3f} s "
           f"(goal <= 1.0 s): {'MET' if med <= 1.0 else 'NOT MET'}")
     return 0 if stuck == 0 else 1
 

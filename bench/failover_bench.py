@@ -2,9 +2,9 @@
 """Failover: the write outage a client sees, cachefleet against Redis Cluster's and Sentinel's
 own failure handling, in one run.
 
-  /usr/bin/python3 bench/failover_bench.py [--runs 5] [--rate 500] [--json FILE]
+  PYTHONPATH=scripts /usr/bin/python3 bench/failover_bench.py [--runs 5] [--rate 500] [--json FILE]
 
-A client (scripts/cfdrill.py: redis-py in its own process, unique sequenced SETs at --rate
+A client (scripts/cftools/drill*.py: redis-py in its own process, unique sequenced SETs at --rate
 writes/s, every --wait-every-th followed by WAIT 1 200) writes continuously; the outage is the
 time from the first write that failed or took over --blocked-ms to the first successful write
 after it, summed over such windows (cluster mode: only writes to the failed shard's slots).
@@ -12,7 +12,7 @@ Every acknowledged write is read back afterwards; lost writes are split by WAIT-
 primary-only. Rows:
 
   cachefleet, cluster mode disabled (3 nodes) and enabled (3 shards x 1 replica), each run being
-  one `cachefleet drill` (cfdrill.Drill):
+  one `cachefleet drill` (Drill):
     test-failover   TestFailover                                  goal <= 1 s (median)
     kill-primary    SIGKILL of the primary's redis-server         goal <= 1 s (median)
     kill-host       SIGKILL of the agent hosting the primary and of all its redis-servers
@@ -53,14 +53,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from cftools.aws import lab_client
+from cftools.drill import Drill
+from cftools.drill_analysis import load_summary, outage, verify
+from cftools.drill_load import R_SLOT, LoadProcess
+from cftools.errors import DrillError, LabError
+from cftools.lab import (ACCESS_KEY_ID, CLUSTER_NODE_TIMEOUT_MS, REGION, SECRET_ACCESS_KEY, Lab,
+                          default_binaries)
+from cftools.ports import release_reservations, reserve_port_ranges
+from cftools.procs import set_pdeathsig, terminate_pid
+from cftools.rediscli import cluster_nodes, redis_cli
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import cfdrill  # noqa: E402
-import cflab  # noqa: E402
 
 HOST = "127.0.0.1"
 # The lab nodes' settings that matter here (CONFIG GET on an agent's node).
-CONF = {"cluster-node-timeout": str(cflab.CLUSTER_NODE_TIMEOUT_MS), "repl-diskless-sync": "yes",
+CONF = {"cluster-node-timeout": str(CLUSTER_NODE_TIMEOUT_MS), "repl-diskless-sync": "yes",
         "repl-diskless-sync-delay": "0", "appendonly": "no", "save": "",
         "protected-mode": "no", "cluster-allow-replica-migration": "no"}
 GOALS = {"test-failover": 1000.0, "kill-primary": 1000.0, "kill-host": 3000.0,
@@ -82,7 +90,7 @@ def wait_for(cond, what: str, timeout_s: float = 60.0, poll_s: float = 0.05):
 
 
 def cli(port: int, *args: str) -> str:
-    return cflab.redis_cli(HOST, port, *args, timeout_s=10).stdout
+    return redis_cli(HOST, port, *args, timeout_s=10).stdout
 
 
 def info_field(text: str, field: str) -> str | None:
@@ -116,7 +124,7 @@ class Servers:
     """redis-server processes started here, by PID, in a temp dir, dying with this process."""
 
     def __init__(self, count: int, name: str):
-        (self.start_port, end), = cflab.reserve_port_ranges(1, count)
+        (self.start_port, end), = reserve_port_ranges(1, count)
         self.ports = list(range(self.start_port, end + 1))
         self.tmp = Path(tempfile.mkdtemp(prefix=f"cf-failover-bench-{name}-"))
         self.procs: dict[int, subprocess.Popen] = {}
@@ -138,7 +146,7 @@ class Servers:
         self.procs[port] = subprocess.Popen(
             argv, cwd=self.tmp / str(port), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=cflab._set_pdeathsig)
+            preexec_fn=set_pdeathsig)
         wait_for(lambda: cli(port, "PING").strip() == "PONG", f"{port} PING", 20)
 
     def kill9(self, port: int) -> float:
@@ -150,8 +158,8 @@ class Servers:
 
     def close(self) -> None:
         for p in self.procs.values():
-            cflab.terminate_pid(p.pid, grace_s=5, popen=p)
-        cflab.release_reservations([self.start_port])
+            terminate_pid(p.pid, grace_s=5, popen=p)
+        release_reservations([self.start_port])
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -172,7 +180,7 @@ class RedisClusterRef:
         wait_for(self.healthy, "the redis-cli cluster healthy", 60, 0.2)
 
     def nodes(self, port: int) -> list[dict]:
-        return cflab.cluster_nodes(HOST, port)
+        return cluster_nodes(HOST, port)
 
     def healthy(self) -> bool:
         for p in self.s.ports:
@@ -180,7 +188,7 @@ class RedisClusterRef:
                 return False
             try:
                 ns = self.nodes(p)
-            except cflab.LabError:
+            except LabError:
                 return False
             if len(ns) != 6 or any(f in n["flags"] for n in ns
                                    for f in ("fail", "fail?", "handshake", "noaddr")):
@@ -213,7 +221,7 @@ class RedisClusterRef:
         spec = {"mode": "cluster", "startup": [[HOST, p] for p in self.s.ports],
                 "rate": args.rate, "wait_every": args.wait_every, "client": args.client}
         rep = {"action": action, "old_primary": {"endpoint": f"{HOST}:{mport}"}}
-        with cfdrill.LoadProcess(spec) as lp:
+        with LoadProcess(spec) as lp:
             time.sleep(args.duration)
             if action == "redis-cluster":
                 t = self.s.kill9(mport)
@@ -226,7 +234,7 @@ class RedisClusterRef:
             def promoted():
                 try:
                     ns = self.nodes(rport)
-                except cflab.LabError:
+                except LabError:
                     return False
                 me = next((n for n in ns if n["port"] == rport), None)
                 return me is not None and "master" in me["flags"] and \
@@ -237,11 +245,11 @@ class RedisClusterRef:
             rep["new_primary"] = {"endpoint": f"{HOST}:{rport}"}
             time.sleep(args.after)
             res = lp.stop()
-        inc = lambda r: r[cfdrill.R_SLOT] in slots  # noqa: E731
-        rep["outage"] = cfdrill.outage(res["records"], t, args.blocked_ms, inc)
-        rep["load"] = cfdrill.load_summary(res, inc)
+        inc = lambda r: r[R_SLOT] in slots  # noqa: E731
+        rep["outage"] = outage(res["records"], t, args.blocked_ms, inc)
+        rep["load"] = load_summary(res, inc)
         live = [p for p in self.s.ports if p != mport or action != "redis-cluster"]
-        rep["lost"] = cfdrill.verify(res, startup=[[HOST, p] for p in live])
+        rep["lost"] = verify(res, startup=[[HOST, p] for p in live])
         t_back = time.monotonic()
         if action == "redis-cluster":
             self.s.start(mport)  # same nodes.conf: it rejoins and becomes a replica
@@ -316,7 +324,7 @@ class SentinelRef:
         spec = {"mode": "standalone", "resolver": resolver, "rate": args.rate,
                 "wait_every": args.wait_every}
         rep = {"action": action, "old_primary": {"endpoint": f"{HOST}:{m}"}}
-        with cfdrill.LoadProcess(spec) as lp:
+        with LoadProcess(spec) as lp:
             time.sleep(args.duration)
             if action == "sentinel":
                 t = self.s.kill9(m)
@@ -344,9 +352,9 @@ class SentinelRef:
             rep["new_primary"] = {"endpoint": f"{HOST}:{n}"}
             time.sleep(args.after)
             res = lp.stop()
-        rep["outage"] = cfdrill.outage(res["records"], t, args.blocked_ms)
-        rep["load"] = cfdrill.load_summary(res)
-        rep["lost"] = cfdrill.verify(res, primary=(HOST, n))
+        rep["outage"] = outage(res["records"], t, args.blocked_ms)
+        rep["load"] = load_summary(res)
+        rep["lost"] = verify(res, primary=(HOST, n))
         if action == "sentinel":
             # The old primary comes back (as a master, with its old data); the sentinels turn
             # it into a replica of the new one.
@@ -374,11 +382,11 @@ class Ours:
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="cf-failover-bench-lab-")
         build = os.environ.get("CACHEFLEET_BUILD_DIR")
-        agent, orch = cflab.default_binaries(Path(build) if build else None)
-        self.lab = cflab.Lab(self.tmp, detach=False, agent_bin=agent, orchestrator_bin=orch)
+        agent, orch = default_binaries(Path(build) if build else None)
+        self.lab = Lab(self.tmp, detach=False, agent_bin=agent, orchestrator_bin=orch)
         self.lab.start()
         self.lab.wait_warm(2)
-        self.ec = cflab.boto3_client(self.lab)
+        self.ec = lab_client(self.lab)
 
     def create(self, gid: str, mode: str) -> None:
         if mode == "cme":
@@ -397,8 +405,8 @@ class Ours:
 
     def wait_healthy(self, gid: str, timeout_s: float = 90) -> dict:
         """available, and every node group with a primary and all other members replicas."""
-        viewer = cfdrill.Drill(endpoint=self.lab.endpoint, access_key=cflab.ACCESS_KEY_ID,
-                               secret=cflab.SECRET_ACCESS_KEY, region=cflab.REGION, group=gid,
+        viewer = Drill(endpoint=self.lab.endpoint, access_key=ACCESS_KEY_ID,
+                               secret=SECRET_ACCESS_KEY, region=REGION, group=gid,
                                action="kill-primary", lab_dir=self.lab.root)
 
         def ok():
@@ -434,8 +442,8 @@ class Ours:
         v = self.wait_healthy(gid)
         ngs = sorted(v["node_groups"])
         ng = ngs[i % len(ngs)]
-        d = cfdrill.Drill(endpoint=self.lab.endpoint, access_key=cflab.ACCESS_KEY_ID,
-                          secret=cflab.SECRET_ACCESS_KEY, region=cflab.REGION, group=gid,
+        d = Drill(endpoint=self.lab.endpoint, access_key=ACCESS_KEY_ID,
+                          secret=SECRET_ACCESS_KEY, region=REGION, group=gid,
                           action=action, node_group=ng, rate=a.rate, duration=a.duration,
                           after=a.after, wait_every=a.wait_every, blocked_ms=a.blocked_ms,
                           timeout=a.timeout, rejoin_timeout=30.0, lab_dir=self.lab.root,
@@ -537,7 +545,7 @@ def main() -> int:
                         for i in range(args.runs):
                             try:
                                 record(name, ours.drill(gid, action, i))
-                            except (cfdrill.DrillError, RuntimeError) as e:
+                            except (DrillError, RuntimeError) as e:
                                 record(name, None, str(e)[:300])
                                 if not args.keep_going:
                                     break
@@ -555,7 +563,7 @@ def main() -> int:
                         for i in range(args.runs):
                             try:
                                 record(f"ref {action}", rc.run(action, i, args))
-                            except (RuntimeError, cfdrill.DrillError) as e:
+                            except (RuntimeError, DrillError) as e:
                                 record(f"ref {action}", None, str(e)[:300])
                                 break
                 finally:
@@ -570,7 +578,7 @@ def main() -> int:
                         for i in range(args.runs):
                             try:
                                 record(f"ref {action}", se.run(action, i, args))
-                            except (RuntimeError, cfdrill.DrillError) as e:
+                            except (RuntimeError, DrillError) as e:
                                 record(f"ref {action}", None, str(e)[:300])
                                 break
                 finally:

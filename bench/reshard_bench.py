@@ -2,7 +2,7 @@
 """Online resharding: cachefleet's ModifyReplicationGroupShardConfiguration against
 `redis-cli --cluster reshard / rebalance`, on the same data set, in one run.
 
-  /usr/bin/python3 bench/reshard_bench.py [--keys 1000000] [--replicas 0] [--json FILE]
+  PYTHONPATH=scripts /usr/bin/python3 bench/reshard_bench.py [--keys 1000000] [--replicas 0] [--json FILE]
 
 Sections (each side builds the same data set from scratch: 3 shards, --keys keys of
 --value-size bytes, loaded with pipelined SETs straight to the master owning each slot):
@@ -40,14 +40,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from cftools.aws import lab_client
+from cftools.dataset import load_keys, slot_map, verify_keys
+from cftools.lab import CLUSTER_NODE_TIMEOUT_MS, Lab, default_binaries
+from cftools.ports import release_reservations, reserve_port_ranges
+from cftools.procs import module_argv, module_env, set_pdeathsig, terminate_pid
+from cftools.rediscli import cluster_check, redis_cli
+from cftools.resp import RawConn
+from cftools.slots import key_slot
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import cfdata  # noqa: E402
-import cflab  # noqa: E402
 
 HOST = "127.0.0.1"
-CFDATA = REPO / "scripts" / "cfdata.py"
-PY = "/usr/bin/python3"
 VALUE_SIZE = 100  # --value-size
 NODE_TYPE = "cache.m5.large"  # 6.38 GiB maxmemory: room for --keys well above 1M
 # Settings copied from a lab node to the plain redis-servers (the rest is per node).
@@ -55,7 +59,7 @@ COPIED = ("maxmemory", "maxmemory-policy", "cluster-node-timeout", "repl-diskles
           "repl-diskless-sync-delay", "appendonly", "save", "cluster-allow-replica-migration",
           "cluster-require-full-coverage", "protected-mode", "enable-debug-command")
 DEFAULT_CONF = {"maxmemory": "6850422374", "maxmemory-policy": "volatile-lru",
-                "cluster-node-timeout": str(cflab.CLUSTER_NODE_TIMEOUT_MS),
+                "cluster-node-timeout": str(CLUSTER_NODE_TIMEOUT_MS),
                 "repl-diskless-sync": "yes", "repl-diskless-sync-delay": "0", "appendonly": "no",
                 "save": "", "cluster-allow-replica-migration": "no",
                 "cluster-require-full-coverage": "yes", "protected-mode": "no",
@@ -71,16 +75,16 @@ def log(msg: str) -> None:
 
 
 class Client:
-    """cfdata.py workload in its own process (1000 mixed ops/s by default)."""
+    """`python3 -m cftools.workload` in its own process (1000 mixed ops/s by default)."""
 
     def __init__(self, port: int, rate: float, prefix: str, duration: float = 0.0):
-        argv = [PY, str(CFDATA), "workload", "--host", HOST, "--port", str(port), "--rate",
-                str(rate), "--prefix", prefix]
+        argv = module_argv("cftools.workload", "--host", HOST, "--port", str(port), "--rate",
+                           str(rate), "--prefix", prefix)
         if duration:
             argv += ["--duration", str(duration)]
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True,
-                                  preexec_fn=cflab._set_pdeathsig)
+                                  stderr=subprocess.PIPE, text=True, env=module_env(),
+                                  preexec_fn=set_pdeathsig)
         line = self.p.stdout.readline().strip()
         if line != "ready":
             raise SystemExit(f"workload did not start: {line} {self.p.stderr.read()[-500:]}")
@@ -105,9 +109,9 @@ def baseline(port: int, rate: float, seconds: float, prefix: str) -> dict:
 
 
 def owners_of_dataset(port: int, n: int, prefix: str = "d:") -> list:
-    owners = cfdata.slot_map(HOST, port)
+    owners = slot_map(HOST, port)
     pfx = prefix.encode()
-    return [owners[cfdata.key_slot(pfx + b"%d" % i)] for i in range(n)]
+    return [owners[key_slot(pfx + b"%d" % i)] for i in range(n)]
 
 
 def moved_keys(before: list, after: list) -> int:
@@ -115,7 +119,7 @@ def moved_keys(before: list, after: list) -> int:
 
 
 def check_data(port: int, n: int) -> dict:
-    v = cfdata.verify_keys(HOST, port, n, value_size=VALUE_SIZE)
+    v = verify_keys(HOST, port, n, value_size=VALUE_SIZE)
     return {"checked": v["checked"], "lost": v["missing"], "wrong": v["wrong"] + v["errors"],
             "examples": v["examples"]}
 
@@ -141,13 +145,13 @@ class Ours:
     def __init__(self, args):
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="cf-reshard-bench-")
-        self.lab = cflab.Lab(self.tmp, detach=False, ports_per_agent=24)
+        self.lab = Lab(self.tmp, detach=False, ports_per_agent=24)
         self.c = None
         self.conf: dict[str, str] = {}
 
     def __enter__(self):
         self.lab.start()
-        self.c = cflab.boto3_client(self.lab)
+        self.c = lab_client(self.lab)
         return self
 
     def __exit__(self, *exc):
@@ -183,7 +187,7 @@ class Ours:
         _, g = self.wait(gid, time.perf_counter(), 0.05)
         port = g["ConfigurationEndpoint"]["Port"]
         if not self.conf:
-            with cfdata.RawConn(HOST, port) as rc:
+            with RawConn(HOST, port) as rc:
                 for k in COPIED:
                     r = rc.pipeline([("CONFIG", "GET", k)])[0]
                     if isinstance(r, list) and len(r) == 2:
@@ -235,7 +239,7 @@ class Ours:
             row["keys_moved"] = moved_keys(before, owners_of_dataset(port, n))
             row["keys_per_s"] = row["keys_moved"] / took
             row["data"] = check_data(port, n)
-        ok, out = cflab.cluster_check(HOST, g["ConfigurationEndpoint"]["Port"])
+        ok, out = cluster_check(HOST, g["ConfigurationEndpoint"]["Port"])
         row["cluster_check_clean"] = ok
         if not ok:
             row["cluster_check"] = out[-1000:]
@@ -247,7 +251,7 @@ def run_ours(args, results: dict) -> dict:
         log(f"cachefleet lab up ({o.lab.endpoint})")
         if "a" in args.sections or "d" in args.sections:
             port = o.create("bench-a", 3)
-            t = cfdata.load_keys(HOST, port, args.keys, value_size=VALUE_SIZE)
+            t = load_keys(HOST, port, args.keys, value_size=VALUE_SIZE)
             log(f"a: bench-a 3 shards x {args.replicas} replicas, {args.keys} keys loaded in "
                 f"{t:.1f} s; MRGSC 3 -> 4 ...")
             r = o.reshard("bench-a", 4, True)
@@ -257,7 +261,7 @@ def run_ours(args, results: dict) -> dict:
             o.delete("bench-a")
         if "b" in args.sections:
             port = o.create("bench-b", 3)
-            cfdata.load_keys(HOST, port, args.keys, value_size=VALUE_SIZE)
+            load_keys(HOST, port, args.keys, value_size=VALUE_SIZE)
             log("b: bench-b loaded; MRGSC 3 -> 5 ...")
             r = o.reshard("bench-b", 5, True)
             results["ours"]["b_3to5"] = r
@@ -286,7 +290,7 @@ class PlainCluster:
     def __init__(self, conf: dict, initial: int, extra: int, replicas: int):
         self.conf, self.initial, self.extra, self.replicas = conf, initial, extra, replicas
         total = (initial + extra) * (1 + replicas)
-        (self.start_port, end), = cflab.reserve_port_ranges(1, total)
+        (self.start_port, end), = reserve_port_ranges(1, total)
         self.ports = list(range(self.start_port, end + 1))
         self.tmp = Path(tempfile.mkdtemp(prefix="cf-reshard-bench-redis-"))
         self.procs: list[subprocess.Popen] = []
@@ -311,16 +315,16 @@ class PlainCluster:
             self.procs.append(subprocess.Popen(
                 ["redis-server", str(d / "redis.conf")], cwd=d, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=cflab._set_pdeathsig))
+                preexec_fn=set_pdeathsig))
         for p in self.ports:
-            self._wait(lambda: cflab.redis_cli(HOST, p, "PING").stdout.strip() == "PONG",
+            self._wait(lambda: redis_cli(HOST, p, "PING").stdout.strip() == "PONG",
                        f"{p} PING")
         return self
 
     def __exit__(self, *exc):
         for pr in self.procs:
-            cflab.terminate_pid(pr.pid, grace_s=5, popen=pr)
-        cflab.release_reservations([self.start_port])
+            terminate_pid(pr.pid, grace_s=5, popen=pr)
+        release_reservations([self.start_port])
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     @staticmethod
@@ -333,7 +337,7 @@ class PlainCluster:
         raise SystemExit(f"timeout waiting for {what}")
 
     def node_id(self, port: int) -> str:
-        return cflab.redis_cli(HOST, port, "CLUSTER", "MYID").stdout.strip()
+        return redis_cli(HOST, port, "CLUSTER", "MYID").stdout.strip()
 
     def cli(self, *args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
         r = subprocess.run(["redis-cli", *args], capture_output=True, text=True,
@@ -345,12 +349,12 @@ class PlainCluster:
 
     def healthy(self, ports: list[int]) -> bool:
         for p in ports:
-            if "cluster_state:ok" not in cflab.redis_cli(HOST, p, "CLUSTER", "INFO").stdout:
+            if "cluster_state:ok" not in redis_cli(HOST, p, "CLUSTER", "INFO").stdout:
                 return False
-            nodes = cflab.redis_cli(HOST, p, "CLUSTER", "NODES").stdout.splitlines()
+            nodes = redis_cli(HOST, p, "CLUSTER", "NODES").stdout.splitlines()
             if len(nodes) != len(ports) or any("handshake" in n or "fail" in n for n in nodes):
                 return False
-            repl = cflab.redis_cli(HOST, p, "INFO", "replication").stdout
+            repl = redis_cli(HOST, p, "INFO", "replication").stdout
             if "role:slave" in repl and "master_link_status:up" not in repl:
                 return False
         return True
@@ -362,9 +366,9 @@ class PlainCluster:
         if self.initial >= 3:
             self.cli("--cluster", "create", *[f"{HOST}:{p}" for p in first], "--cluster-yes")
         else:
-            cflab.redis_cli(HOST, first[0], "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            redis_cli(HOST, first[0], "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
             for p in first[1:]:
-                cflab.redis_cli(HOST, p, "CLUSTER", "MEET", HOST, str(first[0]))
+                redis_cli(HOST, p, "CLUSTER", "MEET", HOST, str(first[0]))
         self._wait(lambda: self.healthy(first), "initial masters healthy")
         joined = list(first)
         for p in self.masters()[self.initial:]:
@@ -400,7 +404,7 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
             with PlainCluster(conf, 3, 1, args.replicas) as pc:
                 pc.form()
                 entry = pc.masters()[0]
-                cfdata.load_keys(HOST, entry, n, value_size=VALUE_SIZE)
+                load_keys(HOST, entry, n, value_size=VALUE_SIZE)
                 target = pc.node_id(pc.masters()[3])
                 before = owners_of_dataset(entry, n)
                 base = baseline(entry, args.rate, args.baseline_s, f"b:a:{pipe}:")
@@ -416,7 +420,7 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
                 row["keys_moved"] = moved_keys(before, owners_of_dataset(entry, n))
                 row["keys_per_s"] = row["keys_moved"] / took
                 row["data"] = check_data(entry, n)
-                row["cluster_check_clean"] = cflab.cluster_check(HOST, entry)[0]
+                row["cluster_check_clean"] = cluster_check(HOST, entry)[0]
                 rows[str(pipe)] = row
                 log(f"a: redis-cli reshard 4096 slots, pipeline {pipe}: {took:.2f} s, "
                     f"{row['keys_moved']} keys, {row['keys_per_s']:.0f} keys/s")
@@ -429,7 +433,7 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
             with PlainCluster(conf, 3, 2, args.replicas) as pc:
                 pc.form()
                 entry = pc.masters()[0]
-                cfdata.load_keys(HOST, entry, n, value_size=VALUE_SIZE)
+                load_keys(HOST, entry, n, value_size=VALUE_SIZE)
                 before = owners_of_dataset(entry, n)
                 base = baseline(entry, args.rate, args.baseline_s, f"b:b:{pipe}:")
                 cl = Client(entry, args.rate, f"w:b:{pipe}:")
@@ -443,7 +447,7 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
                 row["keys_moved"] = moved_keys(before, owners_of_dataset(entry, n))
                 row["keys_per_s"] = row["keys_moved"] / took
                 row["data"] = check_data(entry, n)
-                row["cluster_check_clean"] = cflab.cluster_check(HOST, entry)[0]
+                row["cluster_check_clean"] = cluster_check(HOST, entry)[0]
                 rows[str(pipe)] = row
                 log(f"b: redis-cli rebalance onto 2 empty masters, pipeline {pipe}: "
                     f"{took:.2f} s, {row['keys_moved']} keys, {row['keys_per_s']:.0f} keys/s")
@@ -457,7 +461,7 @@ def run_redis_cli(args, conf: dict, results: dict) -> None:
                    "--cluster-to", pc.node_id(b), "--cluster-slots", "16384", "--cluster-yes")
             took = time.perf_counter() - t0
             results["redis_cli"]["c_reshard_16384_empty"] = {
-                "seconds": took, "cluster_check_clean": cflab.cluster_check(HOST, a)[0]}
+                "seconds": took, "cluster_check_clean": cluster_check(HOST, a)[0]}
             log(f"c: redis-cli reshard of 16384 empty slots: {took:.2f} s")
 
 
@@ -647,7 +651,7 @@ def main() -> int:
             os.environ[var] = str(val)
         else:
             os.environ.pop(var, None)
-    agent, orch = cflab.default_binaries()
+    agent, orch = default_binaries()
     cache = Path(os.environ.get("CACHEFLEET_BUILD_DIR", REPO / "build")) / "CMakeCache.txt"
     build_type = "?"
     if cache.exists():

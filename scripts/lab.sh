@@ -14,11 +14,13 @@
 # CACHEFLEET_ORCHESTRATOR_BIN point at other binaries (default: build/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The commands are scripts/cftools/lab_cli.py, run as a module of the package beside this file.
+export PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}"
 cmd="${1:-}"
 case "$cmd" in
   up|demo)
     if [ -z "${CACHEFLEET_LAB_NO_BUILD:-}" ] &&
-       ! /usr/bin/python3 "$ROOT/scripts/lab_cli.py" running >/dev/null 2>&1; then
+       ! /usr/bin/python3 -m cftools.lab_cli running >/dev/null 2>&1; then
       "$ROOT/scripts/build.sh"
     fi
     ;;
@@ -28,4 +30,4 @@ case "$cmd" in
     exit 2
     ;;
 esac
-exec /usr/bin/python3 "$ROOT/scripts/lab_cli.py" "$@"
+exec /usr/bin/python3 -m cftools.lab_cli "$@"

@@ -6,7 +6,9 @@ included. The daemons also get PR_SET_PDEATHSIG, and SIGTERM/SIGINT/an internal 
 into the test so that teardown runs even when ctest times the test out.
 
 Binary paths come from CACHEFLEET_AGENT_BIN / CACHEFLEET_ORCHESTRATOR_BIN (set by
-tests/CMakeLists.txt) or default to build/.
+tests/CMakeLists.txt) or default to build/. The lab and its helpers are the package
+scripts/cftools, which ctest puts on PYTHONPATH (tests/CMakeLists.txt; by hand:
+`PYTHONPATH=scripts /usr/bin/python3 tests/e2e/test_<name>.py` from the repository root).
 """
 from __future__ import annotations
 
@@ -22,15 +24,16 @@ import time
 import unittest
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-import cflab  # noqa: E402  (the lab library shared with scripts/lab.sh)
-
-from cflab import (ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Lab, LabError,  # noqa: E402,F401
-                   cluster_check, cluster_nodes, redis_cli, write_read_keys, is_redis_server)
+from cftools import REPO, slots  # noqa: F401  (fx.REPO)
+from cftools import lab as lablib  # noqa: F401  (the lab library shared with scripts/lab.sh)
+from cftools.aws import lab_client
+from cftools.errors import LabError  # noqa: F401
+from cftools.lab import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Lab  # noqa: F401
+from cftools.procs import is_redis_server, redis_processes_under, terminate_pid
+from cftools.rediscli import cluster_check, cluster_nodes, redis_cli, write_read_keys  # noqa: F401
+from cftools.slots import SLOTS
 
 AWS = "/usr/bin/aws"
-SLOTS = 16384
 
 _lab: Lab | None = None
 _tmp: str | None = None
@@ -50,7 +53,7 @@ def _on_alarm(signum, frame):
 
 
 def start_lab(name: str, **kw) -> Lab:
-    """Starts this file's lab in a fresh temp dir. kw go to cflab.Lab (ports_per_agent, ...)."""
+    """Starts this file's lab in a fresh temp dir. kw go to cftools.lab.Lab (ports_per_agent, ...)."""
     global _lab, _tmp
     _tmp = tempfile.mkdtemp(prefix=f"cf-e2e-{name}-")
     _lab = Lab(_tmp, detach=False, **kw)
@@ -83,9 +86,9 @@ def _cleanup() -> None:
         try:
             _lab.stop()
         finally:
-            left = cflab.redis_processes_under(Path(_tmp)) if _tmp else []
+            left = redis_processes_under(Path(_tmp)) if _tmp else []
             for p in left:
-                cflab.terminate_pid(p["pid"], expect="redis-server", grace_s=2)
+                terminate_pid(p["pid"], expect="redis-server", grace_s=2)
     if _tmp and os.path.isdir(_tmp):
         if _failed and os.environ.get("CACHEFLEET_E2E_KEEP"):
             print(f"[fixture] kept {_tmp}", file=sys.stderr)
@@ -161,7 +164,7 @@ def aws(*args: str, expect_ok: bool = True, secret: str | None = None,
 
 
 def client(**kw):
-    return cflab.boto3_client(lab(), **kw)
+    return lab_client(lab(), **kw)
 
 
 _tls = threading.local()
@@ -273,13 +276,7 @@ def wait_gone(gid: str, timeout_s: float = 120, poll_s: float = 0.1,
 
 def parse_slots(s: str) -> list[tuple[int, int]]:
     """'0-5460' or '0-100,200-300' (also space separated) -> [(0, 5460), ...]."""
-    out = []
-    for part in s.replace(" ", ",").split(","):
-        if not part:
-            continue
-        a, _, b = part.partition("-")
-        out.append((int(a), int(b or a)))
-    return out
+    return slots.range_list(s)
 
 
 def assert_slots_cover_exactly_once(tc: unittest.TestCase, rg: dict) -> None:
@@ -320,7 +317,7 @@ def group_processes(member_ids) -> list[dict]:
     for r in lab().node_records():
         if r["node_id"] in ids and isinstance(r.get("pid"), int) and is_redis_server(r["pid"]):
             found[r["pid"]] = {"pid": r["pid"], "node_id": r["node_id"]}
-    for p in cflab.redis_processes_under(lab().root):
+    for p in redis_processes_under(lab().root):
         parts = Path(p["cwd"]).parts
         for nid in ids:
             if nid in parts:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import fixture as fx
 
-import cfdata  # scripts/ is on sys.path (fixture.py puts it there)
+from cftools import dataset, slots
+from cftools.resp import RawConn
+from cftools.workload import Workload
 
 CLI = fx.REPO / "scripts" / "cachefleet"
 
@@ -122,7 +124,7 @@ def cluster_ids_of_members(member_ids) -> dict[str, str]:
     """cache cluster id -> Redis cluster node id (CLUSTER MYID on its port)."""
     out = {}
     for nid, port in member_ports(member_ids).items():
-        with cfdata.RawConn("127.0.0.1", port, timeout_s=5) as c:
+        with RawConn("127.0.0.1", port, timeout_s=5) as c:
             out[nid] = c.call("CLUSTER", "MYID").decode()
     return out
 
@@ -152,7 +154,7 @@ def assert_reshard_done(tc: unittest.TestCase, gid: str, shards: int, replicas: 
     # Real ownership and roles, node by node.
     ports = member_ports(members)
     tc.assertEqual(sorted(ports), sorted(members), "node.json missing for some members")
-    views = {nid: cfdata.cluster_nodes_raw("127.0.0.1", p) for nid, p in ports.items()}
+    views = {nid: dataset.cluster_nodes_raw("127.0.0.1", p) for nid, p in ports.items()}
     by_port = {}
     for nid, view in views.items():
         me = [n for n in view if "myself" in n["flags"]][0]
@@ -173,12 +175,12 @@ def assert_reshard_done(tc: unittest.TestCase, gid: str, shards: int, replicas: 
             if m != masters[0]:
                 tc.assertEqual(by_port[ports[m]]["master"], primary["id"],
                                f"{m} does not replicate its node group's primary")
-        described = cfdata.parse_ranges(ng["Slots"])
+        described = slots.parse_ranges(ng["Slots"])
         tc.assertEqual(described, primary["slots"],
                        f"node group {ng['NodeGroupId']}: Slots {ng['Slots']!r} but the primary "
-                       f"owns {cfdata.ranges_text(primary['slots'])}")
+                       f"owns {slots.ranges_text(primary['slots'])}")
         parts = [p for p in ng["Slots"].split(",") if p]
-        tc.assertEqual(len(parts), len(cfdata.ranges_of(described)),
+        tc.assertEqual(len(parts), len(slots.ranges_of(described)),
                        f"Slots {ng['Slots']!r} is not merged ranges joined with commas")
         tc.assertIn(len(described), (lo, hi),
                     f"node group {ng['NodeGroupId']} owns {len(described)} slots, "
@@ -195,12 +197,12 @@ def assert_removed(tc: unittest.TestCase, gid: str, removed_members: list[str],
         tc.assertNotIn(m, g["MemberClusters"])
     remaining = g["MemberClusters"]
     for nid, port in member_ports(remaining).items():
-        known = {n["id"] for n in cfdata.cluster_nodes_raw("127.0.0.1", port)}
+        known = {n["id"] for n in dataset.cluster_nodes_raw("127.0.0.1", port)}
         tc.assertEqual(known & set(removed_node_ids), set(),
                        f"{nid} still knows removed nodes")
 
 
-def assert_no_errors(tc: unittest.TestCase, w: cfdata.Workload, gid: str) -> dict:
+def assert_no_errors(tc: unittest.TestCase, w: Workload, gid: str) -> dict:
     s = w.summary()
     v = w.verify(*config_endpoint(fx.describe(gid)[0]))
     print(f"  client: {s['ops']} ops ({s['ops_per_s']:.0f}/s), errors {s['errors']}, p50 "
@@ -223,7 +225,7 @@ def assert_no_errors(tc: unittest.TestCase, w: cfdata.Workload, gid: str) -> dic
 
 def assert_data(tc: unittest.TestCase, g: dict, n: int, prefix: str = "d:") -> None:
     host, port = config_endpoint(g)
-    v = cfdata.verify_keys(host, port, n, prefix=prefix)
+    v = dataset.verify_keys(host, port, n, prefix=prefix)
     tc.assertEqual((v["ok"], v["missing"], v["wrong"], v["errors"]), (n, 0, 0, 0),
                    f"data set check: {v}")
 

@@ -4,7 +4,7 @@
 Two parts:
 
 * Measurement (no cachefleet daemon involved): the drill's client and analysis
-  (scripts/cfdrill.py) against a plain redis-server primary/replica pair started here — a
+  (scripts/cftools/drill*.py) against a plain redis-server primary/replica pair started here — a
   SIGKILL of the primary followed 300 ms later by REPLICAOF NO ONE on the replica, and a planned
   FAILOVER — plus the outage arithmetic on synthetic records and the CLI's refusals. These
   always run.
@@ -30,11 +30,17 @@ from pathlib import Path
 
 import fixture as fx
 
+from cftools.drill import Drill, group_view
+from cftools.drill_analysis import load_summary, outage, verify
+from cftools.drill_load import LOAD_MODULE, R_SEQ, LoadProcess
+from cftools.drill_report import format_report
+from cftools.lab import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from cftools.ports import release_reservations, reserve_port_ranges
+from cftools.procs import pid_alive, proc_cmdline, set_pdeathsig, terminate_pid
+from cftools.rediscli import redis_cli
+
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "scripts" / "cachefleet"
-sys.path.insert(0, str(REPO / "scripts"))
-import cfdrill  # noqa: E402
-import cflab  # noqa: E402
 
 CMD, CME = "drill-cmd", "drill-cme"
 
@@ -59,13 +65,13 @@ def tearDownModule():
 
 
 def load_processes() -> list[int]:
-    """Live `cfdrill.py load` processes (the drill's client), whoever started them."""
+    """Live `python3 -m cftools.drill_load` processes (the drill's client), whoever started
+    them."""
     out = []
     for e in os.listdir("/proc"):
         if e.isdigit():
-            argv = cfdrill._cmdline(int(e))
-            if len(argv) >= 3 and argv[1].endswith("cfdrill.py") and argv[2] == "load" \
-                    and cfdrill._alive(int(e)):
+            argv = proc_cmdline(int(e))
+            if len(argv) >= 3 and argv[1:3] == ["-m", LOAD_MODULE] and pid_alive(int(e)):
                 out.append(int(e))
     return out
 
@@ -84,7 +90,7 @@ def run_drill(*args, timeout=240) -> tuple[int, dict | None, str]:
             pass
     print(f"  drill {' '.join(args)}: rc={r.returncode}\n{r.stderr[-1500:]}", flush=True)
     if rep:
-        print(cfdrill.format_report(rep), flush=True)
+        print(format_report(rep), flush=True)
     return r.returncode, rep, r.stderr
 
 
@@ -112,7 +118,7 @@ def missing(action: str) -> str | None:
 
 
 class Outage(unittest.TestCase):
-    """cfdrill.outage on synthetic records."""
+    """outage on synthetic records."""
 
     @staticmethod
     def rec(seq, t0, t1, ok=1, err="", slot=0):
@@ -125,7 +131,7 @@ class Outage(unittest.TestCase):
                 R(5, 10.5, 10.501),                                      # first success: end
                 R(6, 11.0, 11.3),                                        # 300 ms slow write
                 R(7, 12.0, 12.001)]
-        o = cfdrill.outage(recs, 10.0, blocked_ms=100)
+        o = outage(recs, 10.0, blocked_ms=100)
         self.assertEqual(len(o["windows"]), 2, o)
         w1, w2 = o["windows"]
         self.assertAlmostEqual(w1["start_ms"], 100.0, places=0)
@@ -136,18 +142,18 @@ class Outage(unittest.TestCase):
         self.assertAlmostEqual(o["ms"], 401.0 + 300.0, places=0)
         self.assertTrue(o["recovered"])
         # Writes of other slots do not count when a filter is given.
-        o2 = cfdrill.outage(recs, 10.0, 100, include=lambda r: r[cfdrill.R_SEQ] != 6)
+        o2 = outage(recs, 10.0, 100, include=lambda r: r[R_SEQ] != 6)
         self.assertEqual(len(o2["windows"]), 1)
 
     def test_not_recovered(self):
         R = self.rec
-        o = cfdrill.outage([R(1, 10.0, 10.001), R(2, 10.1, 10.2, 0, "timeout"),
+        o = outage([R(1, 10.0, 10.001), R(2, 10.1, 10.2, 0, "timeout"),
                             R(3, 10.3, 10.4, 0, "timeout")], 10.0)
         self.assertFalse(o["recovered"])
         self.assertFalse(o["windows"][0]["recovered"])
 
     def test_nothing(self):
-        o = cfdrill.outage([self.rec(1, 10.0, 10.001)], 10.0)
+        o = outage([self.rec(1, 10.0, 10.001)], 10.0)
         self.assertEqual((o["ms"], o["windows"]), (0.0, []))
 
 
@@ -155,12 +161,12 @@ class PlainPair(unittest.TestCase):
     """The drill's client against a redis primary + replica started here."""
 
     def setUp(self):
-        (self.p1, self.p2), = [cflab.reserve_port_ranges(1, 2)[0]]
+        (self.p1, self.p2), = [reserve_port_ranges(1, 2)[0]]
         self.tmp = tempfile.mkdtemp(prefix="cf-drill-pair-")
         self.procs = [self.start(self.p1), self.start(self.p2, self.p1)]
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            inf = cflab.redis_cli("127.0.0.1", self.p2, "INFO", "replication").stdout
+            inf = redis_cli("127.0.0.1", self.p2, "INFO", "replication").stdout
             if "master_link_status:up" in inf:
                 break
             time.sleep(0.05)
@@ -173,12 +179,12 @@ class PlainPair(unittest.TestCase):
                 "--repl-diskless-sync-delay", "0"]
         if master:
             argv += ["--replicaof", "127.0.0.1", str(master)]
-        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, preexec_fn=cflab._set_pdeathsig)
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, preexec_fn=set_pdeathsig)
 
     def tearDown(self):
         for p in self.procs:
-            cflab.terminate_pid(p.pid, grace_s=5, popen=p)
-        cflab.release_reservations([self.p1])
+            terminate_pid(p.pid, grace_s=5, popen=p)
+        release_reservations([self.p1])
         import shutil
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -188,18 +194,18 @@ class PlainPair(unittest.TestCase):
                              "nodes": [["127.0.0.1", self.p1], ["127.0.0.1", self.p2]]}}
 
     def test_kill_and_promote(self):
-        with cfdrill.LoadProcess(self.spec()) as lp:
+        with LoadProcess(self.spec()) as lp:
             time.sleep(1.0)
             t = time.monotonic()
             os.kill(self.procs[0].pid, signal.SIGKILL)
             time.sleep(0.3)
-            cflab.redis_cli("127.0.0.1", self.p2, "REPLICAOF", "NO", "ONE")
+            redis_cli("127.0.0.1", self.p2, "REPLICAOF", "NO", "ONE")
             t_promoted = time.monotonic()
             time.sleep(1.0)
             res = lp.stop()
-        o = cfdrill.outage(res["records"], t)
-        s = cfdrill.load_summary(res)
-        v = cfdrill.verify(res, primary=("127.0.0.1", self.p2))
+        o = outage(res["records"], t)
+        s = load_summary(res)
+        v = verify(res, primary=("127.0.0.1", self.p2))
         print(f"  kill + promote after 300 ms: outage {o}, load {s}, verify {v}", flush=True)
         self.assertEqual(len(o["windows"]), 1, o)
         # The client cannot write from the kill until the promotion (>= 300 ms) and sees the
@@ -218,19 +224,19 @@ class PlainPair(unittest.TestCase):
         self.assertEqual(load_processes(), [])
 
     def test_planned_failover(self):
-        with cfdrill.LoadProcess(self.spec()) as lp:
+        with LoadProcess(self.spec()) as lp:
             time.sleep(1.0)
             t = time.monotonic()
-            out = cflab.redis_cli("127.0.0.1", self.p1, "FAILOVER", "TIMEOUT", "5000").stdout
+            out = redis_cli("127.0.0.1", self.p1, "FAILOVER", "TIMEOUT", "5000").stdout
             self.assertEqual(out.strip(), "OK")
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and "role:master" not in cflab.redis_cli(
+            while time.monotonic() < deadline and "role:master" not in redis_cli(
                     "127.0.0.1", self.p2, "INFO", "replication").stdout:
                 time.sleep(0.02)
             time.sleep(1.0)
             res = lp.stop()
-        o = cfdrill.outage(res["records"], t)
-        v = cfdrill.verify(res, primary=("127.0.0.1", self.p2))
+        o = outage(res["records"], t)
+        v = verify(res, primary=("127.0.0.1", self.p2))
         print(f"  FAILOVER: outage {o}, verify {v}", flush=True)
         self.assertEqual(v["lost"], 0, v)  # a planned switch-over loses nothing
         self.assertTrue(o["recovered"])
@@ -316,7 +322,7 @@ class Drills(unittest.TestCase):
                    "kill-primary", CME, "cluster")
 
     def test_cmd_switchover(self):
-        g = cfdrill.group_view(fx.describe(CMD)[0])["node_groups"]["0001"]
+        g = group_view(fx.describe(CMD)[0])["node_groups"]["0001"]
         to = sorted(m for m in g["members"] if m != g["primary"])[-1]
         self.check(self.drill(CMD, "standalone", "switchover", "--to", to), "switchover", CMD,
                    "standalone", to)
@@ -324,8 +330,8 @@ class Drills(unittest.TestCase):
     def test_cme_switchover(self):
         # Cluster-mode members carry no CurrentRole in Describe: the drill's view asks the
         # cluster (CLUSTER NODES) who is primary.
-        viewer = cfdrill.Drill(endpoint=fx.lab().endpoint, access_key=cflab.ACCESS_KEY_ID,
-                               secret=cflab.SECRET_ACCESS_KEY, region=cflab.REGION, group=CME,
+        viewer = Drill(endpoint=fx.lab().endpoint, access_key=ACCESS_KEY_ID,
+                               secret=SECRET_ACCESS_KEY, region=REGION, group=CME,
                                action="switchover", lab_dir=fx.lab().root)
         g = viewer.view()["node_groups"]["0003"]
         to = next(m for m in g["members"] if m != g["primary"])

@@ -40,7 +40,7 @@ def setUpModule():
     cfg.write_text(cfg.read_text() + "failover:\n  test_failover_max_per_window: 3\n")
     offset = lab.log_path("orchestrator").stat().st_size
     p = lab._spawn("orchestrator", [str(lab.orchestrator_bin), "--config", str(cfg)])
-    lab._wait_line("orchestrator", p, fx.cflab._ORCH_READY, offset)
+    lab._wait_line("orchestrator", p, fx.lablib.ORCH_READY, offset)
     lab.wait_healthy()
 
 

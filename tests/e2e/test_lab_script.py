@@ -12,6 +12,8 @@ from pathlib import Path
 
 import fixture as fx
 
+from cftools.procs import pid_alive, redis_processes_under, terminate_pid
+
 LAB_SH = fx.REPO / "scripts" / "lab.sh"
 
 
@@ -28,8 +30,8 @@ class LabScript(unittest.TestCase):
                        timeout=120)
         lab = fx.Lab.attach(cls.dir)
         lab.stop()
-        for p in fx.cflab.redis_processes_under(cls.dir.parent):
-            fx.cflab.terminate_pid(p["pid"], expect="redis-server", grace_s=2)
+        for p in redis_processes_under(cls.dir.parent):
+            terminate_pid(p["pid"], expect="redis-server", grace_s=2)
         shutil.rmtree(cls.dir.parent, ignore_errors=True)
 
     def lab(self, *args, timeout=300):
@@ -50,7 +52,7 @@ class LabScript(unittest.TestCase):
         self.assertIn(fx.SECRET_ACCESS_KEY, (self.dir / "orchestrator" / "orchestrator.yaml").read_text())
         pids = {p.stem: int(p.read_text()) for p in (self.dir / "pids").glob("*.pid")}
         self.assertEqual(sorted(pids), ["agent-host-a", "agent-host-b", "agent-host-c", "orchestrator"])
-        self.assertTrue(all(fx.cflab.pid_alive(p) for p in pids.values()))
+        self.assertTrue(all(pid_alive(p) for p in pids.values()))
         ranges = [tuple(a["port_range"]) for a in st["agents"].values()]
         for i, (s1, e1) in enumerate(ranges):
             self.assertLessEqual(e1 + 10000, 65535)
@@ -82,7 +84,7 @@ class LabScript(unittest.TestCase):
 
         r = self.lab("down")
         self.assertEqual(r.returncode, 0)
-        self.assertFalse(any(fx.cflab.pid_alive(p) for p in pids.values()), "daemons survived down")
+        self.assertFalse(any(pid_alive(p) for p in pids.values()), "daemons survived down")
         self.assertEqual([p for p in redis if fx.is_redis_server(p)], [], "redis-servers survived down")
         self.assertTrue((self.dir / "orchestrator" / "orchestrator.db").exists() or
                         any((self.dir / "orchestrator").iterdir()), "down removed state")

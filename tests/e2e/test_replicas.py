@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import fixture as fx
 import reshard_common as rc
 
-import cfdata  # scripts/ (fixture puts it on sys.path)
+from cftools.workload import Workload
 
 CME, CMD = "rep-cme", "rep-cmd"
 
@@ -75,7 +75,7 @@ class Replicas(unittest.TestCase):
     def test_01_cluster_mode_up_and_down_with_a_client(self):
         rc.create_cme(CME, 2, 1)
         g = fx.describe(CME)[0]
-        w = cfdata.Workload(*rc.config_endpoint(g), keys=1000, rate=500)
+        w = Workload(*rc.config_endpoint(g), keys=1000, rate=500)
         w.start()
         try:
             time.sleep(0.5)

@@ -18,7 +18,8 @@ import unittest
 import fixture as fx
 import reshard_common as rc
 
-import cfdata
+from cftools import dataset
+from cftools.workload import Workload
 
 GID, GID2 = "rs-main", "rs-azs"
 KEYS = 20000
@@ -39,7 +40,7 @@ class Reshard(unittest.TestCase):
     def run_reshard(self, gid, count, **kw):
         """MRGSC under load with a sampler; returns (group after, sampler, workload, seconds)."""
         g0 = fx.describe(gid)[0]
-        w = cfdata.Workload(*rc.config_endpoint(g0), keys=2000, rate=400, prefix=f"w:{count}:")
+        w = Workload(*rc.config_endpoint(g0), keys=2000, rate=400, prefix=f"w:{count}:")
         w.start()
         time.sleep(0.5)
         s = rc.Sampler(gid, period_s=0.05)
@@ -60,7 +61,7 @@ class Reshard(unittest.TestCase):
 
     def test_01_grow_3_to_5(self):
         g = rc.create_cme(GID, 3, 1)
-        t = cfdata.load_keys(*rc.config_endpoint(g), KEYS)
+        t = dataset.load_keys(*rc.config_endpoint(g), KEYS)
         print(f"loaded {KEYS} keys in {t:.2f} s", flush=True)
         watcher = rc.watch_cli(GID, "--timeout", "240", "--kind", "reshard")
         try:
@@ -109,7 +110,7 @@ class Reshard(unittest.TestCase):
 
     def test_03_grow_with_resharding_configuration(self):
         g = rc.create_cme(GID2, 2, 1)
-        cfdata.load_keys(*rc.config_endpoint(g), 5000, prefix="z:")
+        dataset.load_keys(*rc.config_endpoint(g), 5000, prefix="z:")
         g, s, w, _ = self.run_reshard(GID2, 3, ReshardingConfiguration=[
             {"NodeGroupId": "0007", "PreferredAvailabilityZones": ["lab-c", "lab-a"]}])
         g = rc.assert_reshard_done(self, GID2, 3, 1, ["0001", "0002", "0007"])
@@ -124,7 +125,7 @@ class Reshard(unittest.TestCase):
         ports = rc.member_ports(mids)
         hosts = {m: fx.lab().host_of_port(p) for m, p in ports.items()}
         self.assertEqual(hosts, {f"{GID2}-0007-001": "host-c", f"{GID2}-0007-002": "host-a"})
-        roles = {m: "master" in [n for n in cfdata.cluster_nodes_raw("127.0.0.1", p)
+        roles = {m: "master" in [n for n in dataset.cluster_nodes_raw("127.0.0.1", p)
                                  if "myself" in n["flags"]][0]["flags"]
                  for m, p in ports.items()}
         self.assertEqual(roles, {f"{GID2}-0007-001": True, f"{GID2}-0007-002": False})

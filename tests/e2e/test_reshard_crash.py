@@ -21,7 +21,8 @@ import unittest
 import fixture as fx
 import reshard_common as rc
 
-import cfdata
+from cftools import dataset
+from cftools.workload import Workload
 
 GID = "rs-crash"
 KEYS = int(os.environ.get("CACHEFLEET_E2E_CRASH_KEYS", "200000"))
@@ -44,7 +45,7 @@ def tearDownModule():
 def primary_host(g: dict, node_group_id: str) -> str:
     ng = [n for n in g["NodeGroups"] if n["NodeGroupId"] == node_group_id][0]
     for nid, port in rc.member_ports([m["CacheClusterId"] for m in ng["NodeGroupMembers"]]).items():
-        me = [n for n in cfdata.cluster_nodes_raw("127.0.0.1", port) if "myself" in n["flags"]][0]
+        me = [n for n in dataset.cluster_nodes_raw("127.0.0.1", port) if "myself" in n["flags"]][0]
         if "master" in me["flags"]:
             return fx.lab().host_of_port(port)
     raise AssertionError(f"no primary found for node group {node_group_id}")
@@ -56,7 +57,7 @@ class Crash(unittest.TestCase):
         `restart()`; waits for `available`. Returns (progress at the kill, sampler, workload,
         watcher output)."""
         g0 = fx.describe(GID)[0]
-        w = cfdata.Workload(*rc.config_endpoint(g0), keys=2000, rate=300,
+        w = Workload(*rc.config_endpoint(g0), keys=2000, rate=300,
                             prefix=f"w:{count}:")
         w.start()
         time.sleep(0.3)
@@ -117,7 +118,7 @@ class Crash(unittest.TestCase):
 
     def test_01_kill_orchestrator_mid_grow(self):
         g = rc.create_cme(GID, 3, 1)
-        t = cfdata.load_keys(*rc.config_endpoint(g), KEYS)
+        t = dataset.load_keys(*rc.config_endpoint(g), KEYS)
         print(f"loaded {KEYS} keys in {t:.2f} s", flush=True)
 
         def restart():
@@ -132,7 +133,7 @@ class Crash(unittest.TestCase):
         self.assertEqual(len(fx.all_lab_redis()), total, "redis-servers leaked or missing")
         rc.assert_progress_monotonic(self, s)
         rc.assert_no_errors(self, w, GID)
-        self.assertEqual(cfdata.dbsize_of_masters(*rc.config_endpoint(g)),
+        self.assertEqual(dataset.dbsize_of_masters(*rc.config_endpoint(g)),
                          KEYS + len(w.acked), "keys on the masters")
 
     def test_02_kill_source_agent_mid_shrink(self):

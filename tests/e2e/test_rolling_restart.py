@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 import fixture as fx
 import reshard_common as rc
 
-import cfdata  # scripts/ (fixture puts it on sys.path)
+from cftools.workload import Workload
 
 GID, PG = "roll-cme", "roll-pg"
 
@@ -73,7 +73,7 @@ class RollingRestart(unittest.TestCase):
         for cc in before.values():
             self.assertEqual(config_get(cc, "databases"), "16")
         g = fx.describe(GID)[0]
-        w = cfdata.Workload(*rc.config_endpoint(g), keys=500, rate=300)
+        w = Workload(*rc.config_endpoint(g), keys=500, rate=300)
         w.start()
         seen = []
         try:
@@ -162,7 +162,7 @@ class RollingRestart(unittest.TestCase):
             return out
         before = restarts()
         g = fx.describe(GID)[0]
-        w = cfdata.Workload(*rc.config_endpoint(g), keys=500, rate=200, prefix="k9:")
+        w = Workload(*rc.config_endpoint(g), keys=500, rate=200, prefix="k9:")
         w.start()
         try:
             fx.client().modify_cache_parameter_group(CacheParameterGroupName=PG,

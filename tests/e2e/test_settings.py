@@ -132,7 +132,7 @@ class B_ParameterGroups(unittest.TestCase):
             self.assertEqual(groups[name]["CacheParameterGroupFamily"], "redis7")
             self.assertFalse(groups[name]["IsGlobal"])
             self.assertEqual(groups[name]["ARN"],
-                             f"arn:aws:elasticache:{fx.REGION}:{fx.cflab.ACCOUNT_ID}:"
+                             f"arn:aws:elasticache:{fx.REGION}:{fx.lablib.ACCOUNT_ID}:"
                              f"parametergroup:{name}")
         one = c.describe_cache_parameter_groups(CacheParameterGroupName=PG.upper())
         self.assertEqual([g["CacheParameterGroupName"] for g in one["CacheParameterGroups"]], [PG])
@@ -386,7 +386,7 @@ class C_CacheClusters(unittest.TestCase):
                     self.assertEqual(cc["CacheParameterGroup"]["CacheParameterGroupName"],
                                      PG if gid == CMD else PG_CME)
                     self.assertEqual(cc["ARN"], f"arn:aws:elasticache:{fx.REGION}:"
-                                                f"{fx.cflab.ACCOUNT_ID}:cluster:{cc['CacheClusterId']}")
+                                                f"{fx.lablib.ACCOUNT_ID}:cluster:{cc['CacheClusterId']}")
                     node = cc["CacheNodes"][0]
                     self.assertEqual(node["CacheNodeId"], "0001")
                     if "ReadEndpoint" in m:
@@ -465,7 +465,7 @@ class D_Tags(unittest.TestCase):
     def test_02_faults(self):
         c = fx.client()
         rg, cl, pg, _ = self.arns()
-        base = f"arn:aws:elasticache:{fx.REGION}:{fx.cflab.ACCOUNT_ID}"
+        base = f"arn:aws:elasticache:{fx.REGION}:{fx.lablib.ACCOUNT_ID}"
         before = [c.list_tags_for_resource(ResourceName=a)["TagList"] for a in (rg, cl, pg)]
         t = [{"Key": "k", "Value": "v"}]
         cases = [
@@ -473,7 +473,7 @@ class D_Tags(unittest.TestCase):
             (c.add_tags_to_resource, dict(ResourceName="arn:aws:s3:::bucket", Tags=t),
              ("InvalidARN", 400)),
             (c.list_tags_for_resource,
-             dict(ResourceName=f"arn:aws:elasticache:xx-nowhere-1:{fx.cflab.ACCOUNT_ID}"
+             dict(ResourceName=f"arn:aws:elasticache:xx-nowhere-1:{fx.lablib.ACCOUNT_ID}"
                                f":replicationgroup:{CMD}"), ("InvalidARN", 400)),
             (c.list_tags_for_resource, dict(ResourceName=f"{base}:widget:x"), ("InvalidARN", 400)),
             (c.list_tags_for_resource, dict(ResourceName=f"{base}:replicationgroup:nope"),

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The cachefleet lab: one orchestrator and three agents (host-a/lab-a, host-b/lab-b,
 host-c/lab-c) on 127.0.0.1, with every file (configs, SQLite store, agent data dirs, logs,
 PID files) under one directory.
@@ -19,21 +18,21 @@ outside the kernel's ephemeral range; ranges are reserved in a small flock-prote
 """
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import json
 import os
-import random
 import re
+import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from cftools import REPO
+from cftools.errors import LabError
+from cftools.ports import bindable, release_reservations, reserve_port_ranges, transfer_reservation
+from cftools.procs import (is_redis_server, pid_alive, proc_cmdline, redis_processes_under,
+                           set_pdeathsig, terminate_pid)
 
 # The lab's SigV4 credentials. They are written into the orchestrator config of every lab and
 # test fixture; they protect nothing but a loopback lab.
@@ -52,15 +51,17 @@ WARM_PREFIX = "_warm-"
 def is_warm(node_id: str) -> bool:
     return node_id.startswith(WARM_PREFIX)
 
-_ORCH_READY = re.compile(
+
+# The lines the daemons log once they serve.
+ORCH_READY = re.compile(
     rb"cachefleet-orchestrator serving api on (\S+):(\d+) fleet on (\S+):(\d+)")
-_AGENT_READY = re.compile(rb"cachefleet-agent (\S+) serving on (\S+):(\d+)")
-_RESERVATIONS = Path(os.environ.get("CACHEFLEET_PORT_RESERVATIONS",
-                                    "/tmp/cachefleet-port-reservations.json"))
+AGENT_READY = re.compile(rb"cachefleet-agent (\S+) serving on (\S+):(\d+)")
 
 
-class LabError(RuntimeError):
-    pass
+def default_lab_dir() -> Path:
+    """The lab directory of scripts/lab.sh and `cachefleet`: $CACHEFLEET_LAB_DIR, else
+    <repo>/.lab."""
+    return Path(os.environ.get("CACHEFLEET_LAB_DIR", REPO / ".lab"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,254 +79,13 @@ def default_binaries(build_dir: Path | None = None) -> tuple[Path, Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Processes
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except OSError:
-        return False
-
-
-def proc_cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def proc_cwd(pid: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return ""
-
-
-def is_redis_server(pid: int) -> bool:
-    """True if pid is a live redis-server (argv[0] or its process title says so)."""
-    argv = proc_cmdline(pid)
-    if not argv or not pid_alive(pid):
-        return False
-    return os.path.basename(argv[0].split()[0]).startswith("redis-server")
-
-
-def _set_pdeathsig() -> None:
-    # Runs in the child between fork and exec: if the test process dies (even by SIGKILL), the
-    # kernel sends this child SIGTERM, so no daemon outlives a crashed test run.
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def terminate_pid(pid: int, expect: str | None = None, grace_s: float = 10.0,
-                  popen: subprocess.Popen | None = None) -> bool:
-    """SIGTERM, then SIGKILL after grace_s. If `expect` is given, the pid is only signalled
-    while its command line contains that string (guards against a recycled pid).
-    Returns True if a process was signalled."""
-    if not pid_alive(pid):
-        if popen is not None:
-            popen.poll()
-        return False
-    if expect is not None and not any(expect in a for a in proc_cmdline(pid)):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if popen is not None:
-            if popen.poll() is not None:
-                return True
-        elif not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if popen is not None:
-        try:
-            popen.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-    else:
-        deadline = time.monotonic() + 5
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return True
-
-
-def redis_processes_under(root: Path) -> list[dict]:
-    """Every live redis-server whose working directory (redis chdirs into its `dir`) is inside
-    root: these are ours even if no node.json recorded them."""
-    root_s = str(Path(root).resolve())
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        if not is_redis_server(pid):
-            continue
-        cwd = proc_cwd(pid)
-        if cwd == root_s or cwd.startswith(root_s + "/"):
-            found.append({"pid": pid, "cwd": cwd, "cmdline": " ".join(proc_cmdline(pid))})
-    return found
-
-
-# ---------------------------------------------------------------------------------------------
-# Ports
-
-
-def _bindable(port: int) -> bool:
-    """True if nothing listens on the TCP port on any local address. SO_REUSEADDR as the
-    servers use it (redis, Beast, gRPC): TIME_WAIT leftovers of earlier connections don't
-    count, a listener does."""
-    families = [(socket.AF_INET, "0.0.0.0")]
-    if socket.has_ipv6:
-        families.append((socket.AF_INET6, "::"))
-    for fam, addr in families:
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if fam == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            s.bind((addr, port))
-        except OSError as e:
-            if fam == socket.AF_INET6 and e.errno in (97, 99):  # no IPv6 on this box
-                continue
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(lo), int(hi)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-class _ReservationFile:
-    """flock-protected JSON list of {"owner": pid, "start": s, "end": e} node-port ranges."""
-
-    def __init__(self, path: Path = _RESERVATIONS):
-        self.path = path
-
-    def __enter__(self):
-        self.fd = os.open(str(self.path) + ".lock", os.O_CREAT | os.O_RDWR, 0o666)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        try:
-            self.entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.entries = []
-        self.entries = [e for e in self.entries if pid_alive(int(e.get("owner", 0)))]
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
-        finally:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-
-
-def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
-    return a0 <= b1 and b0 <= a1
-
-
-def reserve_port_ranges(count: int, size: int, owner: int | None = None,
-                        preferred: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
-    """Picks `count` disjoint ranges of `size` node ports each, all currently free together with
-    their bus ports (+10000, at most 65535), not reserved by another live lab. `preferred`
-    ranges (e.g. from an existing lab config) are kept when still free."""
-    owner = owner or os.getpid()
-    lo_eph, hi_eph = _ephemeral_range()
-    # Prefer node ports p with p and p + 10000 both below the ephemeral range, so outgoing
-    # connections never grab them between our check and redis' bind.
-    windows = []
-    if lo_eph - 10000 - 1 - 10000 >= size:
-        windows.append((10000, lo_eph - 10000 - 1))
-    windows.append((1024, 65535 - 10000))
-    with _ReservationFile() as res:
-        taken = [(int(e["start"]), int(e["end"])) for e in res.entries]
-
-        def usable(s: int, e: int) -> bool:
-            if s < 1024 or e + 10000 > 65535:
-                return False
-            for t0, t1 in taken:
-                for a0, a1 in ((s, e), (s + 10000, e + 10000)):
-                    for b0, b1 in ((t0, t1), (t0 + 10000, t1 + 10000)):
-                        if _overlaps(a0, a1, b0, b1):
-                            return False
-            return all(_bindable(p) and _bindable(p + 10000) for p in range(s, e + 1))
-
-        chosen: list[tuple[int, int]] = []
-        for s, e in (preferred or [])[:count]:
-            if e - s + 1 >= 1 and usable(s, e):
-                chosen.append((s, e))
-                taken.append((s, e))
-            else:
-                chosen = []
-                break
-        if len(chosen) < count:
-            chosen = []
-            taken = [(int(e["start"]), int(e["end"])) for e in res.entries]
-            rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-            for w0, w1 in windows:
-                attempts = 0
-                while len(chosen) < count and attempts < 400:
-                    attempts += 1
-                    if w1 - w0 + 1 < size:
-                        break
-                    s = rng.randrange(w0, w1 - size + 2)
-                    if usable(s, s + size - 1):
-                        chosen.append((s, s + size - 1))
-                        taken.append((s, s + size - 1))
-                if len(chosen) == count:
-                    break
-            if len(chosen) < count:
-                raise LabError(f"could not find {count} free port ranges of {size} ports")
-        for s, e in chosen:
-            res.entries.append({"owner": owner, "start": s, "end": e})
-    return chosen
-
-
-def transfer_reservation(start: int, new_owner: int) -> None:
-    with _ReservationFile() as res:
-        for e in res.entries:
-            if int(e["start"]) == start:
-                e["owner"] = new_owner
-
-
-def release_reservations(starts: list[int]) -> None:
-    with _ReservationFile() as res:
-        res.entries = [e for e in res.entries if int(e["start"]) not in starts]
-
-
-# ---------------------------------------------------------------------------------------------
 # Config files (YAML written by hand: the formats are flat, see configs/*.example.yaml)
 
 
 def _orchestrator_yaml(lab_dir: Path, api_port: int, fleet_port: int, heartbeat_ms: int,
                        cluster_node_timeout_ms: int, extra: str = "") -> str:
     """`extra`: more top-level YAML appended verbatim (tests: e.g. a `maintenance:` clock)."""
-    return f"""# cachefleet-orchestrator config written by scripts/cflab.py (format: configs/orchestrator.example.yaml).
+    return f"""# cachefleet-orchestrator config written by scripts/cftools/lab.py (format: configs/orchestrator.example.yaml).
 # Ports were picked at run time (0 = the kernel chooses) and pinned after the first start.
 api:
   listen: 127.0.0.1:{api_port}
@@ -354,7 +114,7 @@ log_level: info
 
 def _agent_yaml(host_id: str, az: str, fleet_addr: str, port_range: tuple[int, int],
                 data_dir: Path, heartbeat_ms: int, warm_pool: int) -> str:
-    return f"""# cachefleet-agent config written by scripts/cflab.py (format: configs/agent.example.yaml).
+    return f"""# cachefleet-agent config written by scripts/cftools/lab.py (format: configs/agent.example.yaml).
 host_id: {host_id}
 advertised_address: 127.0.0.1
 availability_zone: {az}
@@ -469,7 +229,7 @@ class Lab:
         kwargs = dict(stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                       cwd=str(self.root), start_new_session=True, close_fds=True)
         if not self.detach:
-            kwargs["preexec_fn"] = _set_pdeathsig
+            kwargs["preexec_fn"] = set_pdeathsig
         p = subprocess.Popen(argv, **kwargs)
         f.close()
         self._popen[name] = p
@@ -530,8 +290,8 @@ class Lab:
             api_port = int(api.rsplit(":", 1)[1]) if api else 0
             fleet_port = int(fleet.rsplit(":", 1)[1]) if fleet else 0
             # An old lab's pinned ports may have been taken since; then pick new ones.
-            if first and ((api_port and not _bindable(api_port))
-                          or (fleet_port and not _bindable(fleet_port))):
+            if first and ((api_port and not bindable(api_port))
+                          or (fleet_port and not bindable(fleet_port))):
                 api_port = fleet_port = 0
         cfg.write_text(_orchestrator_yaml(self.root, api_port, fleet_port, self.heartbeat_ms,
                                           self.cluster_node_timeout_ms,
@@ -539,7 +299,7 @@ class Lab:
         name = "orchestrator"
         offset = self.log_path(name).stat().st_size if self.log_path(name).exists() else 0
         p = self._spawn(name, [str(self.orchestrator_bin), "--config", str(cfg)])
-        m = self._wait_line(name, p, _ORCH_READY, offset)
+        m = self._wait_line(name, p, ORCH_READY, offset)
         self.api_port, self.fleet_port = int(m.group(2)), int(m.group(4))
         # Pin the chosen ports so that a restart uses the same addresses.
         cfg.write_text(_orchestrator_yaml(self.root, self.api_port, self.fleet_port,
@@ -574,7 +334,7 @@ class Lab:
                 argv.append("--stop-nodes-on-exit")
             procs.append((host_id, name, self._spawn(name, argv), offset, rng))
         for host_id, name, p, offset, rng in procs:
-            m = self._wait_line(name, p, _AGENT_READY, offset)
+            m = self._wait_line(name, p, AGENT_READY, offset)
             self.agent_ports[host_id] = int(m.group(3))
             if self.detach:
                 transfer_reservation(rng[0], p.pid)
@@ -758,7 +518,7 @@ class Lab:
         if self.stop_nodes_on_exit:
             argv.append("--stop-nodes-on-exit")
         p = self._spawn(name, argv)
-        m = self._wait_line(name, p, _AGENT_READY, offset)
+        m = self._wait_line(name, p, AGENT_READY, offset)
         self.agent_ports[host_id] = int(m.group(3))
         if self.detach and host_id in self.port_ranges:
             transfer_reservation(self.port_ranges[host_id][0], p.pid)
@@ -788,7 +548,6 @@ class Lab:
             terminate_pid(pid, expect="redis-server", grace_s=5.0)
         release_reservations(self._reserved or [s for s, _ in self.port_ranges.values()])
         if purge:
-            import shutil
             shutil.rmtree(self.root, ignore_errors=True)
             report.append(f"removed {self.root}")
         return report
@@ -798,92 +557,3 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-# ---------------------------------------------------------------------------------------------
-# Redis helpers (redis-cli; no Python Redis client needed)
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def redis_cli(host: str, port: int, *args: str, stdin: str | None = None,
-              timeout_s: float = 60.0, cluster: bool = False) -> subprocess.CompletedProcess:
-    argv = ["redis-cli", "-h", host, "-p", str(port)] + (["-c"] if cluster else []) + list(args)
-    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout_s)
-
-
-def cluster_check(host: str, port: int) -> tuple[bool, str]:
-    """`redis-cli --cluster check`: clean means exit 0, both [OK] lines, no [ERR]/[WARNING]."""
-    r = redis_cli(host, port, "--cluster", "check", f"{host}:{port}")
-    out = _ANSI.sub("", r.stdout + r.stderr)
-    ok = (r.returncode == 0 and "[OK] All nodes agree about slots configuration." in out
-          and "[OK] All 16384 slots covered." in out and "[ERR]" not in out
-          and "[WARNING]" not in out)
-    return ok, out
-
-
-def cluster_nodes(host: str, port: int) -> list[dict]:
-    """CLUSTER NODES parsed: id, host, port, flags, master (id or None), slots (owned ranges,
-    bracketed open-slot tokens skipped), link."""
-    r = redis_cli(host, port, "CLUSTER", "NODES")
-    if r.returncode != 0 or r.stdout.startswith("ERR"):
-        raise LabError(f"CLUSTER NODES on {host}:{port} failed: {r.stdout}{r.stderr}")
-    nodes = []
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) < 8:
-            continue
-        addr = parts[1].split("@")[0].split(",")[0]
-        h, _, p = addr.rpartition(":")
-        slots = []
-        for tok in parts[8:]:
-            if tok.startswith("["):
-                continue
-            a, _, b = tok.partition("-")
-            slots.append((int(a), int(b or a)))
-        nodes.append({"id": parts[0], "host": h, "port": int(p), "flags": parts[2].split(","),
-                      "master": None if parts[3] == "-" else parts[3], "link": parts[7],
-                      "slots": slots})
-    return nodes
-
-
-def write_read_keys(host: str, port: int, n: int = 1000, prefix: str = "cf:key:",
-                    cluster: bool = True) -> dict:
-    """Writes n keys through `redis-cli -c` (following MOVED), reads them back the same way and
-    reports {"written": OKs, "read_ok": matching values, "mismatches": [...]}."""
-    keys = [f"{prefix}{i}" for i in range(n)]
-    vals = [f"value-{i}-{os.getpid()}" for i in range(n)]
-    w = redis_cli(host, port, stdin="".join(f"SET {k} {v}\n" for k, v in zip(keys, vals)),
-                  cluster=cluster, timeout_s=120)
-    replies = [ln for ln in _ANSI.sub("", w.stdout).splitlines()
-               if ln and not ln.startswith("-> Redirected")]
-    written = sum(1 for ln in replies if ln == "OK")
-    r = redis_cli(host, port, stdin="".join(f"GET {k}\n" for k in keys), cluster=cluster,
-                  timeout_s=120)
-    got = [ln for ln in _ANSI.sub("", r.stdout).splitlines() if not ln.startswith("-> Redirected")]
-    mismatches = [(k, v, g) for k, v, g in zip(keys, vals, got) if v != g]
-    read_ok = sum(1 for v, g in zip(vals, got) if v == g)
-    return {"written": written, "read_ok": read_ok, "mismatches": mismatches[:5],
-            "write_errors": [ln for ln in replies if ln != "OK"][:5],
-            "stderr": (w.stderr + r.stderr)[-500:]}
-
-
-# ---------------------------------------------------------------------------------------------
-# Signed calls without the AWS CLI (status, tests)
-
-
-def boto3_client(lab: Lab, **kw):
-    import boto3
-    from botocore.config import Config
-    # Standard retries: 4xx faults are never retried (so error checks stay deterministic), but a
-    # pooled keep-alive connection that the server closed (idle timeout, restart) is.
-    cfg = kw.pop("config", None) or Config(retries={"max_attempts": 3, "mode": "standard"},
-                                           connect_timeout=5, read_timeout=30)
-    return boto3.client(
-        "elasticache", endpoint_url=lab.endpoint, region_name=REGION,
-        aws_access_key_id=kw.pop("access_key", ACCESS_KEY_ID),
-        aws_secret_access_key=kw.pop("secret", SECRET_ACCESS_KEY), config=cfg, **kw)
-
-
-if __name__ == "__main__":
-    sys.exit("use scripts/lab.sh")

@@ -1,39 +1,39 @@
-#!/usr/bin/python3
-"""Implements scripts/lab.sh: up | down [--purge] | status | demo | running."""
+"""Implements scripts/lab.sh (`python3 -m cftools.lab_cli`): up | down [--purge] | status | demo |
+running."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cflab  # noqa: E402
+from cftools import REPO, rediscli
+from cftools import lab as lablib
+from cftools.aws import lab_client
+from cftools.errors import LabError
 
 AWS = "/usr/bin/aws"
-LAB_DIR = Path(os.environ.get("CACHEFLEET_LAB_DIR", cflab.REPO / ".lab"))
+LAB_DIR = lablib.default_lab_dir()
 
 
-def lab_obj() -> cflab.Lab:
-    return cflab.Lab.attach(LAB_DIR)
+def lab_obj() -> lablib.Lab:
+    return lablib.Lab.attach(LAB_DIR)
 
 
-def all_running(lab: cflab.Lab) -> bool:
+def all_running(lab: lablib.Lab) -> bool:
     return all(pid is not None for pid in lab.running().values())
 
 
-def print_access(lab: cflab.Lab) -> None:
+def print_access(lab: lablib.Lab) -> None:
     ep = lab.endpoint
     print(f"""
 cachefleet lab is up (state in {lab.root})
   endpoint          {ep}
-  region            {cflab.REGION}
-  access key id     {cflab.ACCESS_KEY_ID}
-  secret access key {cflab.SECRET_ACCESS_KEY}
+  region            {lablib.REGION}
+  access key id     {lablib.ACCESS_KEY_ID}
+  secret access key {lablib.SECRET_ACCESS_KEY}
   (the credentials are documented in {lab.orchestrator_config})
 
 AWS CLI v2 (copy-paste):
@@ -50,18 +50,18 @@ AWS CLI v2 (copy-paste):
       --preferred-cache-cluster-a-zs lab-a lab-b lab-c
   /usr/bin/aws elasticache modify-replication-group-shard-configuration --endpoint-url {ep} \\
       --replication-group-id my-cluster --node-group-count 5 --apply-immediately
-  {cflab.REPO / 'scripts' / 'cachefleet'} watch my-cluster   # the reshard's progress bar
+  {REPO / 'scripts' / 'cachefleet'} watch my-cluster   # the reshard's progress bar
   /usr/bin/aws elasticache delete-replication-group --endpoint-url {ep} --replication-group-id my-cluster
 
 boto3 (/usr/bin/python3):
-  boto3.client("elasticache", endpoint_url="{ep}", region_name="{cflab.REGION}",
-               aws_access_key_id="{cflab.ACCESS_KEY_ID}",
-               aws_secret_access_key="{cflab.SECRET_ACCESS_KEY}")
+  boto3.client("elasticache", endpoint_url="{ep}", region_name="{lablib.REGION}",
+               aws_access_key_id="{lablib.ACCESS_KEY_ID}",
+               aws_secret_access_key="{lablib.SECRET_ACCESS_KEY}")
 
 Stop it with: scripts/lab.sh down   (add --purge to delete {lab.root})""")
 
 
-def cmd_up(quiet: bool = False) -> cflab.Lab:
+def cmd_up(quiet: bool = False) -> lablib.Lab:
     lab = lab_obj()
     running = lab.running()
     if all(running.values()):
@@ -71,13 +71,13 @@ def cmd_up(quiet: bool = False) -> cflab.Lab:
                 print("lab already running")
                 print_access(lab)
             return lab
-        except cflab.LabError as e:
+        except LabError as e:
             print(f"lab processes run but are not healthy ({e}); restarting", file=sys.stderr)
     if any(running.values()) or lab.redis_pids():
         print("a partial lab is running; stopping it first", file=sys.stderr)
         for line in lab.stop():
             print("  " + line, file=sys.stderr)
-    lab = cflab.Lab(LAB_DIR, detach=True)
+    lab = lablib.Lab(LAB_DIR, detach=True)
     lab.start()
     for name, pid in lab.running().items():
         print(f"  {name:<20} pid {pid}")
@@ -115,11 +115,11 @@ def cmd_status() -> int:
         print(f"  {name:<20} {'pid ' + str(pid) if pid else 'not running':<14}{extra}")
     nodes = [r for r in lab.node_records()]
     live = set(lab.redis_pids())
-    warm = [r for r in nodes if cflab.is_warm(r["node_id"]) and r.get("pid") in live]
+    warm = [r for r in nodes if lablib.is_warm(r["node_id"]) and r.get("pid") in live]
     print(f"redis-server processes: {len(live)} running "
           f"({len(warm)} of them idle in the agents' warm pools)")
     for r in nodes:
-        if cflab.is_warm(r["node_id"]):
+        if lablib.is_warm(r["node_id"]):
             continue
         pid = r.get("pid")
         state = "running" if pid in live else "not running"
@@ -130,7 +130,7 @@ def cmd_status() -> int:
             h = lab.health()
             print("hosts: " + ", ".join(f"{x.get('host_id')}/{x.get('az')}={x.get('state')}"
                                         for x in h.get("hosts", [])))
-            c = cflab.boto3_client(lab)
+            c = lab_client(lab)
             groups = []
             for page in c.get_paginator("describe_replication_groups").paginate():
                 groups += page["ReplicationGroups"]
@@ -148,7 +148,7 @@ def cmd_status() -> int:
 # demo
 
 
-def aws(lab: cflab.Lab, *args: str, check: bool = True) -> dict:
+def aws(lab: lablib.Lab, *args: str, check: bool = True) -> dict:
     argv = [AWS, "elasticache", *args, "--endpoint-url", lab.endpoint, "--output", "json"]
     r = subprocess.run(argv, capture_output=True, text=True, env=lab.client_env(), timeout=120)
     if check and r.returncode != 0:
@@ -165,7 +165,7 @@ def show(cmd: list[str]) -> None:
 def cmd_demo() -> int:
     lab = cmd_up(quiet=True)
     ep = lab.endpoint
-    print(f"lab running: endpoint {ep}, region {cflab.REGION}, key {cflab.ACCESS_KEY_ID} "
+    print(f"lab running: endpoint {ep}, region {lablib.REGION}, key {lablib.ACCESS_KEY_ID} "
           f"(secret in {lab.orchestrator_config})\n")
     existing = {g["ReplicationGroupId"] for g in
                 aws(lab, "describe-replication-groups").get("ReplicationGroups", [])}
@@ -212,7 +212,7 @@ def cmd_demo() -> int:
     recs = {r["node_id"]: r for r in lab.node_records()}
     roles = {}
     try:
-        for nd in cflab.cluster_nodes(cfg["Address"], cfg["Port"]):
+        for nd in rediscli.cluster_nodes(cfg["Address"], cfg["Port"]):
             roles[nd["port"]] = "primary" if "master" in nd["flags"] else "replica"
     except Exception:
         pass
@@ -231,17 +231,17 @@ def cmd_demo() -> int:
     host, port = cfg.get("Address"), cfg.get("Port")
     print("4. redis-cli --cluster check against the configuration endpoint:")
     show(["redis-cli", "--cluster", "check", f"{host}:{port}"])
-    ok, out = cflab.cluster_check(host, port)
+    ok, out = rediscli.cluster_check(host, port)
     print("   " + "\n   ".join(out.strip().splitlines()))
     print(f"   => {'clean' if ok else 'PROBLEMS FOUND'}\n")
 
     print("5. Write and read 1000 keys through redis-cli -c (follows MOVED redirects):")
     show(["redis-cli", "-c", "-h", host, "-p", str(port), "SET", "demo:key:<i>", "value-<i>"])
-    res = cflab.write_read_keys(host, port, 1000, prefix="demo:key:")
+    res = rediscli.write_read_keys(host, port, 1000, prefix="demo:key:")
     print(f"   wrote {res['written']}/1000 (OK replies), read back {res['read_ok']}/1000 matching")
-    for nd in cflab.cluster_nodes(host, port):
+    for nd in rediscli.cluster_nodes(host, port):
         if "master" in nd["flags"] and nd["slots"]:
-            k = cflab.redis_cli(nd["host"], nd["port"], "DBSIZE").stdout.strip()
+            k = rediscli.redis_cli(nd["host"], nd["port"], "DBSIZE").stdout.strip()
             rng = ",".join(f"{a}-{b}" for a, b in nd["slots"])
             print(f"   primary {nd['host']}:{nd['port']} slots {rng}: {k} keys")
     good = ok and res["written"] == 1000 and res["read_ok"] == 1000
@@ -273,7 +273,7 @@ def main() -> int:
             return cmd_demo()
         if cmd == "running":
             return 0 if all_running(lab_obj()) else 1
-    except cflab.LabError as e:
+    except LabError as e:
         print(f"lab: {e}", file=sys.stderr)
         return 1
     print("usage: scripts/lab.sh up | down [--purge] | status | demo", file=sys.stderr)
