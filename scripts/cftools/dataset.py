@@ -23,10 +23,10 @@ from cftools.slots import SLOTS, key_slot, parse_cluster_nodes
 # Topology
 
 
-def slot_map(host: str, port: int) -> list[tuple[str, int] | None]:
+def slot_map(host: str, port: int, timeout_s: float = 10) -> list[tuple[str, int] | None]:
     """slot -> (host, port) of its master, from CLUSTER SLOTS on one node."""
     owners: list[tuple[str, int] | None] = [None] * SLOTS
-    with RawConn(host, port, timeout_s=10) as c:
+    with RawConn(host, port, timeout_s=timeout_s) as c:
         for entry in c.call("CLUSTER", "SLOTS"):
             a, b, master = entry[0], entry[1], entry[2]
             addr = (master[0].decode() or host, int(master[1]))

@@ -4,7 +4,9 @@ every acknowledged key back and counts the lost ones (WAIT-confirmed vs primary-
 from __future__ import annotations
 
 from cftools.drill_load import R_ERR, R_OK, R_SEQ, R_T0, R_T1, R_WAIT
-from cftools.slots import SLOTS, key_slot
+from cftools.dataset import slot_map
+from cftools.resp import RespError
+from cftools.slots import key_slot
 
 
 def outage(records: list, t_from: float, blocked_ms: float = 100.0,
@@ -107,23 +109,13 @@ def _expected(res: dict):
 
 
 def _slot_owners(seeds) -> list:
-    import redis
+    """slot -> (host, port) of its master, from the first seed that answers CLUSTER SLOTS."""
     last = None
     for h, p in seeds:
-        r = redis.Redis(host=h, port=int(p), socket_timeout=5, socket_connect_timeout=2)
         try:
-            raw = r.execute_command("CLUSTER", "SLOTS")
-        except Exception as e:  # noqa: BLE001
+            return slot_map(h, int(p), timeout_s=5)
+        except (OSError, RespError) as e:
             last = e
-            continue
-        finally:
-            r.close()
-        owners: list = [None] * SLOTS
-        for entry in raw:
-            m = entry[2]
-            addr = ((m[0].decode() if isinstance(m[0], bytes) else m[0]) or h, int(m[1]))
-            owners[int(entry[0]):int(entry[1]) + 1] = [addr] * (int(entry[1]) - int(entry[0]) + 1)
-        return owners
     raise RuntimeError(f"no node answered CLUSTER SLOTS: {last}")
 
 

@@ -26,6 +26,8 @@ from botocore.exceptions import ClientError
 
 import fixture as fx
 
+from cftools.slots import parse_cluster_nodes
+
 CMD, CME, CMD2, NOAF = "fo-cmd", "fo-cme", "fo-cmd2", "fo-noaf"
 TIMINGS = []
 
@@ -121,14 +123,8 @@ def cme_primary_of(g: dict, ng: str) -> str:
 def tag_for(port: int) -> str:
     """A hash tag whose slot the node at port owns."""
     r = redis.Redis("127.0.0.1", port, socket_timeout=2)
-    owned = []
-    for line in r.execute_command("CLUSTER", "NODES").decode().splitlines():
-        parts = line.split()
-        if "myself" in parts[2]:
-            for tok in parts[8:]:
-                if not tok.startswith("["):
-                    a, _, b = tok.partition("-")
-                    owned.append((int(a), int(b or a)))
+    owned = [rng for n in parse_cluster_nodes(r.execute_command("CLUSTER", "NODES").decode())
+             if "myself" in n["flags"] for rng in n["ranges"]]
     for i in range(100000):
         slot = r.execute_command("CLUSTER", "KEYSLOT", f"t{i}")
         if any(a <= slot <= b for a, b in owned):
