@@ -2,26 +2,28 @@
 bench/failover_bench.py and tests/e2e/test_drill.py. Run by /usr/bin/python3 (Debian's boto3
 and redis-py 4.3.4).
 
-This module holds the drill itself (the last piece below); the other pieces are its neighbours
-drill_client, drill_load, drill_analysis, drill_local and drill_report:
+The pieces, one module each:
 
-  * the client ("the app"): a writer that SETs unique sequenced keys <prefix><seq> at a fixed
-    rate and, every k-th write (or each), follows the SET with `WAIT 1 <timeout>` on the same
-    connection. Cluster mode disabled: plain redis-py `Redis` on the primary, re-resolved when a
-    write fails (connection error, READONLY, LOADING, ...) through a resolver — the group's
-    PrimaryEndpoint from DescribeReplicationGroups confirmed by ROLE, a static node list (ROLE),
-    or Sentinel. Cluster mode enabled: redis-py `RedisCluster` for discovery and slot routing,
-    with a short retry of our own (see ClusterWriter);
-  * LoadProcess: that client in its own process (so that the drill's polling never shares the
-    GIL with it), started with a JSON spec, stopped with a line on stdin; it writes every
-    attempt (seq, slot, start, end, outcome, WAIT result) to a JSON file;
-  * analysis: outage windows as the client saw them, error counts by kind, latency;
-  * verification: every acknowledged key read back from the current primaries, lost writes
-    split by WAIT-confirmed / primary-only;
-  * the drill itself (run_drill): discovery with DescribeReplicationGroups, the action
-    (TestFailover, SIGKILL of the primary's redis-server, SIGKILL of the agent hosting it and
-    its redis-servers, ModifyReplicationGroup PrimaryClusterId), the wait for `available` with
-    a new primary, DescribeEvents of the window, and the report (format_report for humans).
+  * drill_client: the client ("the app"), a writer that SETs unique sequenced keys
+    <prefix><seq> at a fixed rate and, every k-th write (or each), follows the SET with
+    `WAIT 1 <timeout>` on the same connection. Cluster mode disabled: plain redis-py `Redis` on
+    the primary, re-resolved when a write fails (connection error, READONLY, LOADING, ...)
+    through a resolver — the group's PrimaryEndpoint from DescribeReplicationGroups confirmed by
+    ROLE, a static node list (ROLE), or Sentinel. Cluster mode enabled: redis-py `RedisCluster`
+    for discovery and slot routing, with a short retry of our own (see ClusterWriter);
+  * drill_load: LoadProcess, that client in its own process (so that the drill's polling never
+    shares the GIL with it), started with a JSON spec, stopped with a line on stdin; it writes
+    every attempt (seq, slot, start, end, outcome, WAIT result) to a JSON file;
+  * drill_analysis: outage windows as the client saw them, error counts by kind, latency; and
+    the verification: every acknowledged key read back from the current primaries, lost
+    writes split by WAIT-confirmed / primary-only;
+  * drill_local: the actions on the lab's local processes (kill a primary, kill a host,
+    restart its agent);
+  * this module: the drill itself (Drill.run): discovery with DescribeReplicationGroups, the
+    action (TestFailover, SIGKILL of the primary's redis-server, SIGKILL of the agent hosting
+    it and its redis-servers, ModifyReplicationGroup PrimaryClusterId), the wait for
+    `available` with a new primary, DescribeEvents of the window, and the report
+    (drill_report.format_report for humans).
 
 Times are CLOCK_MONOTONIC seconds (time.monotonic()), which is the same clock in every process
 of the machine, so the load process's records and the drill's trigger time compare directly.
