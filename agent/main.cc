@@ -9,8 +9,8 @@
 #include <cstring>
 #include <string>
 
-#include "agent/agent_config.h"
-#include "agent/agent_runtime.h"
+#include "agent/runtime/agent_config.h"
+#include "agent/runtime/agent_runtime.h"
 #include "common/log.h"
 
 namespace {

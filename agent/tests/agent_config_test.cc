@@ -1,4 +1,4 @@
-#include "agent/agent_config.h"
+#include "agent/runtime/agent_config.h"
 
 #include <fstream>
 #include <sstream>

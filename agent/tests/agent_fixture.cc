@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 
 extern char** environ;
 

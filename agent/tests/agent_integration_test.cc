@@ -21,9 +21,9 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/node_spec.h"
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
+#include "agent/redis/node_spec.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
 #include "agent/tests/agent_fixture.h"
 #include "agent/tests/agent_test_base.h"
 #include "common/slot_range.h"

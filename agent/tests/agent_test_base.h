@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/redis_conn.h"
+#include "agent/redis/redis_conn.h"
 #include "agent/tests/agent_fixture.h"
 #include "common/slot_range.h"
 

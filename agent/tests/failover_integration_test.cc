@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
 #include "agent/tests/agent_fixture.h"
 #include "agent/tests/agent_test_base.h"
 

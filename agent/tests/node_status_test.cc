@@ -1,4 +1,4 @@
-#include "agent/node_status.h"
+#include "agent/nodes/node_status.h"
 
 #include <gtest/gtest.h>
 

@@ -16,10 +16,10 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
-#include "agent/slot_move_plan.h"
-#include "agent/slot_mover.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
+#include "agent/slots/slot_move_plan.h"
+#include "agent/slots/slot_mover.h"
 #include "agent/tests/agent_fixture.h"
 #include "common/slot_range.h"
 

@@ -6,9 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/redis_text.h"
-#include "agent/slot_move_plan.h"
-#include "agent/slot_mover.h"
+#include "agent/redis/redis_text.h"
+#include "agent/slots/slot_move_plan.h"
+#include "agent/slots/slot_mover.h"
 
 namespace cf::agent {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/agent_runtime.h"
+#include "agent/runtime/agent_runtime.h"
 
 #include <atomic>
 #include <chrono>
@@ -7,8 +7,8 @@
 #include <grpcpp/impl/service_type.h>
 #include <grpcpp/resource_quota.h>
 
-#include "agent/agent_service.h"
-#include "agent/fleet_client.h"
+#include "agent/runtime/agent_service.h"
+#include "agent/runtime/fleet_client.h"
 #include "common/log.h"
 
 namespace cf::agent {

@@ -109,7 +109,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/slot_move_plan.h"
+#include "agent/slots/slot_move_plan.h"
 #include "common/result.h"
 #include "common/slot_range.h"
 

@@ -1,4 +1,4 @@
-#include "agent/redis_conn.h"
+#include "agent/redis/redis_conn.h"
 
 #include <sys/time.h>
 

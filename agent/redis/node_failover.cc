@@ -1,13 +1,13 @@
-#include "agent/node_failover.h"
+#include "agent/redis/node_failover.h"
 
 #include <algorithm>
 #include <functional>
 #include <thread>
 #include <vector>
 
-#include "agent/node_admin.h"
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
+#include "agent/redis/node_admin.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
 
 namespace cf::agent {
 namespace {

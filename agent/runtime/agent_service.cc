@@ -1,13 +1,13 @@
-#include "agent/agent_service.h"
+#include "agent/runtime/agent_service.h"
 
 #include <grpcpp/grpcpp.h>
 
-#include "agent/node_admin.h"
-#include "agent/node_failover.h"
-#include "agent/node_spec.h"
-#include "agent/node_supervisor.h"
-#include "agent/redis_conn.h"
-#include "agent/slot_mover_rpc.h"
+#include "agent/redis/node_admin.h"
+#include "agent/redis/node_failover.h"
+#include "agent/redis/node_spec.h"
+#include "agent/nodes/node_supervisor.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/runtime/slot_mover_rpc.h"
 #include "cachefleet.grpc.pb.h"
 #include "common/log.h"
 

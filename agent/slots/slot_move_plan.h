@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/redis_text.h"
+#include "agent/redis/redis_text.h"
 #include "common/result.h"
 #include "common/slot_range.h"
 

@@ -5,7 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "agent/slot_mover.h"
+#include "agent/slots/slot_mover.h"
 #include "cachefleet.grpc.pb.h"
 
 namespace cf::agent {

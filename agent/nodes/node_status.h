@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/redis_text.h"
+#include "agent/redis/redis_text.h"
 #include "common/result.h"
 
 namespace cachefleet::v1 {

@@ -1,4 +1,4 @@
-#include "agent/slot_move_plan.h"
+#include "agent/slots/slot_move_plan.h"
 
 #include <algorithm>
 #include <array>

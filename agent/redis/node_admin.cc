@@ -1,11 +1,11 @@
-#include "agent/node_admin.h"
+#include "agent/redis/node_admin.h"
 
 #include <arpa/inet.h>
 
 #include <vector>
 
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
 
 namespace cf::agent {
 namespace {

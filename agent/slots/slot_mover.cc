@@ -1,4 +1,4 @@
-#include "agent/slot_mover.h"
+#include "agent/slots/slot_mover.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,9 +7,9 @@
 #include <set>
 #include <thread>
 
-#include "agent/node_admin.h"
-#include "agent/redis_conn.h"
-#include "agent/redis_text.h"
+#include "agent/redis/node_admin.h"
+#include "agent/redis/redis_conn.h"
+#include "agent/redis/redis_text.h"
 #include "common/log.h"
 
 namespace cf::agent {

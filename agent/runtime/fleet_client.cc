@@ -1,4 +1,4 @@
-#include "agent/fleet_client.h"
+#include "agent/runtime/fleet_client.h"
 
 #include <atomic>
 #include <chrono>
@@ -9,7 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "agent/node_supervisor.h"
+#include "agent/nodes/node_supervisor.h"
 #include "cachefleet.grpc.pb.h"
 #include "cachefleet.pb.h"
 #include "common/log.h"

@@ -122,7 +122,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 #include "common/result.h"
 
 namespace cachefleet::v1 {

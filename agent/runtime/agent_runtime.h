@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "agent/agent_config.h"
-#include "agent/node_supervisor.h"
+#include "agent/runtime/agent_config.h"
+#include "agent/nodes/node_supervisor.h"
 #include "common/result.h"
 
 namespace cf::agent {

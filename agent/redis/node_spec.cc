@@ -1,4 +1,4 @@
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 
 #include <fcntl.h>
 #include <unistd.h>

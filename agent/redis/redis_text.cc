@@ -1,4 +1,4 @@
-#include "agent/redis_text.h"
+#include "agent/redis/redis_text.h"
 
 #include <algorithm>
 #include <charconv>

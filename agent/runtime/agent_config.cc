@@ -1,4 +1,4 @@
-#include "agent/agent_config.h"
+#include "agent/runtime/agent_config.h"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <spdlog/common.h>
 #include <yaml-cpp/yaml.h>
 
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 
 namespace cf::agent {
 namespace {

@@ -1,8 +1,8 @@
-#include "agent/node_status.h"
+#include "agent/nodes/node_status.h"
 
 #include <algorithm>
 
-#include "agent/redis_conn.h"
+#include "agent/redis/redis_conn.h"
 #include "cachefleet.pb.h"
 
 namespace cf::agent {

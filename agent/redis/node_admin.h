@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 #include "common/result.h"
 #include "common/slot_range.h"
 

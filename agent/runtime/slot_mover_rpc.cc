@@ -1,11 +1,11 @@
-#include "agent/slot_mover_rpc.h"
+#include "agent/runtime/slot_mover_rpc.h"
 
 #include <cstdlib>
 
-#include "agent/agent_service.h"
-#include "agent/node_spec.h"
-#include "agent/node_supervisor.h"
-#include "agent/redis_conn.h"
+#include "agent/runtime/agent_service.h"
+#include "agent/redis/node_spec.h"
+#include "agent/nodes/node_supervisor.h"
+#include "agent/redis/redis_conn.h"
 #include "common/log.h"
 
 namespace cf::agent {

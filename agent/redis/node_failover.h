@@ -33,7 +33,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/node_spec.h"
+#include "agent/redis/node_spec.h"
 #include "common/result.h"
 
 namespace cf::agent {
