@@ -170,7 +170,7 @@ struct MoveSpec {
   // MIGRATEs only when it exceeds max_batch_keys / max_batch_bytes, never by the time budget.
   bool whole_slot_flights = true;
   // Completion batches without an epoch bump when the target's epoch is already above the
-  // source's (SlotMover::Impl::Complete): no nodes.conf fsync on every node per batch.
+  // source's (SlotCompleter::Complete, slot_completion.h): no nodes.conf fsync on every node per batch.
   bool quiet_complete = true;
   uint32_t connect_timeout_ms = 500;
   uint32_t command_timeout_ms = 5000;   // SETSLOT / COUNT / GETKEYS / MEMORY USAGE pipelines
