@@ -56,6 +56,16 @@ Status NodeSupervisor::Impl::SpawnLocked(const std::shared_ptr<ManagedNode>& np)
   return {};
 }
 
+Status NodeSupervisor::Impl::ValidateRunnable(const NodeSpec& spec) const {
+  if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
+  if (!EngineVersionMatches(opts.installed_version, spec.engine_version)) {
+    return MakeError(Errc::kInvalidArgument, "engine_version '" + spec.engine_version +
+                                                 "' is not installed on this host (it has " +
+                                                 opts.installed_version + ")");
+  }
+  return {};
+}
+
 RedisConn& NodeSupervisor::Impl::AdminConn(ManagedNode& n) {
   if (!n.admin_conn) {
     n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
@@ -695,12 +705,7 @@ void NodeSupervisor::Shutdown(ExitPolicy policy) {
 Status NodeSupervisor::LaunchNode(const NodeSpec& spec, uint32_t ready_timeout_ms,
                                   cachefleet::v1::NodeStatus* out) {
   Impl& m = *impl_;
-  if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
-  if (!EngineVersionMatches(opts_.installed_version, spec.engine_version)) {
-    return MakeError(Errc::kInvalidArgument, "engine_version '" + spec.engine_version +
-                                                 "' is not installed on this host (it has " +
-                                                 opts_.installed_version + ")");
-  }
+  if (auto s = m.ValidateRunnable(spec); !s.ok()) return s;
   if (spec.port < opts_.port_range_start || spec.port > opts_.port_range_end) {
     return MakeError(Errc::kInvalidArgument,
                      "port " + std::to_string(spec.port) + " is outside this host's range " +

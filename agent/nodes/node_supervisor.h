@@ -1,6 +1,12 @@
 // NodeSupervisor: starts, watches, restarts, re-adopts and stops the redis-server nodes of one
 // host. The only code that creates or signals redis-server processes.
 //
+// The public face of nodes/. Its parts, each a class with a narrow interface to the
+// supervisor: NodeProcesses (node_process.h: spawn, reap, stop, probe), WarmPool (warm_pool.h,
+// through WarmPoolHost), NodeAdopter (node_adoption.h, through AdoptionHost), NodeRegistry
+// (managed_node.h). The supervisor itself (supervisor_impl.h, node_supervisor.cc,
+// supervisor_failover.cc) keeps the lifecycle below: exits, holds, restarts, the monitor.
+//
 // Files: each node lives in <data_dir>/nodes/<node_id>/ with redis.conf (re-rendered on every
 // start), nodes.conf (cluster config; kept across restarts so the node keeps its cluster id),
 // redis.log, stderr.log (what redis printed before its log was open) and node.json (NodeRecord:

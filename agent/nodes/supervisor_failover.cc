@@ -230,12 +230,7 @@ Status NodeSupervisor::ReconfigureNode(const NodeSpec& spec, bool restart,
                                        cachefleet::v1::NodeStatus* out, bool force_restart,
                                        const std::set<std::string>& static_keys) {
   Impl& m = *impl_;
-  if (auto s = ValidateNodeSpec(spec); !s.ok()) return s;
-  if (!EngineVersionMatches(opts_.installed_version, spec.engine_version)) {
-    return MakeError(Errc::kInvalidArgument, "engine_version '" + spec.engine_version +
-                                                 "' is not installed on this host (it has " +
-                                                 opts_.installed_version + ")");
-  }
+  if (auto s = m.ValidateRunnable(spec); !s.ok()) return s;
   const std::string& id = spec.node_id;
   const std::string what = "ReconfigureNode " + id + ": ";
   auto np = m.registry.Find(id);

@@ -96,7 +96,9 @@ struct NodeSupervisor::Impl final : WarmPoolHost, AdoptionHost {
   Status WaitRunning(ManagedNode& n, Clock::time_point deadline, uint32_t timeout_ms);
   void StopForExit(const std::shared_ptr<ManagedNode>& np);
   // n.op_mu held. The node's admin connection (created on first use).
-  RedisConn& AdminConn(ManagedNode& n);
+  RedisConn& AdminConn(ManagedNode& n) override;
+  // ValidateNodeSpec + the engine version is the installed one (kInvalidArgument).
+  Status ValidateRunnable(const NodeSpec& spec) const;
 
   // --- ReconfigureNode (supervisor_failover.cc; n.op_mu held) ---
   // Replaces the spec (n.mu, then registry.mu) and re-renders redis.conf and node.json.

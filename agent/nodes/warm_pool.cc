@@ -112,16 +112,8 @@ Status WarmPool::RetireLocked(const std::shared_ptr<ManagedNode>& np, const std:
   return {};
 }
 
-std::string WarmPool::CheckPristine(ManagedNode& n, const NodeSpec& spec,
-                                                int64_t pid) {
-  if (!n.admin_conn) {
-    n.admin_conn = std::make_unique<RedisConn>(RedisConnOptions{
-        .host = opts_.advertised_address,
-        .port = static_cast<uint16_t>(n.spec.port),
-        .connect_timeout_ms = opts_.redis_connect_timeout_ms,
-        .command_timeout_ms = opts_.redis_command_timeout_ms});
-  }
-  auto r = n.admin_conn->Pipeline({{"INFO", "server"}, {"DBSIZE"}, {"CLUSTER", "INFO"}});
+std::string WarmPool::CheckPristine(ManagedNode& n, const NodeSpec& spec, int64_t pid) {
+  auto r = host_.AdminConn(n).Pipeline({{"INFO", "server"}, {"DBSIZE"}, {"CLUSTER", "INFO"}});
   if (!r.ok()) return "not answering: " + r.error().message;
   for (const auto& reply : *r) {
     if (!reply.ok()) return reply.error().message;
@@ -145,7 +137,7 @@ std::string WarmPool::CheckPristine(ManagedNode& n, const NodeSpec& spec,
 }
 
 std::string WarmPool::ApplyRuntimeConfig(ManagedNode& n, const NodeSpec& spec,
-                                                     uint32_t* pending_node_timeout_ms) {
+                                         uint32_t* pending_node_timeout_ms) {
   *pending_node_timeout_ms = 0;
   auto settings = RuntimeConfigSettings(spec);
   if (!settings.ok()) return settings.error().message;
@@ -414,8 +406,7 @@ bool WarmPool::SpawnWarm(uint32_t port) {
   return true;
 }
 
-bool WarmPool::RetireWarm(const std::shared_ptr<ManagedNode>& np,
-                                      const std::string& why) {
+bool WarmPool::RetireWarm(const std::shared_ptr<ManagedNode>& np, const std::string& why) {
   {
     std::lock_guard lk(registry_.mu);
     auto it = registry_.nodes.find(np->spec.node_id);

@@ -39,6 +39,8 @@ class WarmPoolHost {
                           uint32_t budget_ms) = 0;
   // n.mu held: writes node.json.
   virtual void PersistLocked(ManagedNode& n, bool stopped) = 0;
+  // n.op_mu held: the node's admin connection (created on first use).
+  virtual RedisConn& AdminConn(ManagedNode& n) = 0;
 };
 
 class WarmPool {

@@ -110,287 +110,321 @@ class ClusterLifecycleTest : public AgentTest {
     std::printf("[timing] cluster healthy after %lld ms\n", MsSince(t0));
   }
 
+  // --- Launch 6 nodes concurrently.
+  void LaunchAllNodes(AgentProcess& a) {
+    auto t_launch = Clock::now();
+    std::vector<std::future<grpc::Status>> launches;
+    for (Node* n : All()) {
+      launches.push_back(std::async(std::launch::async, [this, &a, n] {
+        pb::NodeStatus s;
+        return Launch(a, MakeSpec(n->id, n->port, true), &s);
+      }));
+    }
+    for (auto& f : launches) {
+      grpc::Status st = f.get();
+      ASSERT_TRUE(st.ok()) << st.error_message();
+    }
+    long long launch_ms = MsSince(t_launch);
+    std::printf("[timing] 6 nodes launched in %lld ms\n", launch_ms);
+    EXPECT_LT(launch_ms, 2000);
+
+    for (Node* n : All()) {
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, n->id, &s));
+      EXPECT_EQ(s.state(), pb::NODE_RUNNING);
+      EXPECT_GT(s.pid(), 0);
+      EXPECT_EQ(s.redis_version(), "7.0.15");
+      EXPECT_EQ(s.maxmemory(), 64ull << 20);
+      EXPECT_EQ(s.cluster_known_nodes(), 1u);
+      ASSERT_FALSE(s.cluster_node_id().empty());
+      n->cluster_id = s.cluster_node_id();
+      // Files on disk.
+      for (const char* f : {"redis.conf", "nodes.conf", "node.json", "redis.log"}) {
+        EXPECT_TRUE(fs::exists(a.node_dir(n->id) + "/" + f)) << n->id << "/" << f;
+      }
+    }
+  }
+
+  // --- Form the cluster through the RPCs.
+  void FormCluster(AgentProcess& a) {
+    auto t_form = Clock::now();
+    ranges_ = SplitSlotsEvenly(3);
+    for (int i = 0; i < 3; ++i) {
+      auto st = AddSlots(a, masters_[i].id, ranges_[i], i + 1);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+    }
+    for (Node* n : All()) {
+      if (n == &masters_[0]) continue;
+      auto st = Meet(a, n->id, masters_[0].port);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+    }
+    // REPLICATE before the master is known fails with FAILED_PRECONDITION; retry until it works.
+    for (int i = 0; i < 3; ++i) {
+      grpc::Status last;
+      bool ok = WaitFor([&] {
+        last = Replicate(a, replicas_[i].id, masters_[i].cluster_id);
+        EXPECT_TRUE(last.ok() || last.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
+            << last.error_message();
+        return last.ok();
+      }, 10000, 20);
+      ASSERT_TRUE(ok) << last.error_message();
+    }
+    ExpectHealthyWithin(a, 20000);
+    std::printf("[timing] cluster formed (addslots+meet+replicate+healthy) in %lld ms\n", MsSince(t_form));
+  }
+
+  // --- Idempotency: every RPC again.
+  void CheckIdempotency(AgentProcess& a) {
+    for (int i = 0; i < 3; ++i) {
+      auto st = AddSlots(a, masters_[i].id, ranges_[i], i + 1);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      st = Replicate(a, replicas_[i].id, masters_[i].cluster_id);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      st = Meet(a, replicas_[i].id, masters_[0].port);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+    }
+    {
+      // Slots owned by another master cannot be added.
+      auto st = AddSlots(a, masters_[0].id, ranges_[1], 0);
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+      // A config epoch on a node that knows peers and lacks the slots is refused.
+      st = AddSlots(a, masters_[0].id, ranges_[2], 9);
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+      // Launch again: same node, same pid.
+      pb::NodeStatus before, again;
+      ASSERT_TRUE(GetStatus(a, masters_[0].id, &before));
+      st = Launch(a, MakeSpec(masters_[0].id, masters_[0].port, true), &again);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      EXPECT_EQ(again.pid(), before.pid());
+      // Same id, different spec.
+      st = Launch(a, MakeSpec(masters_[0].id, base_ + 9, true));
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    }
+  }
+
+  // --- Data through the cluster: 100 keys, each written to its slot's master.
+  void WriteKeysThroughTheCluster(AgentProcess& a) {
+    {
+      RedisConn c0 = Conn(masters_[0].port);
+      for (int k = 0; k < 100; ++k) {
+        std::string key = "key:" + std::to_string(k);
+        auto slot = c0.Command({"CLUSTER", "KEYSLOT", key});
+        ASSERT_TRUE(slot.ok()) << slot.error().message;
+        int owner = 0;
+        for (int i = 0; i < 3; ++i) {
+          if (slot->integer() >= ranges_[i].start && slot->integer() <= ranges_[i].end) owner = i;
+        }
+        RedisConn c = Conn(masters_[owner].port);
+        auto r = c.Command({"SET", key, "v"});
+        ASSERT_TRUE(r.ok()) << r.error().message;
+      }
+      // A write to the wrong master is a MOVED error, translated as FAILED_PRECONDITION.
+      {
+        auto slot = c0.Command({"CLUSTER", "KEYSLOT", "key:0"});
+        ASSERT_TRUE(slot.ok());
+        int wrong = slot->integer() <= static_cast<long long>(ranges_[0].end) ? 1 : 0;
+        RedisConn c = Conn(masters_[wrong].port);
+        auto r = c.Command({"SET", "key:0", "v"});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
+        EXPECT_EQ(ClassifyRedisError(r.error().message.substr(r.error().message.find(": ") + 2)),
+                  RedisErrorKind::kMoved)
+            << r.error().message;
+        EXPECT_TRUE(c.connected());
+      }
+      uint64_t total = 0;
+      ASSERT_TRUE(WaitFor([&] {
+        total = 0;
+        uint64_t replica_total = 0;
+        for (auto& m : masters_) {
+          pb::NodeStatus s;
+          if (GetStatus(a, m.id, &s)) total += s.keys();
+        }
+        for (auto& n : replicas_) {
+          pb::NodeStatus s;
+          if (GetStatus(a, n.id, &s)) replica_total += s.keys();
+        }
+        return total >= 100 && replica_total == total;
+      }, 5000)) << "keys on masters: " << total;
+    }
+  }
+
+  // --- kill -9 a child node: restarted, same cluster id, restarts=1, CRASHED while down.
+  void KillChildNode(AgentProcess& a) {
+    {
+      Node& m = masters_[1];
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, m.id, &s));
+      int64_t old_pid = s.pid();
+      auto t_crash = Clock::now();
+      ASSERT_EQ(::kill(static_cast<pid_t>(old_pid), SIGKILL), 0);
+      bool saw_crashed = false;
+      ASSERT_TRUE(WaitFor([&] {
+        pb::NodeStatus now;
+        if (!GetStatus(a, m.id, &now)) return false;
+        if (now.state() == pb::NODE_CRASHED) saw_crashed = true;
+        s = now;
+        return now.state() == pb::NODE_RUNNING && now.pid() != old_pid && now.restarts() == 1;
+      }, 10000, 5)) << "state " << s.state() << " restarts " << s.restarts();
+      std::printf("[timing] killed node back RUNNING after %lld ms\n", MsSince(t_crash));
+      EXPECT_TRUE(saw_crashed);
+      EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
+      EXPECT_NE(s.last_error().find("signal 9"), std::string::npos) << s.last_error();
+      ExpectHealthyWithin(a, 20000);
+    }
+  }
+
+  // --- kill -9 the agent; a new agent re-adopts the same processes.
+  void Kill9AgentReadoptsNodes(AgentProcess& a) {
+      for (auto& s : List(a)) pids_[s.node_id()] = s.pid();
+    ASSERT_EQ(pids_.size(), 6u);
+    a.Kill9();
+    for (Node* n : All()) {
+      EXPECT_TRUE(ProcessAlive(static_cast<pid_t>(pids_[n->id]))) << n->id << " died with the agent";
+    }
+    auto t_adopt = Clock::now();
+    a.Start();
+    std::printf("[timing] agent restart to serving: %lld ms\n", MsSince(t_adopt));
+    {
+      auto nodes = List(a);
+      ASSERT_EQ(nodes.size(), 6u);
+      for (auto& s : nodes) {
+        EXPECT_EQ(s.pid(), pids_[s.node_id()]) << s.node_id() << " was not re-adopted";
+        EXPECT_EQ(s.state(), pb::NODE_RUNNING) << s.node_id();
+        EXPECT_EQ(s.restarts(), s.node_id() == masters_[1].id ? 1u : 0u) << s.node_id();
+      }
+      for (Node* n : All()) {
+        auto on_port = RedisPidsOnPort(n->port);
+        ASSERT_EQ(on_port.size(), 1u) << "duplicate redis-server on port " << n->port;
+        EXPECT_EQ(on_port[0], pids_[n->id]);
+      }
+      ExpectHealthyWithin(a, 20000);
+    }
+  }
+
+  // --- A node dies while the agent is down: the next agent restarts it, the rest are adopted.
+  void NodeDiesWhileAgentIsDown(AgentProcess& a) {
+    {
+      Node& r = replicas_[2];
+      a.Kill9();
+      ASSERT_EQ(::kill(static_cast<pid_t>(pids_[r.id]), SIGKILL), 0);
+      ASSERT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pids_[r.id])); }, 5000));
+      a.Start();
+      pb::NodeStatus s;
+      ASSERT_TRUE(WaitFor([&] {
+        return GetStatus(a, r.id, &s) && s.state() == pb::NODE_RUNNING;
+      }, 10000, 10));
+      EXPECT_NE(s.pid(), pids_[r.id]);
+      EXPECT_EQ(s.restarts(), 1u);
+      EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
+      EXPECT_NE(s.last_error().find("gone"), std::string::npos) << s.last_error();
+      for (Node* n : All()) {
+        if (n == &r) continue;
+        pb::NodeStatus o;
+        ASSERT_TRUE(GetStatus(a, n->id, &o));
+        EXPECT_EQ(o.pid(), pids_[n->id]) << n->id;
+      }
+      ExpectHealthyWithin(a, 20000);
+    }
+  }
+
+  // --- An adopted (non-child) node dies: found by polling and restarted.
+  void AdoptedNodeDies(AgentProcess& a) {
+    {
+      Node& m = masters_[0];
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, m.id, &s));
+      ASSERT_EQ(s.pid(), pids_[m.id]);  // adopted
+      auto t_crash = Clock::now();
+      ASSERT_EQ(::kill(static_cast<pid_t>(s.pid()), SIGKILL), 0);
+      ASSERT_TRUE(WaitFor([&] {
+        pb::NodeStatus now;
+        if (!GetStatus(a, m.id, &now)) return false;
+        s = now;
+        return now.state() == pb::NODE_RUNNING && now.pid() != pids_[m.id] && now.restarts() == 1;
+      }, 10000, 10)) << "state " << s.state();
+      std::printf("[timing] adopted node killed -> RUNNING again after %lld ms\n", MsSince(t_crash));
+      EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
+      ExpectHealthyWithin(a, 20000);
+    }
+  }
+
+  // --- StopNode without purge keeps the directory; launching again keeps the cluster id.
+  void StopWithoutPurge(AgentProcess& a) {
+    {
+      Node& r = replicas_[1];
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, r.id, &s));
+      int64_t pid = s.pid();
+      bool existed = false;
+      auto st = Stop(a, r.id, false, &existed);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      EXPECT_TRUE(existed);
+      EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
+      EXPECT_TRUE(fs::exists(a.node_dir(r.id) + "/nodes.conf"));
+      grpc::Status gst;
+      EXPECT_FALSE(GetStatus(a, r.id, &s, &gst));
+      EXPECT_EQ(gst.error_code(), grpc::StatusCode::NOT_FOUND);
+      st = Launch(a, MakeSpec(r.id, r.port, true), &s);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
+      EXPECT_EQ(s.restarts(), 0u);
+      ExpectHealthyWithin(a, 20000);
+    }
+  }
+
+  // --- StopNode with purge removes the process and the directory.
+  void StopWithPurge(AgentProcess& a) {
+    {
+      Node& r = replicas_[0];
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, r.id, &s));
+      int64_t pid = s.pid();
+      bool existed = false;
+      auto t_stop = Clock::now();
+      auto st = Stop(a, r.id, true, &existed);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      std::printf("[timing] StopNode+purge took %lld ms\n", MsSince(t_stop));
+      EXPECT_TRUE(existed);
+      EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
+      EXPECT_FALSE(fs::exists(a.node_dir(r.id)));
+      EXPECT_EQ(List(a).size(), 5u);
+      st = Stop(a, r.id, true, &existed);
+      EXPECT_TRUE(st.ok());
+      EXPECT_FALSE(existed);
+    }
+  }
+
+  // --- Graceful agent stop with --stop-nodes-on-exit stops every node.
+  void StopNodesOnExit(AgentProcess& a) {
+    std::vector<int64_t> live;
+    for (auto& s : List(a)) live.push_back(s.pid());
+    a.Terminate();
+    for (int64_t pid : live) {
+      EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000)) << pid;
+    }
+  }
+
   std::vector<Node> masters_, replicas_;
+  std::vector<SlotRange> ranges_;  // FormCluster
+  std::map<std::string, int64_t> pids_;  // node id -> pid before the agent kill -9
 };
 
 TEST_F(ClusterLifecycleTest, FormCrashReadoptStopPurge) {
   auto agent = NewAgent();
   agent->Start();
   AgentProcess& a = *agent;
-
-  // --- Launch 6 nodes concurrently.
-  auto t_launch = Clock::now();
-  std::vector<std::future<grpc::Status>> launches;
-  for (Node* n : All()) {
-    launches.push_back(std::async(std::launch::async, [this, &a, n] {
-      pb::NodeStatus s;
-      return Launch(a, MakeSpec(n->id, n->port, true), &s);
-    }));
-  }
-  for (auto& f : launches) {
-    grpc::Status st = f.get();
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
-  long long launch_ms = MsSince(t_launch);
-  std::printf("[timing] 6 nodes launched in %lld ms\n", launch_ms);
-  EXPECT_LT(launch_ms, 2000);
-
-  for (Node* n : All()) {
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, n->id, &s));
-    EXPECT_EQ(s.state(), pb::NODE_RUNNING);
-    EXPECT_GT(s.pid(), 0);
-    EXPECT_EQ(s.redis_version(), "7.0.15");
-    EXPECT_EQ(s.maxmemory(), 64ull << 20);
-    EXPECT_EQ(s.cluster_known_nodes(), 1u);
-    ASSERT_FALSE(s.cluster_node_id().empty());
-    n->cluster_id = s.cluster_node_id();
-    // Files on disk.
-    for (const char* f : {"redis.conf", "nodes.conf", "node.json", "redis.log"}) {
-      EXPECT_TRUE(fs::exists(a.node_dir(n->id) + "/" + f)) << n->id << "/" << f;
-    }
-  }
-
-  // --- Form the cluster through the RPCs.
-  auto t_form = Clock::now();
-  auto ranges = SplitSlotsEvenly(3);
-  for (int i = 0; i < 3; ++i) {
-    auto st = AddSlots(a, masters_[i].id, ranges[i], i + 1);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
-  for (Node* n : All()) {
-    if (n == &masters_[0]) continue;
-    auto st = Meet(a, n->id, masters_[0].port);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-  }
-  // REPLICATE before the master is known fails with FAILED_PRECONDITION; retry until it works.
-  for (int i = 0; i < 3; ++i) {
-    grpc::Status last;
-    bool ok = WaitFor([&] {
-      last = Replicate(a, replicas_[i].id, masters_[i].cluster_id);
-      EXPECT_TRUE(last.ok() || last.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
-          << last.error_message();
-      return last.ok();
-    }, 10000, 20);
-    ASSERT_TRUE(ok) << last.error_message();
-  }
-  ExpectHealthyWithin(a, 20000);
-  std::printf("[timing] cluster formed (addslots+meet+replicate+healthy) in %lld ms\n", MsSince(t_form));
-
-  // --- Idempotency: every RPC again.
-  for (int i = 0; i < 3; ++i) {
-    auto st = AddSlots(a, masters_[i].id, ranges[i], i + 1);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    st = Replicate(a, replicas_[i].id, masters_[i].cluster_id);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    st = Meet(a, replicas_[i].id, masters_[0].port);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-  }
-  {
-    // Slots owned by another master cannot be added.
-    auto st = AddSlots(a, masters_[0].id, ranges[1], 0);
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
-    // A config epoch on a node that knows peers and lacks the slots is refused.
-    st = AddSlots(a, masters_[0].id, ranges[2], 9);
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
-    // Launch again: same node, same pid.
-    pb::NodeStatus before, again;
-    ASSERT_TRUE(GetStatus(a, masters_[0].id, &before));
-    st = Launch(a, MakeSpec(masters_[0].id, masters_[0].port, true), &again);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(again.pid(), before.pid());
-    // Same id, different spec.
-    st = Launch(a, MakeSpec(masters_[0].id, base_ + 9, true));
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
-  }
-
-  // --- Data through the cluster: 100 keys, each written to its slot's master.
-  {
-    RedisConn c0 = Conn(masters_[0].port);
-    for (int k = 0; k < 100; ++k) {
-      std::string key = "key:" + std::to_string(k);
-      auto slot = c0.Command({"CLUSTER", "KEYSLOT", key});
-      ASSERT_TRUE(slot.ok()) << slot.error().message;
-      int owner = 0;
-      for (int i = 0; i < 3; ++i) {
-        if (slot->integer() >= ranges[i].start && slot->integer() <= ranges[i].end) owner = i;
-      }
-      RedisConn c = Conn(masters_[owner].port);
-      auto r = c.Command({"SET", key, "v"});
-      ASSERT_TRUE(r.ok()) << r.error().message;
-    }
-    // A write to the wrong master is a MOVED error, translated as FAILED_PRECONDITION.
-    {
-      auto slot = c0.Command({"CLUSTER", "KEYSLOT", "key:0"});
-      ASSERT_TRUE(slot.ok());
-      int wrong = slot->integer() <= static_cast<long long>(ranges[0].end) ? 1 : 0;
-      RedisConn c = Conn(masters_[wrong].port);
-      auto r = c.Command({"SET", "key:0", "v"});
-      ASSERT_FALSE(r.ok());
-      EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
-      EXPECT_EQ(ClassifyRedisError(r.error().message.substr(r.error().message.find(": ") + 2)),
-                RedisErrorKind::kMoved)
-          << r.error().message;
-      EXPECT_TRUE(c.connected());
-    }
-    uint64_t total = 0;
-    ASSERT_TRUE(WaitFor([&] {
-      total = 0;
-      uint64_t replica_total = 0;
-      for (auto& m : masters_) {
-        pb::NodeStatus s;
-        if (GetStatus(a, m.id, &s)) total += s.keys();
-      }
-      for (auto& n : replicas_) {
-        pb::NodeStatus s;
-        if (GetStatus(a, n.id, &s)) replica_total += s.keys();
-      }
-      return total >= 100 && replica_total == total;
-    }, 5000)) << "keys on masters: " << total;
-  }
-
-  // --- kill -9 a child node: restarted, same cluster id, restarts=1, CRASHED while down.
-  {
-    Node& m = masters_[1];
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, m.id, &s));
-    int64_t old_pid = s.pid();
-    auto t_crash = Clock::now();
-    ASSERT_EQ(::kill(static_cast<pid_t>(old_pid), SIGKILL), 0);
-    bool saw_crashed = false;
-    ASSERT_TRUE(WaitFor([&] {
-      pb::NodeStatus now;
-      if (!GetStatus(a, m.id, &now)) return false;
-      if (now.state() == pb::NODE_CRASHED) saw_crashed = true;
-      s = now;
-      return now.state() == pb::NODE_RUNNING && now.pid() != old_pid && now.restarts() == 1;
-    }, 10000, 5)) << "state " << s.state() << " restarts " << s.restarts();
-    std::printf("[timing] killed node back RUNNING after %lld ms\n", MsSince(t_crash));
-    EXPECT_TRUE(saw_crashed);
-    EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
-    EXPECT_NE(s.last_error().find("signal 9"), std::string::npos) << s.last_error();
-    ExpectHealthyWithin(a, 20000);
-  }
-
-  // --- kill -9 the agent; a new agent re-adopts the same processes.
-  std::map<std::string, int64_t> pids;
-  for (auto& s : List(a)) pids[s.node_id()] = s.pid();
-  ASSERT_EQ(pids.size(), 6u);
-  a.Kill9();
-  for (Node* n : All()) {
-    EXPECT_TRUE(ProcessAlive(static_cast<pid_t>(pids[n->id]))) << n->id << " died with the agent";
-  }
-  auto t_adopt = Clock::now();
-  a.Start();
-  std::printf("[timing] agent restart to serving: %lld ms\n", MsSince(t_adopt));
-  {
-    auto nodes = List(a);
-    ASSERT_EQ(nodes.size(), 6u);
-    for (auto& s : nodes) {
-      EXPECT_EQ(s.pid(), pids[s.node_id()]) << s.node_id() << " was not re-adopted";
-      EXPECT_EQ(s.state(), pb::NODE_RUNNING) << s.node_id();
-      EXPECT_EQ(s.restarts(), s.node_id() == masters_[1].id ? 1u : 0u) << s.node_id();
-    }
-    for (Node* n : All()) {
-      auto on_port = RedisPidsOnPort(n->port);
-      ASSERT_EQ(on_port.size(), 1u) << "duplicate redis-server on port " << n->port;
-      EXPECT_EQ(on_port[0], pids[n->id]);
-    }
-    ExpectHealthyWithin(a, 20000);
-  }
-
-  // --- A node dies while the agent is down: the next agent restarts it, the rest are adopted.
-  {
-    Node& r = replicas_[2];
-    a.Kill9();
-    ASSERT_EQ(::kill(static_cast<pid_t>(pids[r.id]), SIGKILL), 0);
-    ASSERT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pids[r.id])); }, 5000));
-    a.Start();
-    pb::NodeStatus s;
-    ASSERT_TRUE(WaitFor([&] {
-      return GetStatus(a, r.id, &s) && s.state() == pb::NODE_RUNNING;
-    }, 10000, 10));
-    EXPECT_NE(s.pid(), pids[r.id]);
-    EXPECT_EQ(s.restarts(), 1u);
-    EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
-    EXPECT_NE(s.last_error().find("gone"), std::string::npos) << s.last_error();
-    for (Node* n : All()) {
-      if (n == &r) continue;
-      pb::NodeStatus o;
-      ASSERT_TRUE(GetStatus(a, n->id, &o));
-      EXPECT_EQ(o.pid(), pids[n->id]) << n->id;
-    }
-    ExpectHealthyWithin(a, 20000);
-  }
-
-  // --- An adopted (non-child) node dies: found by polling and restarted.
-  {
-    Node& m = masters_[0];
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, m.id, &s));
-    ASSERT_EQ(s.pid(), pids[m.id]);  // adopted
-    auto t_crash = Clock::now();
-    ASSERT_EQ(::kill(static_cast<pid_t>(s.pid()), SIGKILL), 0);
-    ASSERT_TRUE(WaitFor([&] {
-      pb::NodeStatus now;
-      if (!GetStatus(a, m.id, &now)) return false;
-      s = now;
-      return now.state() == pb::NODE_RUNNING && now.pid() != pids[m.id] && now.restarts() == 1;
-    }, 10000, 10)) << "state " << s.state();
-    std::printf("[timing] adopted node killed -> RUNNING again after %lld ms\n", MsSince(t_crash));
-    EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
-    ExpectHealthyWithin(a, 20000);
-  }
-
-  // --- StopNode without purge keeps the directory; launching again keeps the cluster id.
-  {
-    Node& r = replicas_[1];
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, r.id, &s));
-    int64_t pid = s.pid();
-    bool existed = false;
-    auto st = Stop(a, r.id, false, &existed);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    EXPECT_TRUE(existed);
-    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
-    EXPECT_TRUE(fs::exists(a.node_dir(r.id) + "/nodes.conf"));
-    grpc::Status gst;
-    EXPECT_FALSE(GetStatus(a, r.id, &s, &gst));
-    EXPECT_EQ(gst.error_code(), grpc::StatusCode::NOT_FOUND);
-    st = Launch(a, MakeSpec(r.id, r.port, true), &s);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
-    EXPECT_EQ(s.restarts(), 0u);
-    ExpectHealthyWithin(a, 20000);
-  }
-
-  // --- StopNode with purge removes the process and the directory.
-  {
-    Node& r = replicas_[0];
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, r.id, &s));
-    int64_t pid = s.pid();
-    bool existed = false;
-    auto t_stop = Clock::now();
-    auto st = Stop(a, r.id, true, &existed);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    std::printf("[timing] StopNode+purge took %lld ms\n", MsSince(t_stop));
-    EXPECT_TRUE(existed);
-    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
-    EXPECT_FALSE(fs::exists(a.node_dir(r.id)));
-    EXPECT_EQ(List(a).size(), 5u);
-    st = Stop(a, r.id, true, &existed);
-    EXPECT_TRUE(st.ok());
-    EXPECT_FALSE(existed);
-  }
-
-  // --- Graceful agent stop with --stop-nodes-on-exit stops every node.
-  std::vector<int64_t> live;
-  for (auto& s : List(a)) live.push_back(s.pid());
-  a.Terminate();
-  for (int64_t pid : live) {
-    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000)) << pid;
-  }
+  ASSERT_NO_FATAL_FAILURE(LaunchAllNodes(a));
+  ASSERT_NO_FATAL_FAILURE(FormCluster(a));
+  ASSERT_NO_FATAL_FAILURE(CheckIdempotency(a));
+  ASSERT_NO_FATAL_FAILURE(WriteKeysThroughTheCluster(a));
+  ASSERT_NO_FATAL_FAILURE(KillChildNode(a));
+  ASSERT_NO_FATAL_FAILURE(Kill9AgentReadoptsNodes(a));
+  ASSERT_NO_FATAL_FAILURE(NodeDiesWhileAgentIsDown(a));
+  ASSERT_NO_FATAL_FAILURE(AdoptedNodeDies(a));
+  ASSERT_NO_FATAL_FAILURE(StopWithoutPurge(a));
+  ASSERT_NO_FATAL_FAILURE(StopWithPurge(a));
+  ASSERT_NO_FATAL_FAILURE(StopNodesOnExit(a));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,6 +92,92 @@ class WarmPoolTest : public AgentTest {
     return s.pid();
   }
 
+  // --- The pool fills on the two highest ports; reported once 2.2 s old; not nodes.
+  void FillsAndIsReported(AgentProcess& a, Clock::time_point t_start,
+                          std::map<uint16_t, int64_t>& warm_pid,
+                          std::map<uint16_t, std::string>& warm_myid) {
+    ASSERT_TRUE(WaitWarmPorts({Top(1), Top(0)}, 15000))
+        << "warm ports reported: " << fleet_.latest_warm_ports().size();
+    long long fill_ms = MsSince(t_start);
+    std::printf("[timing] warm pool of 2 reported %lld ms after the agent start\n", fill_ms);
+    EXPECT_GE(fill_ms, 2200);
+    EXPECT_EQ(fleet_.latest_nodes(), 0);
+    EXPECT_TRUE(List(a).empty());
+    for (uint16_t p : {Top(0), Top(1)}) {
+      pb::NodeStatus s;
+      ASSERT_TRUE(GetStatus(a, WarmNodeId(p), &s));
+      EXPECT_EQ(s.state(), pb::NODE_RUNNING);
+      EXPECT_EQ(s.cluster_known_nodes(), 1u);
+      EXPECT_EQ(s.maxmemory(), 0u);
+      warm_pid[p] = s.pid();
+      warm_myid[p] = s.cluster_node_id();
+      auto rec = NodeRecordFromJson(ReadFileOrEmpty(a.node_dir(WarmNodeId(p)) + "/node.json"));
+      ASSERT_TRUE(rec.ok());
+      EXPECT_EQ(rec->pid, s.pid());  // scripts that kill recorded pids find pool nodes too
+      EXPECT_EQ(Cwd(s.pid()), a.node_dir(WarmNodeId(p)));
+    }
+    // Warm nodes take no admin RPCs.
+    EXPECT_EQ(Meet(a, WarmNodeId(Top(0)), Top(1)).error_code(), grpc::StatusCode::NOT_FOUND);
+    // Ids of the agent's own are refused.
+    EXPECT_EQ(Launch(a, MakeSpec(WarmNodeId(Top(0)), Top(0), true)).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+
+  // --- Claim: same pid, renamed directory, cwd follows, spec applied, same cluster id.
+  void ClaimsTheWarmNode(AgentProcess& a, const std::string& id, uint16_t port,
+                         const std::map<uint16_t, int64_t>& warm_pid,
+                         const std::map<uint16_t, std::string>& warm_myid) {
+    pb::NodeSpec spec = MakeSpec(id, port, true, 3000);
+    (*spec.mutable_config())["maxmemory-policy"] = "allkeys-lru";
+    pb::NodeStatus s;
+    auto t_claim = Clock::now();
+    auto st = Launch(a, spec, &s);
+    long long claim_ms = MsSince(t_claim);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    std::printf("[timing] LaunchNode claiming a warm node: %lld ms\n", claim_ms);
+    EXPECT_LT(claim_ms, 500);
+    EXPECT_EQ(s.node_id(), id);
+    EXPECT_EQ(s.state(), pb::NODE_RUNNING);
+    EXPECT_EQ(s.pid(), warm_pid.at(port));
+    EXPECT_EQ(s.restarts(), 0u);
+    EXPECT_EQ(s.maxmemory(), 64ull << 20);
+    EXPECT_EQ(s.cluster_node_id(), warm_myid.at(port));
+    EXPECT_EQ(MyId(port), warm_myid.at(port));
+    EXPECT_FALSE(fs::exists(a.node_dir(WarmNodeId(port))));
+    EXPECT_TRUE(fs::exists(a.node_dir(id) + "/nodes.conf"));
+    EXPECT_EQ(Cwd(s.pid()), a.node_dir(id));
+    EXPECT_EQ(ConfigGet(port, "dir"), a.node_dir(id));
+    EXPECT_EQ(ConfigGet(port, "maxmemory"), std::to_string(64ull << 20));
+    EXPECT_EQ(ConfigGet(port, "maxmemory-policy"), "allkeys-lru");
+    // Formation node timeout until the node reports cluster_state ok (it never does here).
+    EXPECT_EQ(ConfigGet(port, "cluster-node-timeout"), "500");
+    {
+      auto rec = NodeRecordFromJson(ReadFileOrEmpty(a.node_dir(id) + "/node.json"));
+      ASSERT_TRUE(rec.ok());
+      EXPECT_EQ(rec->spec.node_id, id);
+      EXPECT_EQ(rec->pid, warm_pid.at(port));
+      std::string conf = ReadFileOrEmpty(a.node_dir(id) + "/redis.conf");
+      EXPECT_NE(conf.find("maxmemory 67108864\n"), std::string::npos) << conf;
+      EXPECT_NE(conf.find("cluster-node-timeout 3000\n"), std::string::npos) << conf;
+      // redis writes its log and cluster config relative to its cwd: into the new directory.
+      RedisConn c = Conn(port);
+      ASSERT_TRUE(c.Command({"CLUSTER", "SAVECONFIG"}).ok());
+      EXPECT_NE(ReadFileOrEmpty(a.node_dir(id) + "/nodes.conf").find(warm_myid.at(port)),
+                std::string::npos);
+      EXPECT_FALSE(ReadFileOrEmpty(a.node_dir(id) + "/redis.log").empty());
+    }
+    // The claimed node is a node now; the other warm port is still warm.
+    ASSERT_EQ(List(a).size(), 1u);
+    EXPECT_TRUE(WaitWarmPorts({Top(1)}, 3000));
+    EXPECT_TRUE(WaitFor([&] { return fleet_.latest_nodes() == 1; }, 3000));
+    // Idempotent; the port is taken for other ids.
+    pb::NodeStatus again;
+    ASSERT_TRUE(Launch(a, spec, &again).ok());
+    EXPECT_EQ(again.pid(), warm_pid.at(port));
+    EXPECT_EQ(Launch(a, MakeSpec("w-other-001", port, true)).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+
   RecordingFleet fleet_;
   std::unique_ptr<grpc::Server> server_;
   std::string fleet_address_;
@@ -108,87 +194,14 @@ TEST_F(WarmPoolTest, FillClaimCrashIncompatibleRefillAgentRestart) {
   agent->Start();
   AgentProcess& a = *agent;
 
-  // --- The pool fills on the two highest ports; reported once 2.2 s old; not nodes.
-  ASSERT_TRUE(WaitWarmPorts({Top(1), Top(0)}, 15000))
-      << "warm ports reported: " << fleet_.latest_warm_ports().size();
-  long long fill_ms = MsSince(t_start);
-  std::printf("[timing] warm pool of 2 reported %lld ms after the agent start\n", fill_ms);
-  EXPECT_GE(fill_ms, 2200);
-  EXPECT_EQ(fleet_.latest_nodes(), 0);
-  EXPECT_TRUE(List(a).empty());
   std::map<uint16_t, int64_t> warm_pid;
   std::map<uint16_t, std::string> warm_myid;
-  for (uint16_t p : {Top(0), Top(1)}) {
-    pb::NodeStatus s;
-    ASSERT_TRUE(GetStatus(a, WarmNodeId(p), &s));
-    EXPECT_EQ(s.state(), pb::NODE_RUNNING);
-    EXPECT_EQ(s.cluster_known_nodes(), 1u);
-    EXPECT_EQ(s.maxmemory(), 0u);
-    warm_pid[p] = s.pid();
-    warm_myid[p] = s.cluster_node_id();
-    auto rec = NodeRecordFromJson(ReadFileOrEmpty(a.node_dir(WarmNodeId(p)) + "/node.json"));
-    ASSERT_TRUE(rec.ok());
-    EXPECT_EQ(rec->pid, s.pid());  // scripts that kill recorded pids find pool nodes too
-    EXPECT_EQ(Cwd(s.pid()), a.node_dir(WarmNodeId(p)));
-  }
-  // Warm nodes take no admin RPCs.
-  EXPECT_EQ(Meet(a, WarmNodeId(Top(0)), Top(1)).error_code(), grpc::StatusCode::NOT_FOUND);
-  // Ids of the agent's own are refused.
-  EXPECT_EQ(Launch(a, MakeSpec(WarmNodeId(Top(0)), Top(0), true)).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-
-  // --- Claim: same pid, renamed directory, cwd follows, spec applied, same cluster id.
+  ASSERT_NO_FATAL_FAILURE(FillsAndIsReported(a, t_start, warm_pid, warm_myid));
   const std::string id = "w-0001-001";
   const uint16_t port = Top(0);
-  pb::NodeSpec spec = MakeSpec(id, port, true, 3000);
-  (*spec.mutable_config())["maxmemory-policy"] = "allkeys-lru";
+  ASSERT_NO_FATAL_FAILURE(ClaimsTheWarmNode(a, id, port, warm_pid, warm_myid));
   pb::NodeStatus s;
-  auto t_claim = Clock::now();
-  auto st = Launch(a, spec, &s);
-  long long claim_ms = MsSince(t_claim);
-  ASSERT_TRUE(st.ok()) << st.error_message();
-  std::printf("[timing] LaunchNode claiming a warm node: %lld ms\n", claim_ms);
-  EXPECT_LT(claim_ms, 500);
-  EXPECT_EQ(s.node_id(), id);
-  EXPECT_EQ(s.state(), pb::NODE_RUNNING);
-  EXPECT_EQ(s.pid(), warm_pid[port]);
-  EXPECT_EQ(s.restarts(), 0u);
-  EXPECT_EQ(s.maxmemory(), 64ull << 20);
-  EXPECT_EQ(s.cluster_node_id(), warm_myid[port]);
-  EXPECT_EQ(MyId(port), warm_myid[port]);
-  EXPECT_FALSE(fs::exists(a.node_dir(WarmNodeId(port))));
-  EXPECT_TRUE(fs::exists(a.node_dir(id) + "/nodes.conf"));
-  EXPECT_EQ(Cwd(s.pid()), a.node_dir(id));
-  EXPECT_EQ(ConfigGet(port, "dir"), a.node_dir(id));
-  EXPECT_EQ(ConfigGet(port, "maxmemory"), std::to_string(64ull << 20));
-  EXPECT_EQ(ConfigGet(port, "maxmemory-policy"), "allkeys-lru");
-  // Formation node timeout until the node reports cluster_state ok (it never does here).
-  EXPECT_EQ(ConfigGet(port, "cluster-node-timeout"), "500");
-  {
-    auto rec = NodeRecordFromJson(ReadFileOrEmpty(a.node_dir(id) + "/node.json"));
-    ASSERT_TRUE(rec.ok());
-    EXPECT_EQ(rec->spec.node_id, id);
-    EXPECT_EQ(rec->pid, warm_pid[port]);
-    std::string conf = ReadFileOrEmpty(a.node_dir(id) + "/redis.conf");
-    EXPECT_NE(conf.find("maxmemory 67108864\n"), std::string::npos) << conf;
-    EXPECT_NE(conf.find("cluster-node-timeout 3000\n"), std::string::npos) << conf;
-    // redis writes its log and cluster config relative to its cwd: into the new directory.
-    RedisConn c = Conn(port);
-    ASSERT_TRUE(c.Command({"CLUSTER", "SAVECONFIG"}).ok());
-    EXPECT_NE(ReadFileOrEmpty(a.node_dir(id) + "/nodes.conf").find(warm_myid[port]),
-              std::string::npos);
-    EXPECT_FALSE(ReadFileOrEmpty(a.node_dir(id) + "/redis.log").empty());
-  }
-  // The claimed node is a node now; the other warm port is still warm.
-  ASSERT_EQ(List(a).size(), 1u);
-  EXPECT_TRUE(WaitWarmPorts({Top(1)}, 3000));
-  EXPECT_TRUE(WaitFor([&] { return fleet_.latest_nodes() == 1; }, 3000));
-  // Idempotent; the port is taken for other ids.
-  pb::NodeStatus again;
-  ASSERT_TRUE(Launch(a, spec, &again).ok());
-  EXPECT_EQ(again.pid(), warm_pid[port]);
-  EXPECT_EQ(Launch(a, MakeSpec("w-other-001", port, true)).error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status st;
 
   // --- The claimed node is our child: kill -9 -> CRASHED, restarted with restarts=1, same id.
   {
