@@ -204,74 +204,70 @@ class ClusterLifecycleTest : public AgentTest {
 
   // --- Data through the cluster: 100 keys, each written to its slot's master.
   void WriteKeysThroughTheCluster(AgentProcess& a) {
-    {
-      RedisConn c0 = Conn(masters_[0].port);
-      for (int k = 0; k < 100; ++k) {
-        std::string key = "key:" + std::to_string(k);
-        auto slot = c0.Command({"CLUSTER", "KEYSLOT", key});
-        ASSERT_TRUE(slot.ok()) << slot.error().message;
-        int owner = 0;
-        for (int i = 0; i < 3; ++i) {
-          if (slot->integer() >= ranges_[i].start && slot->integer() <= ranges_[i].end) owner = i;
-        }
-        RedisConn c = Conn(masters_[owner].port);
-        auto r = c.Command({"SET", key, "v"});
-        ASSERT_TRUE(r.ok()) << r.error().message;
+    RedisConn c0 = Conn(masters_[0].port);
+    for (int k = 0; k < 100; ++k) {
+      std::string key = "key:" + std::to_string(k);
+      auto slot = c0.Command({"CLUSTER", "KEYSLOT", key});
+      ASSERT_TRUE(slot.ok()) << slot.error().message;
+      int owner = 0;
+      for (int i = 0; i < 3; ++i) {
+        if (slot->integer() >= ranges_[i].start && slot->integer() <= ranges_[i].end) owner = i;
       }
-      // A write to the wrong master is a MOVED error, translated as FAILED_PRECONDITION.
-      {
-        auto slot = c0.Command({"CLUSTER", "KEYSLOT", "key:0"});
-        ASSERT_TRUE(slot.ok());
-        int wrong = slot->integer() <= static_cast<long long>(ranges_[0].end) ? 1 : 0;
-        RedisConn c = Conn(masters_[wrong].port);
-        auto r = c.Command({"SET", "key:0", "v"});
-        ASSERT_FALSE(r.ok());
-        EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
-        EXPECT_EQ(ClassifyRedisError(r.error().message.substr(r.error().message.find(": ") + 2)),
-                  RedisErrorKind::kMoved)
-            << r.error().message;
-        EXPECT_TRUE(c.connected());
-      }
-      uint64_t total = 0;
-      ASSERT_TRUE(WaitFor([&] {
-        total = 0;
-        uint64_t replica_total = 0;
-        for (auto& m : masters_) {
-          pb::NodeStatus s;
-          if (GetStatus(a, m.id, &s)) total += s.keys();
-        }
-        for (auto& n : replicas_) {
-          pb::NodeStatus s;
-          if (GetStatus(a, n.id, &s)) replica_total += s.keys();
-        }
-        return total >= 100 && replica_total == total;
-      }, 5000)) << "keys on masters: " << total;
+      RedisConn c = Conn(masters_[owner].port);
+      auto r = c.Command({"SET", key, "v"});
+      ASSERT_TRUE(r.ok()) << r.error().message;
     }
+    // A write to the wrong master is a MOVED error, translated as FAILED_PRECONDITION.
+    {
+      auto slot = c0.Command({"CLUSTER", "KEYSLOT", "key:0"});
+      ASSERT_TRUE(slot.ok());
+      int wrong = slot->integer() <= static_cast<long long>(ranges_[0].end) ? 1 : 0;
+      RedisConn c = Conn(masters_[wrong].port);
+      auto r = c.Command({"SET", "key:0", "v"});
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
+      EXPECT_EQ(ClassifyRedisError(r.error().message.substr(r.error().message.find(": ") + 2)),
+                RedisErrorKind::kMoved)
+          << r.error().message;
+      EXPECT_TRUE(c.connected());
+    }
+    uint64_t total = 0;
+    ASSERT_TRUE(WaitFor([&] {
+      total = 0;
+      uint64_t replica_total = 0;
+      for (auto& m : masters_) {
+        pb::NodeStatus s;
+        if (GetStatus(a, m.id, &s)) total += s.keys();
+      }
+      for (auto& n : replicas_) {
+        pb::NodeStatus s;
+        if (GetStatus(a, n.id, &s)) replica_total += s.keys();
+      }
+      return total >= 100 && replica_total == total;
+    }, 5000)) << "keys on masters: " << total;
   }
 
   // --- kill -9 a child node: restarted, same cluster id, restarts=1, CRASHED while down.
   void KillChildNode(AgentProcess& a) {
-    {
-      Node& m = masters_[1];
-      pb::NodeStatus s;
-      ASSERT_TRUE(GetStatus(a, m.id, &s));
-      int64_t old_pid = s.pid();
-      auto t_crash = Clock::now();
-      ASSERT_EQ(::kill(static_cast<pid_t>(old_pid), SIGKILL), 0);
-      bool saw_crashed = false;
-      ASSERT_TRUE(WaitFor([&] {
-        pb::NodeStatus now;
-        if (!GetStatus(a, m.id, &now)) return false;
-        if (now.state() == pb::NODE_CRASHED) saw_crashed = true;
-        s = now;
-        return now.state() == pb::NODE_RUNNING && now.pid() != old_pid && now.restarts() == 1;
-      }, 10000, 5)) << "state " << s.state() << " restarts " << s.restarts();
-      std::printf("[timing] killed node back RUNNING after %lld ms\n", MsSince(t_crash));
-      EXPECT_TRUE(saw_crashed);
-      EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
-      EXPECT_NE(s.last_error().find("signal 9"), std::string::npos) << s.last_error();
-      ExpectHealthyWithin(a, 20000);
-    }
+    Node& m = masters_[1];
+    pb::NodeStatus s;
+    ASSERT_TRUE(GetStatus(a, m.id, &s));
+    int64_t old_pid = s.pid();
+    auto t_crash = Clock::now();
+    ASSERT_EQ(::kill(static_cast<pid_t>(old_pid), SIGKILL), 0);
+    bool saw_crashed = false;
+    ASSERT_TRUE(WaitFor([&] {
+      pb::NodeStatus now;
+      if (!GetStatus(a, m.id, &now)) return false;
+      if (now.state() == pb::NODE_CRASHED) saw_crashed = true;
+      s = now;
+      return now.state() == pb::NODE_RUNNING && now.pid() != old_pid && now.restarts() == 1;
+    }, 10000, 5)) << "state " << s.state() << " restarts " << s.restarts();
+    std::printf("[timing] killed node back RUNNING after %lld ms\n", MsSince(t_crash));
+    EXPECT_TRUE(saw_crashed);
+    EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
+    EXPECT_NE(s.last_error().find("signal 9"), std::string::npos) << s.last_error();
+    ExpectHealthyWithin(a, 20000);
   }
 
   // --- kill -9 the agent; a new agent re-adopts the same processes.
@@ -304,95 +300,87 @@ class ClusterLifecycleTest : public AgentTest {
 
   // --- A node dies while the agent is down: the next agent restarts it, the rest are adopted.
   void NodeDiesWhileAgentIsDown(AgentProcess& a) {
-    {
-      Node& r = replicas_[2];
-      a.Kill9();
-      ASSERT_EQ(::kill(static_cast<pid_t>(pids_[r.id]), SIGKILL), 0);
-      ASSERT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pids_[r.id])); }, 5000));
-      a.Start();
-      pb::NodeStatus s;
-      ASSERT_TRUE(WaitFor([&] {
-        return GetStatus(a, r.id, &s) && s.state() == pb::NODE_RUNNING;
-      }, 10000, 10));
-      EXPECT_NE(s.pid(), pids_[r.id]);
-      EXPECT_EQ(s.restarts(), 1u);
-      EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
-      EXPECT_NE(s.last_error().find("gone"), std::string::npos) << s.last_error();
-      for (Node* n : All()) {
-        if (n == &r) continue;
-        pb::NodeStatus o;
-        ASSERT_TRUE(GetStatus(a, n->id, &o));
-        EXPECT_EQ(o.pid(), pids_[n->id]) << n->id;
-      }
-      ExpectHealthyWithin(a, 20000);
+    Node& r = replicas_[2];
+    a.Kill9();
+    ASSERT_EQ(::kill(static_cast<pid_t>(pids_[r.id]), SIGKILL), 0);
+    ASSERT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pids_[r.id])); }, 5000));
+    a.Start();
+    pb::NodeStatus s;
+    ASSERT_TRUE(WaitFor([&] {
+      return GetStatus(a, r.id, &s) && s.state() == pb::NODE_RUNNING;
+    }, 10000, 10));
+    EXPECT_NE(s.pid(), pids_[r.id]);
+    EXPECT_EQ(s.restarts(), 1u);
+    EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
+    EXPECT_NE(s.last_error().find("gone"), std::string::npos) << s.last_error();
+    for (Node* n : All()) {
+      if (n == &r) continue;
+      pb::NodeStatus o;
+      ASSERT_TRUE(GetStatus(a, n->id, &o));
+      EXPECT_EQ(o.pid(), pids_[n->id]) << n->id;
     }
+    ExpectHealthyWithin(a, 20000);
   }
 
   // --- An adopted (non-child) node dies: found by polling and restarted.
   void AdoptedNodeDies(AgentProcess& a) {
-    {
-      Node& m = masters_[0];
-      pb::NodeStatus s;
-      ASSERT_TRUE(GetStatus(a, m.id, &s));
-      ASSERT_EQ(s.pid(), pids_[m.id]);  // adopted
-      auto t_crash = Clock::now();
-      ASSERT_EQ(::kill(static_cast<pid_t>(s.pid()), SIGKILL), 0);
-      ASSERT_TRUE(WaitFor([&] {
-        pb::NodeStatus now;
-        if (!GetStatus(a, m.id, &now)) return false;
-        s = now;
-        return now.state() == pb::NODE_RUNNING && now.pid() != pids_[m.id] && now.restarts() == 1;
-      }, 10000, 10)) << "state " << s.state();
-      std::printf("[timing] adopted node killed -> RUNNING again after %lld ms\n", MsSince(t_crash));
-      EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
-      ExpectHealthyWithin(a, 20000);
-    }
+    Node& m = masters_[0];
+    pb::NodeStatus s;
+    ASSERT_TRUE(GetStatus(a, m.id, &s));
+    ASSERT_EQ(s.pid(), pids_[m.id]);  // adopted
+    auto t_crash = Clock::now();
+    ASSERT_EQ(::kill(static_cast<pid_t>(s.pid()), SIGKILL), 0);
+    ASSERT_TRUE(WaitFor([&] {
+      pb::NodeStatus now;
+      if (!GetStatus(a, m.id, &now)) return false;
+      s = now;
+      return now.state() == pb::NODE_RUNNING && now.pid() != pids_[m.id] && now.restarts() == 1;
+    }, 10000, 10)) << "state " << s.state();
+    std::printf("[timing] adopted node killed -> RUNNING again after %lld ms\n", MsSince(t_crash));
+    EXPECT_EQ(s.cluster_node_id(), m.cluster_id);
+    ExpectHealthyWithin(a, 20000);
   }
 
   // --- StopNode without purge keeps the directory; launching again keeps the cluster id.
   void StopWithoutPurge(AgentProcess& a) {
-    {
-      Node& r = replicas_[1];
-      pb::NodeStatus s;
-      ASSERT_TRUE(GetStatus(a, r.id, &s));
-      int64_t pid = s.pid();
-      bool existed = false;
-      auto st = Stop(a, r.id, false, &existed);
-      ASSERT_TRUE(st.ok()) << st.error_message();
-      EXPECT_TRUE(existed);
-      EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
-      EXPECT_TRUE(fs::exists(a.node_dir(r.id) + "/nodes.conf"));
-      grpc::Status gst;
-      EXPECT_FALSE(GetStatus(a, r.id, &s, &gst));
-      EXPECT_EQ(gst.error_code(), grpc::StatusCode::NOT_FOUND);
-      st = Launch(a, MakeSpec(r.id, r.port, true), &s);
-      ASSERT_TRUE(st.ok()) << st.error_message();
-      EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
-      EXPECT_EQ(s.restarts(), 0u);
-      ExpectHealthyWithin(a, 20000);
-    }
+    Node& r = replicas_[1];
+    pb::NodeStatus s;
+    ASSERT_TRUE(GetStatus(a, r.id, &s));
+    int64_t pid = s.pid();
+    bool existed = false;
+    auto st = Stop(a, r.id, false, &existed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(existed);
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
+    EXPECT_TRUE(fs::exists(a.node_dir(r.id) + "/nodes.conf"));
+    grpc::Status gst;
+    EXPECT_FALSE(GetStatus(a, r.id, &s, &gst));
+    EXPECT_EQ(gst.error_code(), grpc::StatusCode::NOT_FOUND);
+    st = Launch(a, MakeSpec(r.id, r.port, true), &s);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(s.cluster_node_id(), r.cluster_id);
+    EXPECT_EQ(s.restarts(), 0u);
+    ExpectHealthyWithin(a, 20000);
   }
 
   // --- StopNode with purge removes the process and the directory.
   void StopWithPurge(AgentProcess& a) {
-    {
-      Node& r = replicas_[0];
-      pb::NodeStatus s;
-      ASSERT_TRUE(GetStatus(a, r.id, &s));
-      int64_t pid = s.pid();
-      bool existed = false;
-      auto t_stop = Clock::now();
-      auto st = Stop(a, r.id, true, &existed);
-      ASSERT_TRUE(st.ok()) << st.error_message();
-      std::printf("[timing] StopNode+purge took %lld ms\n", MsSince(t_stop));
-      EXPECT_TRUE(existed);
-      EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
-      EXPECT_FALSE(fs::exists(a.node_dir(r.id)));
-      EXPECT_EQ(List(a).size(), 5u);
-      st = Stop(a, r.id, true, &existed);
-      EXPECT_TRUE(st.ok());
-      EXPECT_FALSE(existed);
-    }
+    Node& r = replicas_[0];
+    pb::NodeStatus s;
+    ASSERT_TRUE(GetStatus(a, r.id, &s));
+    int64_t pid = s.pid();
+    bool existed = false;
+    auto t_stop = Clock::now();
+    auto st = Stop(a, r.id, true, &existed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    std::printf("[timing] StopNode+purge took %lld ms\n", MsSince(t_stop));
+    EXPECT_TRUE(existed);
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(static_cast<pid_t>(pid)); }, 5000));
+    EXPECT_FALSE(fs::exists(a.node_dir(r.id)));
+    EXPECT_EQ(List(a).size(), 5u);
+    st = Stop(a, r.id, true, &existed);
+    EXPECT_TRUE(st.ok());
+    EXPECT_FALSE(existed);
   }
 
   // --- Graceful agent stop with --stop-nodes-on-exit stops every node.
