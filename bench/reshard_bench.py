@@ -644,7 +644,7 @@ def main() -> int:
     global VALUE_SIZE
     VALUE_SIZE = args.value_size
     args.pipelines = [int(x) for x in args.pipelines.split(",") if x]
-    # The lab's agents inherit this environment (agent/slot_mover_rpc.cc reads it).
+    # The lab's agents inherit this environment (agent/runtime/slot_mover_rpc.cc reads it).
     for var, val in (("CACHEFLEET_MOVER_MAX_BATCH_MS", args.mover_batch_ms),
                      ("CACHEFLEET_MOVER_BUSY_PERCENT", args.mover_busy_pct)):
         if val > 0:

@@ -5,6 +5,8 @@
   * no .cc file is over 800 lines in orchestrator/ or over 1,000 in agent/;
   * no function is over 150 lines (signature line to closing brace; lambdas count inside the
     function that holds them);
+  * the agent's arrows: redis/ is the base (includes no other agent folder), nodes/ and slots/
+    include redis/ and themselves (never each other), runtime/ may include all three;
   * the orchestrator's arrows: a base folder includes only the base folders below it, a feature
     folder includes the base and itself, never another feature, except the pairs on
     FEATURE_ALLOW (where two features really meet). Tests, testing/, main.cc and app.* may
@@ -59,16 +61,18 @@ KNOWN = {
     "lines:orchestrator/reshard/reshard_reconciler.cc",
     "function:orchestrator/reshard/reshard_reconciler.cc:ReshardReconciler::RunOneMove",
     "lines:orchestrator/store/store.cc",
-    "files:agent",
-    "lines:agent/node_supervisor.cc",
-    "function:agent/node_supervisor.cc:NodeSupervisor::ReconfigureNode",
-    "lines:agent/slot_mover.cc",
-    "function:agent/slot_mover.cc:Run",
-    "function:agent/tests/agent_integration_test.cc:TEST_F",
-    "function:agent/tests/warm_pool_test.cc:TEST_F",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"orchestrator/([^"]+)"', re.M)
+
+# The agent: which folders each folder may include (besides itself).
+AGENT_ALLOWED = {
+    "redis": set(),
+    "nodes": {"redis"},
+    "slots": {"redis"},
+    "runtime": {"redis", "nodes", "slots"},
+}
+AGENT_INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"agent/([^"/]+)/[^"]+"', re.M)
 
 
 def source_files(root, top):
@@ -187,6 +191,7 @@ def check(root):
                     problems.append((f"function:{rel}:{name}", f"{rel}:{first}: {name} is {last - first + 1} lines "
                                     f"(at most {MAX_FUNCTION_LINES})"))
     problems += check_arrows(root)
+    problems += check_agent_arrows(root)
     return problems, counted
 
 
@@ -223,6 +228,25 @@ def check_arrows(root):
                                      f"{inc} ({dst}/ is not below it)"))
             else:
                 problems.append((f"arrow:{rel}", f"{rel}: folder {src}/ is neither base nor feature"))
+    return problems
+
+
+def check_agent_arrows(root):
+    problems = []
+    for p in source_files(root, "agent"):
+        rel = p.relative_to(root)
+        parts = rel.parts[1:-1]
+        if not parts or parts[0] == "tests" or "tests" in parts:
+            continue  # agent/main.cc and the tests may include anything
+        src = parts[0]
+        if src not in AGENT_ALLOWED:
+            problems.append((f"arrow:{rel}", f"{rel}: agent folder {src}/ has no arrows in "
+                             "scripts/check_layout.py"))
+            continue
+        for dst in AGENT_INCLUDE_RE.findall(p.read_text()):
+            if dst != src and dst not in AGENT_ALLOWED[src]:
+                problems.append((f"arrow:{rel}:{dst}", f"{rel}: agent/{src}/ includes agent/{dst}/ "
+                                 f"(allowed: {', '.join(sorted(AGENT_ALLOWED[src])) or 'none'})"))
     return problems
 
 

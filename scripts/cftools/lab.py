@@ -43,7 +43,7 @@ ACCOUNT_ID = "123456789012"
 HOSTS = (("host-a", "lab-a"), ("host-b", "lab-b"), ("host-c", "lab-c"))
 CLUSTER_NODE_TIMEOUT_MS = 5000
 # Idle cluster-enabled redis-servers each agent keeps ready (agent.warm_pool_cluster_nodes, see
-# agent/node_supervisor.h): a cluster-mode create claims them instead of cold-starting nodes.
+# agent/nodes/warm_pool.h): a cluster-mode create claims them instead of cold-starting nodes.
 WARM_POOL = 4
 WARM_PREFIX = "_warm-"
 
