@@ -60,7 +60,6 @@ KNOWN = {
     "function:orchestrator/main.cc:main",
     "lines:orchestrator/reshard/reshard_reconciler.cc",
     "function:orchestrator/reshard/reshard_reconciler.cc:ReshardReconciler::RunOneMove",
-    "lines:orchestrator/store/store.cc",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"orchestrator/([^"]+)"', re.M)

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
+#include "orchestrator/events/event_query_store.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -20,19 +21,24 @@ settings::Checked<std::optional<int64_t>> ParseTime(const api::QueryParams& para
   if (!raw) return std::optional<int64_t>{};
   auto ms = api::ParseTimestampMs(*raw);
   if (!ms)
-    return InvalidParameterValue("The parameter " + name + " is not a valid ISO-8601 UTC " +
-                                 "timestamp (YYYY-MM-DDTHH:MM:SS[.fraction]Z): " +
-                                 api::SanitizeXmlText(*raw) + ".");
+    return InvalidParameterValue(
+        "The parameter " + name + " is not a valid ISO-8601 UTC " +
+        "timestamp (YYYY-MM-DDTHH:MM:SS[.fraction]Z): " + api::SanitizeXmlText(*raw) + ".");
   return std::optional<int64_t>(*ms);
 }
 
 }  // namespace
 
 const std::vector<std::string>& EventSourceTypes() {
-  static const std::vector<std::string> k = {
-      "cache-cluster",  "cache-parameter-group",     "cache-security-group",
-      "cache-subnet-group", "replication-group",     "serverless-cache",
-      "serverless-cache-snapshot", "user",           "user-group"};
+  static const std::vector<std::string> k = {"cache-cluster",
+                                             "cache-parameter-group",
+                                             "cache-security-group",
+                                             "cache-subnet-group",
+                                             "replication-group",
+                                             "serverless-cache",
+                                             "serverless-cache-snapshot",
+                                             "user",
+                                             "user-group"};
   return k;
 }
 
@@ -45,8 +51,7 @@ std::optional<std::pair<int64_t, int64_t>> DecodeEventMarker(const std::string& 
   auto payload = settings::DecodeMarker(kMarkerPrefix, marker);
   if (!payload) return std::nullopt;
   auto colon = payload->find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= payload->size())
-    return std::nullopt;
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= payload->size()) return std::nullopt;
   auto digits = [](const std::string& s) {
     return !s.empty() && s.size() <= 18 &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -59,9 +64,8 @@ std::optional<std::pair<int64_t, int64_t>> DecodeEventMarker(const std::string& 
 settings::Checked<EventQuery> ValidateDescribeEvents(const api::QueryParams& params,
                                                      int64_t now_ms) {
   static const settings::KnownParams known = {
-      {"SourceIdentifier", false}, {"SourceType", false}, {"StartTime", false},
-      {"EndTime", false},          {"Duration", false},   {"MaxRecords", false},
-      {"Marker", false}};
+      {"SourceIdentifier", false}, {"SourceType", false}, {"StartTime", false}, {"EndTime", false},
+      {"Duration", false},         {"MaxRecords", false}, {"Marker", false}};
   if (auto e = settings::RejectUnknown(params, known)) return *e;
   EventQuery q;
   if (auto id = params.Get("SourceIdentifier")) {
@@ -74,9 +78,8 @@ settings::Checked<EventQuery> ValidateDescribeEvents(const api::QueryParams& par
     if (std::find(types.begin(), types.end(), *type) == types.end()) {
       std::string allowed;
       for (const auto& t : types) allowed += (allowed.empty() ? "" : ", ") + t;
-      return InvalidParameterValue("Invalid value for SourceType: " +
-                                   api::SanitizeXmlText(*type) + ". Valid values: " + allowed +
-                                   ".");
+      return InvalidParameterValue("Invalid value for SourceType: " + api::SanitizeXmlText(*type) +
+                                   ". Valid values: " + allowed + ".");
     }
     q.source_type = *type;
   }
@@ -126,8 +129,8 @@ settings::Checked<EventQuery> ValidateDescribeEvents(const api::QueryParams& par
   }
   if (auto marker = params.Get("Marker"); marker && !marker->empty()) {
     auto before = DecodeEventMarker(*marker);
-    if (!before) return InvalidParameterValue("Invalid Marker: " + api::SanitizeXmlText(*marker) +
-                                              ".");
+    if (!before)
+      return InvalidParameterValue("Invalid Marker: " + api::SanitizeXmlText(*marker) + ".");
     q.before = *before;
   }
   return q;
@@ -147,20 +150,19 @@ void RenderEvents(const std::vector<EventRecord>& events, const std::optional<st
 }
 
 void EventsFrontend::Register(api::Dispatcher& d) {
-  d.Register("DescribeEvents", [this](const api::ApiRequest& r, pugi::xml_node n) {
-    return DescribeEvents(r, n);
-  });
+  d.Register("DescribeEvents",
+             [this](const api::ApiRequest& r, pugi::xml_node n) { return DescribeEvents(r, n); });
 }
 
 std::optional<api::ApiError> EventsFrontend::DescribeEvents(const api::ApiRequest& req,
-                                                           pugi::xml_node result) {
+                                                            pugi::xml_node result) {
   const int64_t now = NowMs();
   auto v = ValidateDescribeEvents(req.params, now);
   if (auto* e = std::get_if<api::ApiError>(&v)) return *e;
   EventQuery q = std::get<EventQuery>(v);
   const int page = q.limit;
   q.limit = page + 1;
-  auto events = store_.QueryEvents(q, now - kEventRetentionMs);
+  auto events = EventQueryStoreOf(store_).QueryEvents(q, now - kEventRetentionMs);
   if (!events) {
     Logger("api")->error("store error: {}", events.error().message);
     return api::InternalFailure("An internal error occurred: " + events.error().message);

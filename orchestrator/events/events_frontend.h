@@ -18,6 +18,7 @@
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/core/query_params.h"
 #include "orchestrator/core/orch_types.h"
+#include "orchestrator/events/event_query_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {

@@ -1,11 +1,12 @@
 #include "orchestrator/failover/failover_frontend.h"
 
 #include "common/log.h"
-#include "orchestrator/failover/failover_types.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/core/id_rules.h"
 #include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/failover/failover_store.h"
+#include "orchestrator/failover/failover_types.h"
+#include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -108,8 +109,8 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
 
   const int64_t now = NowMs();
   const auto& fo = config_.failover;
-  auto recent = store_.CountOperationsSince(*id, OpKind::kFailover, "%\"reason\":\"test\"%",
-                                            now - fo.test_failover_window_ms);
+  auto recent = FailoverStoreOf(store_).CountOperationsSince(
+      *id, OpKind::kFailover, "%\"reason\":\"test\"%", now - fo.test_failover_window_ms);
   if (!recent) return StoreFailure(recent.error());
   if (!TestFailoverAllowed(*recent, fo.test_failover_max_per_window))
     return failover_faults::TestFailoverNotAvailable(

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "orchestrator/failover/failover_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -89,7 +90,7 @@ std::vector<int64_t> FailoverMonitor::ScanOnce() {
     for (const GroupView& v : *groups) {
       const ReplicationGroupRecord& g = v.group;
       if (g.status != GroupStatus::kAvailable) continue;
-      auto last = store_.LastOperationFinishedMs(g.id);
+      auto last = FailoverStoreOf(store_).LastOperationFinishedMs(g.id);
       if (!last) continue;
       auto fresh = [&](const NodeRecord& n) {
         return n.observed.known && n.observed.observed_ms > *last;

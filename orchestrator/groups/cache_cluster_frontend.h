@@ -10,10 +10,10 @@
 #include <string>
 
 #include "orchestrator/api/api_types.h"
-#include "orchestrator/core/query_params.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
-#include "orchestrator/store/standalone_cluster.h"
+#include "orchestrator/core/query_params.h"
+#include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
 

@@ -5,9 +5,9 @@
 
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
-#include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/core/query_params.h"
-#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/groups/cache_cluster_frontend.h"
+#include "orchestrator/groups/standalone_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -18,13 +18,6 @@ using api::ApiError;
 ApiError StoreFailure(const Error& e) {
   Logger("api")->error("store error: {}", e.message);
   return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
-Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(SqliteStmt&)>& bind) {
-  auto s = db.Prepare(sql);
-  if (!s) return s.error();
-  if (bind) bind(*s);
-  return s->Run();
 }
 
 }  // namespace
@@ -38,7 +31,7 @@ void StandaloneFrontend::Register(api::Dispatcher& d) {
 }
 
 std::optional<ApiError> StandaloneFrontend::DeleteCacheCluster(const api::ApiRequest& req,
-                                                              pugi::xml_node result) {
+                                                               pugi::xml_node result) {
   if (auto e = settings::RejectUnknown(
           req.params, {{"CacheClusterId", false}, {"FinalSnapshotIdentifier", false}}))
     return *e;
@@ -57,7 +50,7 @@ std::optional<ApiError> StandaloneFrontend::DeleteCacheCluster(const api::ApiReq
   std::optional<StandaloneCluster> c;
   for (const auto& x : *all)
     if (x.cluster_id == id) c = x;
-  auto begun = store_.BeginDeleteStandalone(id, "Deleting cache cluster " + id);
+  auto begun = StandaloneStoreOf(store_).BeginDeleteStandalone(id, "Deleting cache cluster " + id);
   if (!begun) {
     const Error& e = begun.error();
     if (e.code == Errc::kNotFound)
@@ -77,8 +70,7 @@ std::optional<ApiError> StandaloneFrontend::DeleteCacheCluster(const api::ApiReq
   in.standalone = true;
   if (auto h = store_.GetHost(n.host_id); h && *h) in.endpoint_address = (*h)->address;
   RenderCacheCluster(in, config_, result.append_child("CacheCluster"));
-  Logger("api")->info("[{}] DeleteCacheCluster accepted (host {}, port {})", id, n.host_id,
-                      n.port);
+  Logger("api")->info("[{}] DeleteCacheCluster accepted (host {}, port {})", id, n.host_id, n.port);
   if (poke_) poke_();
   return std::nullopt;
 }
@@ -148,15 +140,15 @@ int StandaloneReaper::RunOnce() {
     req.set_node_id(c.cluster_id);
     req.set_purge_data(true);
     req.set_grace_ms(static_cast<uint32_t>(config_.operations.stop_grace_ms));
-    auto r = agents_.StopNode(AgentTarget{(*host)->host_id, (*host)->agent_endpoint}, req,
-                              config_.operations.stop_grace_ms +
-                                  config_.operations.agent_rpc_timeout_ms);
+    auto r = agents_.StopNode(
+        AgentTarget{(*host)->host_id, (*host)->agent_endpoint}, req,
+        config_.operations.stop_grace_ms + config_.operations.agent_rpc_timeout_ms);
     if (!r) {
       fail("StopNode: " + r.error().message);
       continue;
     }
-    if (auto st = store_.CompleteDeleteStandalone(c.cluster_id,
-                                                  "Cache cluster " + c.cluster_id + " deleted");
+    if (auto st = StandaloneStoreOf(store_).CompleteDeleteStandalone(
+            c.cluster_id, "Cache cluster " + c.cluster_id + " deleted");
         !st) {
       fail(st.error().message);
       continue;
@@ -167,83 +159,6 @@ int StandaloneReaper::RunOnce() {
     ++done;
   }
   return done;
-}
-
-// ---- the store calls (declared in store.h) -----------------------------------------------------
-
-Status Store::BeginDeleteStandalone(const std::string& cluster_id,
-                                    const std::string& event_message) {
-  std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status();
-  {
-    auto s = db_->Prepare("SELECT group_id FROM nodes WHERE node_id=?");
-    if (!s) return s.error();
-    s->Bind(1, cluster_id);
-    auto row = s->Step();
-    if (!row) return row.error();
-    if (*row)
-      return MakeError(Errc::kFailedPrecondition,
-                       "Cache cluster " + cluster_id + " is a member of a replication group (" +
-                           s->Text(0) +
-                           "); delete the replication group, or remove the cache cluster with "
-                           "DecreaseReplicaCount, instead.");
-  }
-  std::string status;
-  {
-    auto s = db_->Prepare("SELECT status FROM standalone_clusters WHERE cluster_id=?");
-    if (!s) return s.error();
-    s->Bind(1, cluster_id);
-    auto row = s->Step();
-    if (!row) return row.error();
-    if (!*row) return MakeError(Errc::kNotFound, "cache cluster " + cluster_id + " not found");
-    status = s->Text(0);
-  }
-  if (status != "available")
-    return MakeError(Errc::kFailedPrecondition, "Cache cluster " + cluster_id +
-                                                    " is not in available state (it is " +
-                                                    status + ").");
-  const int64_t now = NowMs();
-  if (auto st = Exec(*db_, "UPDATE standalone_clusters SET status='deleting' WHERE cluster_id=?",
-                     [&](SqliteStmt& s) { s.Bind(1, cluster_id); });
-      !st)
-    return st;
-  if (auto st = AddEventLocked(cluster_id, "cache-cluster", event_message, now); !st)
-    return st;
-  return txn.Commit();
-}
-
-Status Store::CompleteDeleteStandalone(const std::string& cluster_id,
-                                       const std::string& event_message) {
-  std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status();
-  std::string host;
-  int64_t port = 0;
-  {
-    auto s = db_->Prepare(
-        "SELECT host_id, port FROM standalone_clusters WHERE cluster_id=? AND status='deleting'");
-    if (!s) return s.error();
-    s->Bind(1, cluster_id);
-    auto row = s->Step();
-    if (!row) return row.error();
-    if (!*row) return {};  // already deleted
-    host = s->Text(0);
-    port = s->Int(1);
-  }
-  if (auto st = Exec(*db_, "DELETE FROM standalone_clusters WHERE cluster_id=?",
-                     [&](SqliteStmt& s) { s.Bind(1, cluster_id); });
-      !st)
-    return st;
-  // The reservation RetainPrimaryCluster left: a block without a node.
-  if (auto st = Exec(*db_,
-                     "DELETE FROM port_allocations WHERE host_id=? AND port=? AND node_id IS NULL",
-                     [&](SqliteStmt& s) { s.Bind(1, host).Bind(2, port); });
-      !st)
-    return st;
-  if (auto st = AddEventLocked(cluster_id, "cache-cluster", event_message, NowMs()); !st)
-    return st;
-  return txn.Commit();
 }
 
 }  // namespace cf::orchestrator

@@ -4,9 +4,10 @@
 #include <cctype>
 
 #include "common/log.h"
-#include "orchestrator/failover/failover_frontend.h"
 #include "orchestrator/core/faults.h"
+#include "orchestrator/failover/failover_frontend.h"
 #include "orchestrator/modify/modify_group_frontend.h"
+#include "orchestrator/modify/modify_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -28,8 +29,7 @@ std::string Canonical(const std::string& v) {
 std::optional<api::ApiError> ModifyGroupFrontend::Defer(const ParamSet& set,
                                                         const std::vector<std::string>& names,
                                                         const api::ApiRequest& req,
-                                                        const GroupView& g,
-                                                        pugi::xml_node result) {
+                                                        const GroupView& g, pugi::xml_node result) {
   SetValidation v = set.validate(req, g);
   if (v.fault) return v.fault;
   std::map<std::string, std::string> values;
@@ -47,12 +47,12 @@ std::optional<api::ApiError> ModifyGroupFrontend::Defer(const ParamSet& set,
     // pending for these parameters is dropped.
     clear = names;
   }
-  const std::string event =
-      values.empty() ? std::string()
-                     : "Modification of replication group " + g.group.id +
-                           " will be applied in the maintenance window " +
-                           g.group.preferred_maintenance_window + " (UTC): " + list;
-  auto after = store_.RecordPendingModifications(g.group.id, values, clear, event);
+  const std::string event = values.empty()
+                                ? std::string()
+                                : "Modification of replication group " + g.group.id +
+                                      " will be applied in the maintenance window " +
+                                      g.group.preferred_maintenance_window + " (UTC): " + list;
+  auto after = ModifyStoreOf(store_).RecordPendingModifications(g.group.id, values, clear, event);
   if (!after) {
     const Error& e = after.error();
     if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
@@ -72,7 +72,7 @@ std::optional<api::ApiError> ModifyGroupFrontend::Defer(const ParamSet& set,
 
 void ModifyGroupFrontend::Supersede(const std::string& group_id,
                                     const std::vector<std::string>& names) {
-  auto removed = store_.ClearPendingModifications(group_id, names);
+  auto removed = ModifyStoreOf(store_).ClearPendingModifications(group_id, names);
   if (!removed) {
     // The change itself is done; a pending value left behind is replayed later and is then
     // either the same value again (no change) or what the user asked for before.

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/modify/modify_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -36,8 +37,8 @@ void MaintenanceScheduler::Start() {
   if (thread_.joinable()) return;
   stop_ = false;
   Logger("maintenance")
-      ->info("maintenance clock: speed {} (virtual s per real s), virtual now {}",
-             clock_.speed(), FormatTimestamp(VirtualNowMs()));
+      ->info("maintenance clock: speed {} (virtual s per real s), virtual now {}", clock_.speed(),
+             FormatTimestamp(VirtualNowMs()));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -72,7 +73,7 @@ void MaintenanceScheduler::Loop() {
 
 int MaintenanceScheduler::RunOnce(int64_t now) {
   auto log = Logger("maintenance");
-  auto groups = store_.ListPendingGroups();
+  auto groups = ModifyStoreOf(store_).ListPendingGroups();
   if (!groups) {
     log->warn("cannot list pending modifications: {}", groups.error().message);
     return 0;
@@ -124,9 +125,8 @@ int MaintenanceScheduler::RunOnce(int64_t now) {
                     " and was dropped: " + fault->code + ": " + fault->message
               : "Pending modification of replication group " + g.group_id + " (" + list +
                     ") applied in the maintenance window " + g.maintenance_window;
-    if (auto st = store_.FinishPendingModifications(g.group_id, batch, event); !st) {
-      log->warn("[{}] cannot record the maintenance result: {}", g.group_id,
-                st.error().message);
+    if (auto st = ModifyStoreOf(store_).FinishPendingModifications(g.group_id, batch, event); !st) {
+      log->warn("[{}] cannot record the maintenance result: {}", g.group_id, st.error().message);
       continue;
     }
     if (fault)
@@ -148,7 +148,7 @@ std::string MaintenanceScheduler::StatusJson() {
   j["real_now_ms"] = real_now_();
   j["tick_ms"] = settings_.tick_ms;
   json groups = json::array();
-  if (auto gs = store_.ListPendingGroups(); gs) {
+  if (auto gs = ModifyStoreOf(store_).ListPendingGroups(); gs) {
     for (const auto& g : *gs) {
       json e;
       e["group_id"] = g.group_id;

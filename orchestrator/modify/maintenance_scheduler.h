@@ -1,5 +1,5 @@
 // The maintenance scheduler: applies ModifyReplicationGroup changes recorded with
-// ApplyImmediately=false (the pending_modifications rows, store_pending.cc) in each group's
+// ApplyImmediately=false (the pending_modifications rows, modify_store.h) in each group's
 // PreferredMaintenanceWindow.
 //
 // A background thread wakes every `maintenance.tick_ms` (and when poked: a change was

@@ -5,12 +5,12 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/placement/fleet_placement.h"
+#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/fleet/formation_checks.h"
+#include "orchestrator/modify/modify_store.h"
 #include "orchestrator/operations/node_params.h"
 #include "orchestrator/operations/reconciler_context.h"
-#include "orchestrator/core/replication_group_xml.h"
-#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -59,10 +59,10 @@ std::variant<ApiError, const NodeType*> Check(Deps& d, const api::ApiRequest& re
         s)
       used = ToObserved(*s, NowMs()).used_memory;
     if (used > nt->memory_bytes)
-      return api::InvalidParameterValue(
-          "Cannot scale replication group " + v.group.id + " to " + nt->name + " (" +
-          std::to_string(nt->memory_bytes) + " bytes of memory): cache cluster " + n.node_id +
-          " holds " + std::to_string(used) + " bytes.");
+      return api::InvalidParameterValue("Cannot scale replication group " + v.group.id + " to " +
+                                        nt->name + " (" + std::to_string(nt->memory_bytes) +
+                                        " bytes of memory): cache cluster " + n.node_id +
+                                        " holds " + std::to_string(used) + " bytes.");
   }
   return nt;
 }
@@ -120,8 +120,8 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
     ReplicationGroupRecord gr = v.group;
     gr.maxmemory_bytes = maxmemory;
     pb::ReconfigureNodeRequest r;
-    *r.mutable_spec() = BuildNodeSpec(gr, n, d.config.cluster_node_timeout_ms,
-                                      d.config.failover.hold_max_ms);
+    *r.mutable_spec() =
+        BuildNodeSpec(gr, n, d.config.cluster_node_timeout_ms, d.config.failover.hold_max_ms);
     if (!family.empty()) AddParameterConfig(all, d.catalog, family, r);
     r.set_restart(false);
     return r;
@@ -143,7 +143,7 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
     }
     done.push_back(&n);
   }
-  auto after = d.store.SetGroupNodeType(
+  auto after = ModifyStoreOf(d.store).SetGroupNodeType(
       v.group.id, nt->name, nt->memory_bytes,
       "Replication group " + v.group.id + " scaled from " + v.group.cache_node_type + " to " +
           nt->name + " (maxmemory " + std::to_string(nt->memory_bytes) + " bytes on " +
@@ -152,13 +152,6 @@ std::optional<ApiError> Modify(Deps& d, const api::ApiRequest& req, const GroupV
   render(*after);
   Logger("api")->info("[{}] node type {} -> {}", v.group.id, v.group.cache_node_type, nt->name);
   return std::nullopt;
-}
-
-Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(SqliteStmt&)>& bind) {
-  auto s = db.Prepare(sql);
-  if (!s) return s.error();
-  if (bind) bind(*s);
-  return s->Run();
 }
 
 }  // namespace
@@ -172,34 +165,6 @@ void AddNodeTypeSet(ModifyGroupFrontend& frontend, Store& store, const Orchestra
       [deps](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
         return Modify(*deps, r, g, out);
       });
-}
-
-// ---- the store call (declared in store.h) ----------------------------------------------------
-
-Result<GroupView> Store::SetGroupNodeType(const std::string& group_id, const std::string& type,
-                                          uint64_t maxmemory_bytes,
-                                          const std::string& event_message) {
-  std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status().error();
-  const int64_t now = NowMs();
-  if (auto st = Exec(*db_,
-                     "UPDATE replication_groups SET cache_node_type=?, maxmemory_bytes=?, "
-                     "updated_ms=? WHERE group_id=?",
-                     [&](SqliteStmt& s) {
-                       s.Bind(1, type)
-                           .Bind(2, static_cast<int64_t>(maxmemory_bytes))
-                           .Bind(3, now)
-                           .Bind(4, group_id);
-                     });
-      !st)
-    return st.error();
-  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
-    return st.error();
-  auto after = LoadGroupLocked(group_id);
-  if (!after) return after.error();
-  if (auto st = txn.Commit(); !st) return st.error();
-  return std::move(*after);
 }
 
 }  // namespace cf::orchestrator

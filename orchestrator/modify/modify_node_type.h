@@ -12,7 +12,7 @@
 // Applied in the request: ReconfigureNode(restart=false) on every node with its spec
 // (BuildNodeSpec with the configured hold_max_ms, plus the user parameter group's dynamic
 // parameters as the parameter applier sends them) carrying the new maxmemory_bytes (the agent
-// CONFIG SETs maxmemory). When every node took it, one transaction (Store::SetGroupNodeType)
+// CONFIG SETs maxmemory). When every node took it, one transaction (ModifyStore::SetGroupNodeType)
 // records the type and maxmemory with an event; so the group shows the new type only once every
 // node runs it. A node that refuses: the nodes already changed get the old maxmemory back and
 // the request fails (InvalidReplicationGroupState naming the node); nothing is recorded.

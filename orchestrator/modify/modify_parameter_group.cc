@@ -4,10 +4,10 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/placement/fleet_placement.h"
-#include "orchestrator/operations/node_params.h"
 #include "orchestrator/core/replication_group_xml.h"
-#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/modify/modify_store.h"
+#include "orchestrator/operations/node_params.h"
+#include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -67,8 +67,8 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
   if (target->family != family)
     return api::InvalidParameterCombination(
         "Cache parameter group " + target->name + " (family " + target->family +
-        ") does not match the engine version " + g.group.engine_version +
-        " of replication group " + g.group.id + " (family " + family + ").");
+        ") does not match the engine version " + g.group.engine_version + " of replication group " +
+        g.group.id + " (family " + family + ").");
   if (target->cluster_enabled != g.group.cluster_enabled)
     return api::InvalidParameterCombination(
         "Cache parameter group " + target->name + " is for cluster mode " +
@@ -85,7 +85,7 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
                                                 " is not in available state (it is " +
                                                 GroupStatusName(g.group.status) + ").");
   // The stored rows of both groups. A built-in group has one once a replication group switched
-  // back to it (its reset values and generation; Store::SwitchParameterGroup), else none.
+  // back to it (its reset values and generation; ModifyStore::SwitchParameterGroup), else none.
   std::optional<UserParameterGroup> old_user, new_user;
   {
     auto o = d.store.GetParameterGroup(current);
@@ -134,7 +134,7 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
       if (const ParameterDef* p = fam->Find(k)) sw.reset_defaults[k] = p->default_value;
     }
   }
-  auto after = d.store.SwitchParameterGroup(
+  auto after = ModifyStoreOf(d.store).SwitchParameterGroup(
       g.group.id, sw,
       "Replication group " + g.group.id + " switched from cache parameter group " + current +
           " to " + sw.name);
@@ -150,13 +150,6 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
   return std::nullopt;
 }
 
-Status Exec(SqliteDb& db, const std::string& sql, const std::function<void(SqliteStmt&)>& bind) {
-  auto s = db.Prepare(sql);
-  if (!s) return s.error();
-  if (bind) bind(*s);
-  return s->Run();
-}
-
 }  // namespace
 
 void AddParameterGroupSet(ModifyGroupFrontend& frontend, Store& store,
@@ -165,69 +158,9 @@ void AddParameterGroupSet(ModifyGroupFrontend& frontend, Store& store,
                           std::function<void()> poke_applier) {
   auto deps = std::make_shared<Deps>(
       Deps{store, config, catalog, std::move(user_groups), std::move(poke_applier)});
-  frontend.AddParameterSet(
-      "parameter-group", {"CacheParameterGroupName"},
-      [deps](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
-        return Modify(*deps, r, g, out);
-      });
-}
-
-// ---- the store call (declared in store.h) ----------------------------------------------------
-
-Result<GroupView> Store::SwitchParameterGroup(const std::string& group_id,
-                                              const ParameterGroupSwitch& sw,
-                                              const std::string& event_message) {
-  std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status().error();
-  auto v = LoadIdleAvailableGroupLocked(group_id);
-  if (!v) return v.error();
-  const int64_t now = NowMs();
-  if (auto st = Exec(*db_,
-                     "UPDATE replication_groups SET parameter_group=?, updated_ms=? "
-                     "WHERE group_id=?",
-                     [&](SqliteStmt& s) { s.Bind(1, sw.name).Bind(2, now).Bind(3, group_id); });
-      !st)
-    return st.error();
-  if (auto st = Exec(*db_, "UPDATE nodes SET param_pending_reboot=?, param_last_error='' "
-                           "WHERE group_id=?",
-                     [&](SqliteStmt& s) {
-                       s.Bind(1, int64_t{sw.pending_reboot ? 1 : 0}).Bind(2, group_id);
-                     });
-      !st)
-    return st.error();
-  const std::string row = Lower(sw.name);
-  if (!sw.builtin_family.empty()) {
-    // A built-in group's row (never listed as a user group: built-in names have a dot, user
-    // names cannot): holds the reset values its nodes must be sent, and a generation that is
-    // new, so every node using the group (this group's included) is brought to it.
-    if (auto st = Exec(*db_,
-                       "INSERT OR IGNORE INTO cache_parameter_groups(name, family, description, "
-                       "generation, create_time_ms) VALUES(?,?,'built-in',0,?)",
-                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, sw.builtin_family).Bind(3, now); });
-        !st)
-      return st.error();
-    if (auto st = Exec(*db_,
-                       "UPDATE cache_parameter_groups SET generation=(SELECT MAX(generation) "
-                       "FROM cache_parameter_groups)+1 WHERE name=?",
-                       [&](SqliteStmt& s) { s.Bind(1, row); });
-        !st)
-      return st.error();
-  }
-  for (const auto& [k, val] : sw.reset_defaults) {
-    if (auto st = Exec(*db_,
-                       "INSERT OR IGNORE INTO cache_parameter_values(group_name, name, value, "
-                       "source) VALUES(?,?,?,'reset')",
-                       [&](SqliteStmt& s) { s.Bind(1, row).Bind(2, k).Bind(3, val); });
-        !st)
-      return st.error();
-  }
-  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
-    return st.error();
-  auto after = LoadGroupLocked(group_id);
-  if (!after) return after.error();
-  if (auto st = txn.Commit(); !st) return st.error();
-  return std::move(*after);
+  frontend.AddParameterSet("parameter-group", {"CacheParameterGroupName"},
+                           [deps](const api::ApiRequest& r, const GroupView& g,
+                                  pugi::xml_node out) { return Modify(*deps, r, g, out); });
 }
 
 }  // namespace cf::orchestrator

@@ -4,10 +4,10 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/placement/fleet_placement.h"
-#include "orchestrator/groups/replication_group_validator.h"
 #include "orchestrator/core/replication_group_xml.h"
-#include "orchestrator/store/sqlite_db.h"
+#include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/modify/modify_store.h"
+#include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -48,8 +48,7 @@ std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
     const std::string id = Lower(*s);
     bool member = false;
     for (const auto& n : g.nodes) member = member || n.node_id == id;
-    if (!member)
-      return ApiError{404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
+    if (!member) return ApiError{404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
     u.snapshotting_cluster_id = id;
     changed.push_back("SnapshottingClusterId");
   }
@@ -107,8 +106,8 @@ std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
   }
   std::string list;
   for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
-  auto after = store.UpdateGroupSettings(g.group.id, u,
-                                         "Modified replication group " + g.group.id + ": " + list);
+  auto after = ModifyStoreOf(store).UpdateGroupSettings(
+      g.group.id, u, "Modified replication group " + g.group.id + ": " + list);
   if (!after) {
     const Error& e = after.error();
     if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
@@ -142,58 +141,6 @@ void AddSettingsParameterSet(ModifyGroupFrontend& frontend, Store& store,
       [&store, &config](const api::ApiRequest& r, const GroupView& g, pugi::xml_node out) {
         return Modify(store, config, r, g, out);
       });
-}
-
-// ---- the store call (declared in store.h) ----------------------------------------------------
-
-Result<GroupView> Store::UpdateGroupSettings(const std::string& group_id,
-                                             const GroupSettingsUpdate& u,
-                                             const std::string& event_message) {
-  std::lock_guard lk(mu_);
-  SqliteTxn txn(*db_);
-  if (!txn.begin_status()) return txn.begin_status().error();
-  auto v = LoadIdleAvailableGroupLocked(group_id);
-  if (!v) return v.error();
-  const int64_t now = NowMs();
-  auto set = [&](const char* column, auto value) -> Status {
-    auto s = db_->Prepare(std::string("UPDATE replication_groups SET ") + column +
-                          "=?, updated_ms=? WHERE group_id=?");
-    if (!s) return s.error();
-    s->Bind(1, value).Bind(2, now).Bind(3, group_id);
-    return s->Run();
-  };
-  if (u.description)
-    if (auto st = set("description", *u.description); !st) return st.error();
-  if (u.snapshotting_cluster_id)
-    if (auto st = set("snapshotting_cluster_id", *u.snapshotting_cluster_id); !st)
-      return st.error();
-  if (u.snapshot_retention_limit)
-    if (auto st = set("snapshot_retention_limit", int64_t{*u.snapshot_retention_limit}); !st)
-      return st.error();
-  if (u.snapshot_window)
-    if (auto st = set("snapshot_window", *u.snapshot_window); !st) return st.error();
-  if (u.preferred_maintenance_window)
-    if (auto st = set("preferred_maintenance_window", *u.preferred_maintenance_window); !st)
-      return st.error();
-  if (u.notification_topic_arn)
-    if (auto st = set("notification_topic_arn", *u.notification_topic_arn); !st)
-      return st.error();
-  if (u.notification_topic_status)
-    if (auto st = set("notification_topic_status", *u.notification_topic_status); !st)
-      return st.error();
-  if (u.security_group_ids)
-    if (auto st = set("security_group_ids", nlohmann::json(*u.security_group_ids).dump()); !st)
-      return st.error();
-  if (u.auto_minor_version_upgrade)
-    if (auto st = set("auto_minor_version_upgrade", int64_t{*u.auto_minor_version_upgrade ? 1 : 0});
-        !st)
-      return st.error();
-  if (auto st = AddEventLocked(group_id, "replication-group", event_message, now); !st)
-    return st.error();
-  auto after = LoadGroupLocked(group_id);
-  if (!after) return after.error();
-  if (auto st = txn.Commit(); !st) return st.error();
-  return std::move(*after);
 }
 
 }  // namespace cf::orchestrator

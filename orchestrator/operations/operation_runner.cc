@@ -21,7 +21,7 @@ std::string OpTag(const OperationRecord& op) {
 
 }  // namespace
 
-OperationRunner::OperationRunner(Store& store, OperationSettings settings)
+OperationRunner::OperationRunner(OperationStore& store, OperationSettings settings)
     : store_(store), settings_(settings) {}
 
 OperationRunner::~OperationRunner() { Stop(); }

@@ -7,9 +7,9 @@
 //
 // Threading: `operations.worker_threads` workers take due operations from a timed queue. An
 // operation is run by at most one worker at a time. The worker takes the operation over
-// (Store::ClaimOperation, attempt + 1) the first time this process runs it; every later store
-// write is compare-and-set on that attempt, so replies of an older attempt can never overwrite
-// a newer one (STYLE.md #7).
+// (OperationStore::ClaimOperation, attempt + 1) the first time this process runs it; every
+// later store write is compare-and-set on that attempt, so replies of an older attempt can
+// never overwrite a newer one (STYLE.md #7).
 //
 // Each pass: while the operation is not terminal, call its handler's Step() for the current
 // state. A successful step has committed its transition; the loop continues at once. A failed
@@ -39,7 +39,7 @@
 
 namespace cf::orchestrator {
 
-class Store;
+class OperationStore;
 
 // Carries out the steps of one operation kind (the reconcilers implement this).
 class OperationHandler {
@@ -56,7 +56,7 @@ class OperationHandler {
 
 class OperationRunner {
  public:
-  OperationRunner(Store& store, OperationSettings settings);
+  OperationRunner(OperationStore& store, OperationSettings settings);
   ~OperationRunner();  // Stop()
   OperationRunner(const OperationRunner&) = delete;
   OperationRunner& operator=(const OperationRunner&) = delete;
@@ -82,7 +82,7 @@ class OperationRunner {
   void Schedule(int64_t op_id, int64_t delay_ms);
   int64_t BackoffMs(int failures);
 
-  Store& store_;
+  OperationStore& store_;
   const OperationSettings settings_;
   std::map<OpKind, OperationHandler*> handlers_;
 

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "orchestrator/operations/reconciler_context.h"
+#include "orchestrator/parameters/parameter_group_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -47,7 +48,7 @@ void ParameterApplier::Loop() {
 
 int ParameterApplier::RunOnce() {
   auto log = Logger("params");
-  auto tasks = store_.ListParameterApplyTasks();
+  auto tasks = ParameterGroupStoreOf(store_).ListParameterApplyTasks();
   if (!tasks) {
     log->warn("cannot list parameter work: {}", tasks.error().message);
     return 0;
@@ -79,7 +80,7 @@ int ParameterApplier::RunOnce() {
         if (d && d->default_value != v) differs = true;
       }
       if (differs) {
-        if (auto st = store_.MarkPendingReboot(t.node.node_id); !st) {
+        if (auto st = ParameterGroupStoreOf(store_).MarkPendingReboot(t.node.node_id); !st) {
           log->warn("[{}] cannot mark pending-reboot: {}", t.node.node_id, st.error().message);
           continue;
         }
@@ -91,7 +92,7 @@ int ParameterApplier::RunOnce() {
                                      config_.operations.agent_rpc_timeout_ms);
     if (!r) {
       const std::string& msg = r.error().message;
-      (void)store_.RecordParameterApplyError(t.node.node_id, msg);
+      (void)ParameterGroupStoreOf(store_).RecordParameterApplyError(t.node.node_id, msg);
       if (last_error_[t.node.node_id] != msg)
         log->warn("[{}] applying parameter group {} (generation {}) failed: {}", t.node.node_id,
                   t.parameter_group, t.generation, msg);
@@ -99,10 +100,10 @@ int ParameterApplier::RunOnce() {
       continue;
     }
     last_error_.erase(t.node.node_id);
-    if (auto st = store_.MarkParametersApplied(t.node.node_id, t.generation, t.node_generation);
+    if (auto st = ParameterGroupStoreOf(store_).MarkParametersApplied(t.node.node_id, t.generation,
+                                                                      t.node_generation);
         !st) {
-      log->warn("[{}] cannot record parameter generation: {}", t.node.node_id,
-                st.error().message);
+      log->warn("[{}] cannot record parameter generation: {}", t.node.node_id, st.error().message);
       continue;
     }
     log->info("[{}] parameter group {} generation {} applied ({} dynamic parameter(s))",

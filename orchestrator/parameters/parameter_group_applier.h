@@ -3,7 +3,7 @@
 //
 // Durable by construction: the desired state (the group's values and generation) and each
 // node's applied generation live in the store, written in the same transaction as the API
-// change, so the work list (Store::ListParameterApplyTasks) survives any crash and a restarted
+// change, so the work list (ParameterGroupStore::ListParameterApplyTasks) survives any crash and a restarted
 // orchestrator simply continues. Each pass calls ReconfigureNode(restart=false) with the node's
 // spec (BuildNodeSpec) plus the group's dynamic parameters (CONFIG SET on the node; the agent
 // persists them so later restarts keep them), then records the generation. Generations are

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
 #include "orchestrator/core/faults.h"
+#include "orchestrator/parameters/parameter_group_store.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -59,8 +60,8 @@ std::vector<long> VersionKey(const std::string& v) {
 // "7", "7.0", "7.0.15" match 7.0.15 (whole components).
 bool VersionMatches(const std::string& requested, const std::string& version) {
   if (requested == version) return true;
-  return version.size() > requested.size() && version.compare(0, requested.size(), requested) == 0 &&
-         version[requested.size()] == '.';
+  return version.size() > requested.size() &&
+         version.compare(0, requested.size(), requested) == 0 && version[requested.size()] == '.';
 }
 
 template <class T>
@@ -102,8 +103,8 @@ void RenderParameter(pugi::xml_node list, const ParameterDef& d, const std::stri
 std::optional<ApiError> RenderParameters(pugi::xml_node parent, const FamilyDef& fam,
                                          const std::map<std::string, std::string>& values,
                                          const std::map<std::string, std::string>& sources,
-                                         const std::string& source_filter,
-                                         const std::string& after, int max_records) {
+                                         const std::string& source_filter, const std::string& after,
+                                         int max_records) {
   std::vector<const ParameterDef*> page;
   bool more = false;
   for (const auto& d : fam.parameters) {
@@ -197,7 +198,7 @@ ParameterGroupFrontend::ParameterGroupFrontend(Store& store, const OrchestratorC
     : store_(store), config_(config), catalog_(catalog), poke_(std::move(poke)) {}
 
 void ParameterGroupFrontend::Register(api::Dispatcher& d) {
-#define PG_REGISTER(Action)                                                               \
+#define PG_REGISTER(Action) \
   d.Register(#Action, [this](const api::ApiRequest& r, pugi::xml_node n) { return Action(r, n); })
   PG_REGISTER(DescribeCacheEngineVersions);
   PG_REGISTER(DescribeCacheParameterGroups);
@@ -213,7 +214,7 @@ void ParameterGroupFrontend::Register(api::Dispatcher& d) {
 std::vector<ParameterGroup> ParameterGroupFrontend::UserGroupsForValidation(
     Store& store, const ParameterCatalog& catalog) {
   std::vector<ParameterGroup> out;
-  auto list = store.ListParameterGroups();
+  auto list = ParameterGroupStoreOf(store).ListParameterGroups();
   if (!list) return out;
   for (const auto& g : *list) {
     auto e = EffectiveUser(g, catalog);
@@ -246,8 +247,8 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheEngineVersions(
   std::string version = req.params.Get("EngineVersion").value_or("");
   std::string family = req.params.Get("CacheParameterGroupFamily").value_or("");
   if (!family.empty() && !AwsFamilies().count(family))
-    return InvalidParameterValue("Invalid value for CacheParameterGroupFamily: " +
-                                 api::SanitizeXmlText(family) + ".");
+    return InvalidParameterValue(
+        "Invalid value for CacheParameterGroupFamily: " + api::SanitizeXmlText(family) + ".");
   std::optional<bool> default_only;
   PG_TAKE(settings::ParseBool(req.params, "DefaultOnly"), default_only);
   int max_records = 100;
@@ -321,7 +322,7 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameterGroups(
   } else {
     for (const auto& b : config_.parameter_groups.all())
       groups.push_back(EffectiveBuiltin(b, catalog_));
-    auto users = store_.ListParameterGroups();
+    auto users = ParameterGroupStoreOf(store_).ListParameterGroups();
     if (!users) return StoreFailure(users.error());
     for (const auto& u : *users) groups.push_back(EffectiveUser(u, catalog_));
     std::sort(groups.begin(), groups.end(),
@@ -337,7 +338,8 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameterGroups(
     }
     page.push_back(&g);
   }
-  if (more) api::AppendText(result, "Marker", settings::EncodeMarker("cfp1.", Lower(page.back()->name)));
+  if (more)
+    api::AppendText(result, "Marker", settings::EncodeMarker("cfp1.", Lower(page.back()->name)));
   pugi::xml_node list = result.append_child("CacheParameterGroups");
   for (const auto* g : page) {
     pugi::xml_node n = list.append_child("CacheParameterGroup");
@@ -351,7 +353,7 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameterGroups(
 }
 
 std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameters(const api::ApiRequest& req,
-                                                                       pugi::xml_node result) {
+                                                                        pugi::xml_node result) {
   PG_CHECK(settings::RejectUnknown(req.params, {{"CacheParameterGroupName", false},
                                                 {"Source", false},
                                                 {"MaxRecords", false},
@@ -377,7 +379,8 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameters(const ap
 std::optional<ApiError> ParameterGroupFrontend::DescribeEngineDefaultParameters(
     const api::ApiRequest& req, pugi::xml_node result) {
   PG_CHECK(settings::RejectUnknown(
-      req.params, {{"CacheParameterGroupFamily", false}, {"MaxRecords", false}, {"Marker", false}}));
+      req.params,
+      {{"CacheParameterGroupFamily", false}, {"MaxRecords", false}, {"Marker", false}}));
   auto family = req.params.Get("CacheParameterGroupFamily");
   if (!family) return api::MissingParameter("CacheParameterGroupFamily");
   int max_records = 100;
@@ -423,8 +426,8 @@ std::optional<ApiError> ParameterGroupFrontend::CreateCacheParameterGroup(
     if (AwsFamilies().count(*family))
       return InvalidParameterValue("CacheParameterGroupFamily " + *family +
                                    " is not supported by cachefleet yet.");
-    return InvalidParameterValue("Invalid value for CacheParameterGroupFamily: " +
-                                 api::SanitizeXmlText(*family) + ".");
+    return InvalidParameterValue(
+        "Invalid value for CacheParameterGroupFamily: " + api::SanitizeXmlText(*family) + ".");
   }
   std::vector<Tag> tags;
   PG_TAKE(settings::CheckTagList(req.params, "Tags"), tags);
@@ -435,8 +438,8 @@ std::optional<ApiError> ParameterGroupFrontend::CreateCacheParameterGroup(
   g.family = fam->family;
   g.description = *description;
   g.create_time_ms = NowMs();
-  auto st = store_.CreateParameterGroup(g, tags, kMaxParameterGroups,
-                                        "Cache parameter group " + name + " created");
+  auto st = ParameterGroupStoreOf(store_).CreateParameterGroup(
+      g, tags, kMaxParameterGroups, "Cache parameter group " + name + " created");
   if (!st) {
     if (st.error().code == Errc::kAlreadyExists) return AlreadyExists(name);
     if (st.error().code == Errc::kResourceExhausted) return QuotaExceeded(st.error().message);
@@ -456,7 +459,7 @@ std::optional<ApiError> ParameterGroupFrontend::ApplyChange(
     const EffectiveParameterGroup& g, std::map<std::string, std::string> set,
     std::map<std::string, std::string> reset, const std::string& event) {
   const FamilyDef* fam = catalog_.Family(g.family);
-  auto users = store_.GroupsUsingParameterGroup(Lower(g.name));
+  auto users = ParameterGroupStoreOf(store_).GroupsUsingParameterGroup(Lower(g.name));
   if (!users) return StoreFailure(users.error());
   bool reboot = false;
   auto changes = [&](const std::string& k, const std::string& v) {
@@ -479,13 +482,13 @@ std::optional<ApiError> ParameterGroupFrontend::ApplyChange(
   c.reset = std::move(reset);
   c.requires_reboot = reboot && !users->empty();
   c.event_message = event;
-  auto st = store_.ChangeParameterGroup(c);
+  auto st = ParameterGroupStoreOf(store_).ChangeParameterGroup(c);
   if (!st) {
     if (st.error().code == Errc::kNotFound) return faults::CacheParameterGroupNotFound(g.name);
     return StoreFailure(st.error());
   }
-  Logger("api")->info("[pg {}] {} ({} replication group(s) use it{})", g.name, event,
-                      users->size(), c.requires_reboot ? "; static change: pending-reboot" : "");
+  Logger("api")->info("[pg {}] {} ({} replication group(s) use it{})", g.name, event, users->size(),
+                      c.requires_reboot ? "; static change: pending-reboot" : "");
   if (poke_) poke_();
   return std::nullopt;
 }
@@ -542,8 +545,8 @@ std::optional<ApiError> ParameterGroupFrontend::ModifyCacheParameterGroup(
   return std::nullopt;
 }
 
-std::optional<ApiError> ParameterGroupFrontend::ResetCacheParameterGroup(
-    const api::ApiRequest& req, pugi::xml_node result) {
+std::optional<ApiError> ParameterGroupFrontend::ResetCacheParameterGroup(const api::ApiRequest& req,
+                                                                         pugi::xml_node result) {
   PG_CHECK(settings::RejectUnknown(req.params, {{"CacheParameterGroupName", false},
                                                 {"ResetAllParameters", false},
                                                 {"ParameterNameValues", true}}));
@@ -608,8 +611,8 @@ std::optional<ApiError> ParameterGroupFrontend::DeleteCacheParameterGroup(
   if (!name) return api::MissingParameter("CacheParameterGroupName");
   if (config_.parameter_groups.Find(*name))
     return InvalidState("Default parameter group " + Lower(*name) + " cannot be deleted.");
-  auto st = store_.DeleteParameterGroup(Lower(*name),
-                                        "Cache parameter group " + Lower(*name) + " deleted");
+  auto st = ParameterGroupStoreOf(store_).DeleteParameterGroup(
+      Lower(*name), "Cache parameter group " + Lower(*name) + " deleted");
   if (!st) {
     if (st.error().code == Errc::kNotFound)
       return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));

@@ -7,10 +7,11 @@
 #include "orchestrator/api/form_decoder.h"
 #include "orchestrator/core/faults.h"
 #include "orchestrator/core/id_rules.h"
+#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/placement/placement_planner.h"
-#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/reshard/reshard_progress.h"
+#include "orchestrator/reshard/reshard_store.h"
 #include "orchestrator/reshard/reshard_validator.h"
 #include "orchestrator/store/store.h"
 
@@ -216,7 +217,7 @@ std::string ReshardFrontend::OperationsJson(const std::string& query) const {
         o["adding"] = added;
         o["removing"] = in->remove;
       }
-      if (auto ms = store_.ListSlotMoves(op.id); ms) {
+      if (auto ms = ReshardStoreOf(store_).ListSlotMoves(op.id); ms) {
         f = SumMoves(*ms);
         for (const auto& m : *ms) {
           if (m.started_ms && (!first_start || m.started_ms < first_start))

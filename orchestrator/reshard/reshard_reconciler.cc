@@ -14,9 +14,10 @@
 #include "common/log.h"
 #include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/operations/group_formation.h"
-#include "orchestrator/reshard/reshard_planner.h"
-#include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/reshard/reshard_planner.h"
+#include "orchestrator/reshard/reshard_store.h"
+#include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -144,7 +145,7 @@ struct ReshardReconciler::MoveState {
   // Writes move i's figures (mu held, so writes of one move are ordered). False when the
   // write failed; a stale attempt also aborts every move.
   bool FlushLocked(Store& store, size_t i) {
-    if (auto s = store.RecordSlotMoveProgress(ident, moves[i]); !s) {
+    if (auto s = ReshardStoreOf(store).RecordSlotMoveProgress(ident, moves[i]); !s) {
       if (s.error().code == Errc::kFailedPrecondition) AbortLocked(s.error());
       Logger("reshard")->warn("[{}/reshard#{}] move {}: cannot persist progress: {}",
                               ident.group_id, ident.id, moves[i].move_id, s.error().message);
@@ -387,7 +388,9 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
                         std::to_string(moves.size()) + " move" + (moves.size() == 1 ? "" : "s") +
                         " to node groups " +
                         JoinIds(std::vector<std::string>(targets.begin(), targets.end()));
-  if (auto st = deps_.store->SavePlannedMoves(op, moves, planned, "moving slots"); !st) return st;
+  if (auto st = ReshardStoreOf(*deps_.store).SavePlannedMoves(op, moves, planned, "moving slots");
+      !st)
+    return st;
   (void)deps_.store->AddEvent(op.group_id, "replication-group", summary, NowMs());
   log->info("{} {}", OpTag(op), summary);
   for (const auto& m : moves)
@@ -400,7 +403,7 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
 
 Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
                                    const std::atomic<bool>& stop) {
-  auto moves = deps_.store->ListSlotMoves(op.id);
+  auto moves = ReshardStoreOf(*deps_.store).ListSlotMoves(op.id);
   if (!moves) return moves.error();
   MoveState st;
   st.moves = std::move(*moves);
@@ -586,7 +589,7 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
       }
       const NodeRecord& source = nodes[*source_i];
       // 3. A new attempt.
-      auto a = deps_.store->StartSlotMoveAttempt(ident, move_id);
+      auto a = ReshardStoreOf(*deps_.store).StartSlotMoveAttempt(ident, move_id);
       if (!a) {
         if (a.error().code == Errc::kFailedPrecondition) st.Abort(a.error());
         error = a.error().message;
@@ -698,7 +701,9 @@ void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveSt
     }
     if (attempt > 0) {
       std::lock_guard lk(st.op_mu);
-      if (auto s = deps_.store->RecordSlotMoveError(op, move_id, attempt, error, event); !s) {
+      if (auto s =
+              ReshardStoreOf(*deps_.store).RecordSlotMoveError(op, move_id, attempt, error, event);
+          !s) {
         if (s.error().code == Errc::kFailedPrecondition) {
           st.Abort(s.error());
           return;
@@ -742,7 +747,7 @@ void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_lo
     const double shown = ShownProgress(op.progress_milli / 1000.0, f);
     const int64_t milli = ToMilli(shown);
     if (milli > op.progress_milli) {
-      if (auto s = deps_.store->RaiseReshardProgress(op, milli); !s) {
+      if (auto s = ReshardStoreOf(*deps_.store).RaiseReshardProgress(op, milli); !s) {
         if (s.error().code == Errc::kFailedPrecondition) st.Abort(s.error());
       }
     }
@@ -855,9 +860,10 @@ Status ReshardReconciler::StopRemoved(OperationRecord& op, const Context& c,
   const int64_t grace_until = op.updated_ms + deps_.settings.removed_node_grace_ms;
   if (const int64_t wait = std::min(grace_until - NowMs(), deps_.settings.removed_node_grace_ms);
       wait > 0) {
-    Logger("reshard")->debug("{} keeping the removed nodes up for {} ms (clients with a stale "
-                             "slot map get MOVED)",
-                             OpTag(op), wait);
+    Logger("reshard")->debug(
+        "{} keeping the removed nodes up for {} ms (clients with a stale "
+        "slot map get MOVED)",
+        OpTag(op), wait);
     if (!SleepFor(wait, stop)) return MakeError(Errc::kUnavailable, "stopping");
   }
   const LoadedGroup removed = Restrict(c.g, c.removed_nodes, {});
@@ -873,7 +879,7 @@ Status ReshardReconciler::Complete(OperationRecord& op, const Context& c) {
   comp.removed_node_groups = c.in.remove;
   ReshardFigures f;
   int64_t first_start = 0, last_finish = 0;
-  if (auto moves = deps_.store->ListSlotMoves(op.id); moves) {
+  if (auto moves = ReshardStoreOf(*deps_.store).ListSlotMoves(op.id); moves) {
     f = SumMoves(*moves);
     for (const auto& m : *moves) {
       if (m.started_ms && (!first_start || m.started_ms < first_start)) first_start = m.started_ms;

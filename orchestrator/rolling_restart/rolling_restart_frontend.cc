@@ -3,12 +3,13 @@
 #include <set>
 
 #include "common/log.h"
-#include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/api/xml_util.h"
+#include "orchestrator/core/faults.h"
 #include "orchestrator/core/query_params.h"
 #include "orchestrator/failover/failover_frontend.h"
-#include "orchestrator/core/faults.h"
+#include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/rolling_restart/rolling_restart_store.h"
 #include "orchestrator/rolling_restart/rolling_restart_types.h"
 #include "orchestrator/store/store.h"
 
@@ -26,8 +27,8 @@ OperationRecord RollingRestartOp(const GroupView& v, const RollingRestartPayload
   OperationRecord op;
   op.group_id = v.group.id;
   op.kind = OpKind::kRollingRestart;
-  op.topology = v.group.cluster_enabled ? Topology::kClusterModeEnabled
-                                        : Topology::kClusterModeDisabled;
+  op.topology =
+      v.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled;
   op.state = OpState::kPending;
   op.step = "recorded";
   op.payload = RollingRestartPayloadToJson(p);
@@ -38,9 +39,9 @@ OperationRecord RollingRestartOp(const GroupView& v, const RollingRestartPayload
 // operation itself).
 Status RequireAvailable(const GroupView& v) {
   if (v.group.status != GroupStatus::kAvailable)
-    return MakeError(Errc::kFailedPrecondition,
-                     "Replication group " + v.group.id + " is not in available state (it is " +
-                         GroupStatusName(v.group.status) + ").");
+    return MakeError(Errc::kFailedPrecondition, "Replication group " + v.group.id +
+                                                    " is not in available state (it is " +
+                                                    GroupStatusName(v.group.status) + ").");
   return {};
 }
 
@@ -57,7 +58,7 @@ std::string Join(const std::vector<std::string>& v) {
 
 int StartPendingRollingRestarts(Store& store, const std::function<void(int64_t)>& poke) {
   auto log = Logger("params");
-  auto pending = store.GroupsPendingReboot();
+  auto pending = RollingRestartStoreOf(store).GroupsPendingReboot();
   if (!pending) {
     log->warn("cannot list pending-reboot groups: {}", pending.error().message);
     return 0;
@@ -168,8 +169,8 @@ std::optional<ApiError> RebootFrontend::RebootCacheCluster(const api::ApiRequest
           return MakeError(Errc::kFailedPrecondition, "busy");
         }
         if (node->status != "available") {
-          refused = failover_faults::InvalidCacheClusterState(
-              "Cache cluster " + id + " is not in available state.");
+          refused = failover_faults::InvalidCacheClusterState("Cache cluster " + id +
+                                                              " is not in available state.");
           return MakeError(Errc::kFailedPrecondition, "busy");
         }
         return {};
@@ -237,24 +238,24 @@ EngineVersionCheck ValidateEngineVersion(Store& store, const OrchestratorConfig&
       offered = both;
     }
   }
-  const std::vector<std::string> avail = offered ? std::vector<std::string>(offered->begin(),
-                                                                            offered->end())
-                                                 : std::vector<std::string>{};
+  const std::vector<std::string> avail =
+      offered ? std::vector<std::string>(offered->begin(), offered->end())
+              : std::vector<std::string>{};
   auto resolved = ResolveEngineVersion(raw, avail);
   if (!resolved) {
     out.fault = api::InvalidParameterValue(
         "Cannot find version " + api::SanitizeXmlText(raw) +
-        " for redis on every host of replication group " + v.group.id + " (they offer: " +
-        (avail.empty() ? std::string("none") : Join(avail)) + ").");
+        " for redis on every host of replication group " + v.group.id +
+        " (they offer: " + (avail.empty() ? std::string("none") : Join(avail)) + ").");
     return out;
   }
   out.version = *resolved;
   const std::string& current = v.group.engine_version;
   if (*resolved == current) return out;  // nothing changes
   if (HighestVersion({*resolved, current}) == current) {
-    out.fault = api::InvalidParameterValue(
-        "Cannot downgrade replication group " + v.group.id + " from engine version " + current +
-        " to " + *resolved + ".");
+    out.fault =
+        api::InvalidParameterValue("Cannot downgrade replication group " + v.group.id +
+                                   " from engine version " + current + " to " + *resolved + ".");
     return out;
   }
   const std::string fam_now = catalog.FamilyForVersion("redis", current);
@@ -268,9 +269,9 @@ EngineVersionCheck ValidateEngineVersion(Store& store, const OrchestratorConfig&
     return out;
   }
   if (v.group.status != GroupStatus::kAvailable) {
-    out.fault = faults::InvalidReplicationGroupState(
-        "Replication group " + v.group.id + " is not in available state (it is " +
-        GroupStatusName(v.group.status) + ").");
+    out.fault = faults::InvalidReplicationGroupState("Replication group " + v.group.id +
+                                                     " is not in available state (it is " +
+                                                     GroupStatusName(v.group.status) + ").");
     return out;
   }
   out.changes = true;
@@ -308,7 +309,8 @@ void AddEngineVersionSet(ModifyGroupFrontend& frontend, Store& store,
         if (!r) {
           if (r.error().code == Errc::kFailedPrecondition)
             return faults::InvalidReplicationGroupState(r.error().message);
-          if (r.error().code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
+          if (r.error().code == Errc::kNotFound)
+            return faults::ReplicationGroupNotFound(g.group.id);
           return StoreFailure(r.error());
         }
         if (poke) poke(r->second);

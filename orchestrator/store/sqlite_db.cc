@@ -114,7 +114,38 @@ Result<SqliteStmt> SqliteDb::Prepare(const std::string& sql) {
   return SqliteStmt(db_, stmt);
 }
 
+Status SqliteDb::Run(const std::string& sql, const SqlBind& bind) {
+  auto st = Prepare(sql);
+  if (!st) return st.error();
+  if (bind) bind(*st);
+  return st->Run();
+}
+
+Status SqliteDb::Query(const std::string& sql, const SqlBind& bind, const SqlRow& on_row) {
+  auto st = Prepare(sql);
+  if (!st) return st.error();
+  if (bind) bind(*st);
+  while (true) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return {};
+    on_row(*st);
+  }
+}
+
+Result<bool> SqliteDb::QueryOne(const std::string& sql, const SqlBind& bind, const SqlRow& on_row) {
+  auto st = Prepare(sql);
+  if (!st) return st.error();
+  if (bind) bind(*st);
+  auto row = st->Step();
+  if (!row) return row.error();
+  if (*row) on_row(*st);
+  return *row;
+}
+
 int64_t SqliteDb::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+
+int SqliteDb::Changes() const { return sqlite3_changes(db_); }
 
 SqliteTxn::SqliteTxn(SqliteDb& db) : db_(db) { begin_ = db_.Exec("BEGIN IMMEDIATE"); }
 

@@ -1,9 +1,15 @@
 // A thin RAII layer over the SQLite C API: a connection, prepared statements with typed binds,
-// and errors as values. Not thread-safe: the Store serialises access with its mutex.
+// and errors as values. Only store/ and the features' *_store.cc files include it.
+//
+// Threading: the connection is not thread-safe; every store over one SqliteDb holds mu() for
+// the whole of each of its calls (so each call is atomic with respect to every other store's),
+// and runs every multi-row change in one SqliteTxn (BEGIN IMMEDIATE).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +53,11 @@ class SqliteStmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// Binds a statement's parameters (nullptr: none).
+using SqlBind = std::function<void(SqliteStmt&)>;
+// Reads one result row.
+using SqlRow = std::function<void(const SqliteStmt&)>;
+
 class SqliteDb {
  public:
   SqliteDb() = default;
@@ -57,12 +68,25 @@ class SqliteDb {
   // Opens (creating) the database; ":memory:" works for tests. Enables WAL, foreign keys,
   // synchronous=NORMAL and a busy timeout.
   Status Open(const std::string& path);
+  // Runs SQL text without parameters (pragmas, schema scripts, BEGIN/COMMIT).
   Status Exec(const std::string& sql);
+  // The way to run a statement: prepares sql, binds, steps to the end. Changes() then says how
+  // many rows it changed.
+  Status Run(const std::string& sql, const SqlBind& bind = nullptr);
+  // The query form of Run: on_row is called once per result row, in order.
+  Status Query(const std::string& sql, const SqlBind& bind, const SqlRow& on_row);
+  // The first row only (false: there was none).
+  Result<bool> QueryOne(const std::string& sql, const SqlBind& bind, const SqlRow& on_row);
   Result<SqliteStmt> Prepare(const std::string& sql);
   int64_t LastInsertRowId() const;
+  int Changes() const;
+
+  // Held by every store call for its whole duration (see above).
+  std::mutex& mu() { return mu_; }
 
  private:
   sqlite3* db_ = nullptr;
+  std::mutex mu_;
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless Commit() succeeded.

@@ -1,15 +1,24 @@
-// Store: the orchestrator's only source of truth, in SQLite (WAL).
+// Store: the orchestrator's only source of truth, in SQLite (WAL). This is the base store: the
+// records every feature shares (hosts, groups with their node groups and nodes, ports,
+// operations and their transitions, events). Each feature's own records are behind its own
+// interface in the feature's folder (reshard/reshard_store.h, parameters/parameter_group_store.h,
+// tags/tag_store.h, events/event_query_store.h, modify/modify_store.h, groups/standalone_store.h,
+// rolling_restart/rolling_restart_store.h, failover/failover_store.h), reached with
+// `<Feature>StoreOf(store)` and implemented over the same database in that feature's
+// *_store.cc (with the shared transactional helpers of store_txn.h).
 //
-// Threading: one connection behind `mu_`; every public method takes the mutex for its whole
-// duration, so each call is atomic with respect to the others. Every multi-row change runs in
-// one BEGIN IMMEDIATE transaction. Methods never call back into user code while holding the
-// mutex, except the `place` callback of CreateGroup, which must be pure (the placement planner).
+// Threading: one connection (SqliteDb) behind its mutex; every call of this store and of every
+// feature store takes the mutex for its whole duration, so each call is atomic with respect to
+// all others. Every multi-row change runs in one BEGIN IMMEDIATE transaction. Methods never
+// call back into user code while holding the mutex, except the `place` callback of CreateGroup
+// and BeginReshard, which must be pure (the placement planner), and the `check` of
+// BeginGroupOperation.
 //
-// Schema: versioned (schema_version table, migrations applied in order at Open); see
+// Schema: versioned (schema.h / schema.cc: migrations applied in order at Open); see
 // docs/orchestrator.md for the tables. Records are the structs of orch_types.h and
-// operation_types.h.
+// operation_types.h; row_decoders.h maps them to rows.
 //
-// The interface is domain-level (CreateGroup, BeginDelete, CompleteCreate, ...) rather than
+// Every interface is domain-level (CreateGroup, BeginDelete, CompleteCreate, ...) rather than
 // SQL-level so that a later, replicated backend (etcd) can implement the same calls.
 #pragma once
 
@@ -20,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <typeindex>
 #include <utility>
 #include <vector>
 
@@ -27,25 +37,38 @@
 #include "orchestrator/core/operation_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/placement/placement_planner.h"
-#include "orchestrator/store/slot_move_record.h"
-#include "orchestrator/store/standalone_cluster.h"
 
 namespace cf::orchestrator {
 
 class SqliteDb;
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 7;  // schema.cc
 
-// A DescribeEvents query (events_store.cc). Times are inclusive epoch ms; empty strings match
-// every source id / type; before_* (from the Marker) keep events strictly older than
-// (before_date_ms, before_event_id) in (date, id) order.
-struct EventQuery {
-  std::string source_id;
-  std::string source_type;
-  int64_t start_ms = 0;
-  int64_t end_ms = 0;
-  std::optional<std::pair<int64_t, int64_t>> before;  // (date_ms, event_id)
-  int limit = 100;
+// A standalone cache cluster: the primary a DeleteReplicationGroup with RetainPrimaryCluster=true
+// kept (store table standalone_clusters, schema v5; group_change_store.cc). Its redis-server keeps
+// running on its host and port (the port stays reserved); it no longer belongs to a replication
+// group. DescribeCacheClusters can list these (Store::ListStandaloneClusters) with
+// ReplicationGroupId absent (ShowCacheClustersNotInReplicationGroups).
+struct StandaloneCluster {
+  std::string cluster_id;       // the former member id, e.g. "rg-001"
+  std::string former_group_id;  // the replication group it came from
+  std::string host_id;
+  uint32_t port = 0;
+  std::string az;
+  std::string status = "available";
+  std::string cache_node_type;
+  uint64_t maxmemory_bytes = 0;
+  std::string engine = "redis";
+  std::string engine_version;
+  std::string parameter_group;
+  std::string preferred_maintenance_window;
+  std::string snapshot_window;
+  int snapshot_retention_limit = 0;
+  std::vector<std::string> security_group_ids;
+  std::string notification_topic_arn;
+  std::string notification_topic_status = "active";
+  bool auto_minor_version_upgrade = true;
+  int64_t create_time_ms = 0;  // the node's creation time
 };
 
 // An event written together with a state change (failover_store.cc).
@@ -74,7 +97,7 @@ struct FailoverChange {
   std::optional<std::string> engine_version;  // the group's EngineVersion
 };
 
-// A user-created cache parameter group (parameter_group_store.cc). `values` are the
+// A user-created cache parameter group (parameters/parameter_group_store.h). `values` are the
 // parameters set by ModifyCacheParameterGroup (Source user); `reset` the parameters reset to
 // their default since, still sent to the nodes once so that CONFIG SET restores the default.
 struct UserParameterGroup {
@@ -85,68 +108,6 @@ struct UserParameterGroup {
   int64_t create_time_ms = 0;
   std::map<std::string, std::string> values;
   std::map<std::string, std::string> reset;
-};
-
-struct ParameterGroupChange {
-  std::string name;
-  std::map<std::string, std::string> set;    // -> values (Source user)
-  std::map<std::string, std::string> reset;  // name -> default value (moves out of values)
-  bool requires_reboot = false;              // a static parameter changed
-  std::string event_message;
-};
-
-// One node whose parameters lag its parameter group (ListParameterApplyTasks).
-struct ParameterApplyTask {
-  ReplicationGroupRecord group;
-  NodeRecord node;
-  std::string parameter_group;
-  int64_t generation = 0;                     // the group's current generation
-  std::map<std::string, std::string> config;  // every set or reset parameter -> value
-  int64_t node_generation = 0;                // the generation the node runs (0: never applied)
-  bool node_pending_reboot = false;
-};
-
-enum class TagResource { kReplicationGroup, kCacheCluster, kParameterGroup };
-
-// ModifyReplicationGroup settings that are only stored (modify_settings.cc); absent = unchanged.
-struct GroupSettingsUpdate {
-  std::optional<std::string> description;
-  std::optional<std::string> snapshotting_cluster_id;
-  std::optional<int> snapshot_retention_limit;
-  std::optional<std::string> snapshot_window;
-  std::optional<std::string> preferred_maintenance_window;
-  std::optional<std::string> notification_topic_arn;
-  std::optional<std::string> notification_topic_status;  // active | inactive
-  std::optional<std::vector<std::string>> security_group_ids;
-  std::optional<bool> auto_minor_version_upgrade;
-};
-
-// ModifyReplicationGroup CacheParameterGroupName (modify_parameter_group.cc).
-struct ParameterGroupSwitch {
-  std::string name;                                   // the new group (stored as given)
-  bool pending_reboot = false;                        // the group's nodes become pending-reboot
-  std::map<std::string, std::string> reset_defaults;  // added to `name` as reset rows (if absent)
-  // A built-in group (its family): its row in cache_parameter_groups is created if absent and
-  // gets a new generation, so every node using it is brought to its values (reset rows).
-  std::string builtin_family;
-};
-
-// One ModifyReplicationGroup parameter waiting for the maintenance window (store_pending.cc,
-// schema v7). The rows one request recorded share its request_id and are replayed together.
-struct PendingModification {
-  std::string name;   // the request parameter, e.g. "CacheNodeType"
-  std::string value;  // as requested
-  int64_t request_id = 0;
-  int64_t requested_ms = 0;
-};
-
-// A group with pending modifications, as the maintenance scheduler sees it.
-struct PendingGroup {
-  std::string group_id;
-  GroupStatus status = GroupStatus::kAvailable;
-  std::string maintenance_window;  // PreferredMaintenanceWindow
-  bool operation_running = false;  // an unfinished operation
-  std::vector<PendingModification> pending;  // by request_id, then name
 };
 
 // Everything CreateReplicationGroup writes, in one transaction.
@@ -178,7 +139,157 @@ struct ReshardCompletion {
   std::string event_message;
 };
 
-class Store {
+// HostStore: The fleet's hosts (fleet/): registration, heartbeats, observations.
+class HostStore {
+ public:
+  virtual ~HostStore() = default;
+
+  // ---- hosts (fleet) ----
+  // Inserts or replaces a host (Register). State becomes up, last heartbeat = now_ms.
+  virtual Status UpsertHost(const HostRecord& host) = 0;
+  // Heartbeat: false when the host is unknown or its boot id differs (-> re-register).
+  // Also replaces the host's warm pool ports.
+  virtual Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id,
+                                 int64_t now_ms,
+                                 const std::vector<uint32_t>& warm_cluster_ports = {}) = 0;
+  virtual Result<std::vector<HostRecord>> ListHosts() = 0;
+  virtual Result<std::optional<HostRecord>> GetHost(const std::string& host_id) = 0;
+  // Marks up hosts whose last heartbeat is older than now_ms - down_after_ms as down; returns
+  // the ids that changed.
+  virtual Result<std::vector<std::string>> MarkStaleHostsDown(int64_t now_ms,
+                                                              int64_t down_after_ms) = 0;
+  // Writes the observed columns of the host's nodes (unknown node ids are ignored and
+  // returned, so that the caller can report orphans).
+  virtual Result<std::vector<std::string>> RecordObservations(
+      const std::string& host_id, const std::vector<std::pair<std::string, ObservedNode>>& obs) = 0;
+};
+
+// GroupStore: Replication groups with their node groups, nodes and ports; the changes several
+// features share (shard topology, retained primaries) and the parameter state they read.
+class GroupStore {
+ public:
+  virtual ~GroupStore() = default;
+
+  // ---- replication groups ----
+  virtual Result<bool> GroupExists(const std::string& group_id) = 0;
+  // In one transaction: reads the fleet, calls place (which fills the nodes' placement or
+  // fails), then writes the group, node groups, nodes, port allocations, tags, operation and
+  // event. Returns the operation id. Errors: the place callback's error unchanged;
+  // Errc::kAlreadyExists when the id is taken.
+  virtual Result<int64_t> CreateGroup(
+      NewGroup g,
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place) = 0;
+  virtual Result<std::optional<GroupView>> GetGroup(const std::string& group_id) = 0;
+  // Groups with id > after_id, ordered by id, at most limit.
+  virtual Result<std::vector<GroupView>> ListGroups(const std::string& after_id, int limit) = 0;
+  // Delete: checks the group exists (kNotFound) and may be deleted (available or create-failed,
+  // and no operation running: kFailedPrecondition), then sets it and its nodes `deleting`,
+  // records op and an event. Returns the group as it now is and the operation id.
+  virtual Result<std::pair<GroupView, int64_t>> BeginDelete(const std::string& group_id,
+                                                            OperationRecord op,
+                                                            const std::string& event_message) = 0;
+  // ---- nodes ----
+  virtual Status SetNodeClusterId(const std::string& node_id,
+                                  const std::string& cluster_node_id) = 0;
+  virtual Status SetNodeStatus(const std::string& node_id, const std::string& status) = 0;
+  // The node's port is taken by a process we do not manage: blocks it until block_until_ms,
+  // moves the node to the lowest free port of its host and returns it (kResourceExhausted
+  // when the host has none left).
+  virtual Result<uint32_t> ReallocateNodePort(const std::string& node_id, uint32_t bad_port,
+                                              int64_t block_until_ms) = 0;
+  // ---- shard topology (topology_store.cc; the slot moves: reshard/reshard_store.h) ----
+  // In one transaction: the group must exist (kNotFound), be `available` and have no unfinished
+  // operation (kFailedPrecondition); reads the fleet, calls place for the new nodes, writes the
+  // new node groups, nodes and ports, marks the removed node groups and their nodes `deleting`,
+  // sets the group `modifying`, records the operation and the event. Returns the group as it
+  // now is and the operation id. Placement errors are returned unchanged.
+  virtual Result<std::pair<GroupView, int64_t>> BeginReshard(
+      NewReshard r,
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place) = 0;
+  // op -> kSucceeded; removes the removed node groups with their nodes and ports; every other
+  // node group gets its slots and `available`, every node `available`, the group `available`;
+  // event. One transaction.
+  virtual Status CompleteReshard(OperationRecord& op, const ReshardCompletion& c) = 0;
+  // ---- standalone cache clusters (group_change_store.cc; DeleteCacheCluster:
+  // groups/standalone_store.h) ---- RetainPrimaryCluster: kStopNodes -> kSucceeded; the group's
+  // node `primary_node_id` becomes a standalone cache cluster (its port stays reserved), everything
+  // else of the group is removed as CompleteDelete does; events on the group and the cluster. One
+  // transaction.
+  virtual Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
+                                       const std::string& event_message) = 0;
+  virtual Result<std::vector<StandaloneCluster>> ListStandaloneClusters() = 0;
+  // ---- parameter state other features read (parameter_status.cc; the parameter groups
+  // themselves: parameters/parameter_group_store.h) ----
+  virtual Result<std::optional<UserParameterGroup>> GetParameterGroup(const std::string& name) = 0;
+  // The group's nodes must be sent their spec again (generation -1: due for the applier), e.g.
+  // after AutomaticFailoverEnabled changed their hold_max_ms (failover_reconciler.cc).
+  virtual Status MarkNodesRespec(const std::string& group_id) = 0;
+  // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.
+  virtual Result<std::map<std::string, std::string>> ParameterApplyStatuses() = 0;
+};
+
+// OperationStore: Durable operations: claim, transitions (compare-and-set on attempt and state),
+// the create/delete endings, and an operation together with a FailoverChange of its group.
+class OperationStore {
+ public:
+  virtual ~OperationStore() = default;
+
+  // ---- operations ----
+  virtual Result<std::vector<OperationRecord>> ListUnfinishedOperations() = 0;
+  virtual Result<std::optional<OperationRecord>> GetOperation(int64_t op_id) = 0;
+  // Takes the operation over: attempt++; returns the record with the new attempt.
+  virtual Result<OperationRecord> ClaimOperation(int64_t op_id) = 0;
+  // Moves op from op.state to `to` (CheckTransition) if its row still has op.attempt and
+  // op.state; kFailedPrecondition otherwise (a newer attempt owns it). Updates op in place.
+  virtual Status TransitionOperation(OperationRecord& op, OpState to, const std::string& step) = 0;
+  // Updates the current step text only (same compare-and-set).
+  virtual Status SetOperationStep(OperationRecord& op, const std::string& step) = 0;
+  // Records a retryable failure: retries++, last_error.
+  virtual Status RecordOperationError(OperationRecord& op, const std::string& error) = 0;
+  // kAwaitHealthy -> kSucceeded, group/node groups/nodes available, event; one transaction.
+  virtual Status CompleteCreate(OperationRecord& op, const std::string& event_message) = 0;
+  // kRollingBack -> kFailed, group create-failed, event; one transaction.
+  virtual Status FailCreate(OperationRecord& op, const std::string& event_message) = 0;
+  // kStopNodes -> kSucceeded; removes nodes, ports, node groups, tags and the group; event.
+  virtual Status CompleteDelete(OperationRecord& op, const std::string& event_message) = 0;
+  // Operations for GET /cachefleet/operations: of one group ("" = all groups), every
+  // unfinished one plus the `finished_limit` most recently finished, newest first.
+  virtual Result<std::vector<OperationRecord>> ListOperations(const std::string& group_id,
+                                                              int finished_limit) = 0;
+  // ---- an operation with a change to its group (group_change_store.cc) ----
+  // In one transaction: loads the group (kNotFound), lets check refuse (its error unchanged;
+  // it runs under the store lock and must be pure), inserts op (kFailedPrecondition when
+  // another operation of the group is unfinished), applies change, and returns the group as it
+  // now is with the operation id.
+  virtual Result<std::pair<GroupView, int64_t>> BeginGroupOperation(
+      const std::string& group_id, OperationRecord op,
+      const std::function<Status(const GroupView&)>& check, const FailoverChange& change) = 0;
+  // op -> `to` and change in one transaction; compare-and-set like TransitionOperation.
+  virtual Status TransitionWithChange(OperationRecord& op, OpState to, const std::string& step,
+                                      const FailoverChange& change) = 0;
+  // Replaces op's payload (same compare-and-set).
+  virtual Status SetOperationPayload(OperationRecord& op, const std::string& payload) = 0;
+  // op keeps its state; its payload and step are replaced and change applied, in one
+  // transaction (compare-and-set like TransitionOperation).
+  virtual Status UpdateOperationWithChange(OperationRecord& op, const std::string& step,
+                                           const std::string& payload,
+                                           const FailoverChange& change) = 0;
+};
+
+// EventLog: Events (DescribeEvents reads them through events/event_query_store.h).
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+
+  // ---- events ----
+  virtual Status AddEvent(const std::string& source_id, const std::string& source_type,
+                          const std::string& message, int64_t date_ms) = 0;
+  virtual Result<std::vector<EventRecord>> ListEvents(const std::string& source_id) = 0;
+};
+
+// Store: the SQLite implementation of the base interfaces, and the owner of the database every
+// feature store works on.
+class Store final : public HostStore, public GroupStore, public OperationStore, public EventLog {
  public:
   Store();
   ~Store();
@@ -189,263 +300,96 @@ class Store {
   Status Open(const std::string& path);
   int schema_version() const { return schema_version_; }
 
-  // ---- hosts (fleet) ----
-  // Inserts or replaces a host (Register). State becomes up, last heartbeat = now_ms.
-  Status UpsertHost(const HostRecord& host);
-  // Heartbeat: false when the host is unknown or its boot id differs (-> re-register).
-  // Also replaces the host's warm pool ports.
-  Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id, int64_t now_ms,
-                         const std::vector<uint32_t>& warm_cluster_ports = {});
-  Result<std::vector<HostRecord>> ListHosts();
-  Result<std::optional<HostRecord>> GetHost(const std::string& host_id);
-  // Marks up hosts whose last heartbeat is older than now_ms - down_after_ms as down; returns
-  // the ids that changed.
-  Result<std::vector<std::string>> MarkStaleHostsDown(int64_t now_ms, int64_t down_after_ms);
-  // Writes the observed columns of the host's nodes (unknown node ids are ignored and
-  // returned, so that the caller can report orphans).
-  Result<std::vector<std::string>> RecordObservations(
-      const std::string& host_id, const std::vector<std::pair<std::string, ObservedNode>>& obs);
+  // The feature stores over this database (the seam a second backend plugs into). Feature<T>
+  // returns the T given to Provide, else builds one with make_sqlite over this database (once;
+  // after Open). Each feature's `<Feature>StoreOf(Store&)` calls it with its SQLite factory.
+  template <class T>
+  T& Feature(std::unique_ptr<T> (*make_sqlite)(SqliteDb&)) {
+    std::lock_guard lk(features_mu_);
+    auto& slot = features_[std::type_index(typeid(T))];
+    if (!slot) slot = std::shared_ptr<T>(make_sqlite(*db_));
+    return *static_cast<T*>(slot.get());
+  }
+  template <class T>
+  void Provide(std::unique_ptr<T> impl) {
+    std::lock_guard lk(features_mu_);
+    features_[std::type_index(typeid(T))] = std::shared_ptr<T>(std::move(impl));
+  }
 
-  // ---- replication groups ----
-  Result<bool> GroupExists(const std::string& group_id);
-  // In one transaction: reads the fleet, calls place (which fills the nodes' placement or
-  // fails), then writes the group, node groups, nodes, port allocations, tags, operation and
-  // event. Returns the operation id. Errors: the place callback's error unchanged;
-  // Errc::kAlreadyExists when the id is taken.
+  // HostStore
+  Status UpsertHost(const HostRecord& host) override;
+  Result<bool> TouchHost(const std::string& host_id, const std::string& boot_id, int64_t now_ms,
+                         const std::vector<uint32_t>& warm_cluster_ports = {}) override;
+  Result<std::vector<HostRecord>> ListHosts() override;
+  Result<std::optional<HostRecord>> GetHost(const std::string& host_id) override;
+  Result<std::vector<std::string>> MarkStaleHostsDown(int64_t now_ms,
+                                                      int64_t down_after_ms) override;
+  Result<std::vector<std::string>> RecordObservations(
+      const std::string& host_id,
+      const std::vector<std::pair<std::string, ObservedNode>>& obs) override;
+
+  // GroupStore
+  Result<bool> GroupExists(const std::string& group_id) override;
   Result<int64_t> CreateGroup(
       NewGroup g,
-      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
-  Result<std::optional<GroupView>> GetGroup(const std::string& group_id);
-  // Groups with id > after_id, ordered by id, at most limit.
-  Result<std::vector<GroupView>> ListGroups(const std::string& after_id, int limit);
-  // Delete: checks the group exists (kNotFound) and may be deleted (available or create-failed,
-  // and no operation running: kFailedPrecondition), then sets it and its nodes `deleting`,
-  // records op and an event. Returns the group as it now is and the operation id.
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place) override;
+  Result<std::optional<GroupView>> GetGroup(const std::string& group_id) override;
+  Result<std::vector<GroupView>> ListGroups(const std::string& after_id, int limit) override;
   Result<std::pair<GroupView, int64_t>> BeginDelete(const std::string& group_id, OperationRecord op,
-                                                    const std::string& event_message);
-
-  // ---- nodes ----
-  Status SetNodeClusterId(const std::string& node_id, const std::string& cluster_node_id);
-  Status SetNodeStatus(const std::string& node_id, const std::string& status);
-  // The node's port is taken by a process we do not manage: blocks it until block_until_ms,
-  // moves the node to the lowest free port of its host and returns it (kResourceExhausted
-  // when the host has none left).
+                                                    const std::string& event_message) override;
+  Status SetNodeClusterId(const std::string& node_id, const std::string& cluster_node_id) override;
+  Status SetNodeStatus(const std::string& node_id, const std::string& status) override;
   Result<uint32_t> ReallocateNodePort(const std::string& node_id, uint32_t bad_port,
-                                      int64_t block_until_ms);
-
-  // ---- operations ----
-  Result<std::vector<OperationRecord>> ListUnfinishedOperations();
-  Result<std::optional<OperationRecord>> GetOperation(int64_t op_id);
-  // Takes the operation over: attempt++; returns the record with the new attempt.
-  Result<OperationRecord> ClaimOperation(int64_t op_id);
-  // Moves op from op.state to `to` (CheckTransition) if its row still has op.attempt and
-  // op.state; kFailedPrecondition otherwise (a newer attempt owns it). Updates op in place.
-  Status TransitionOperation(OperationRecord& op, OpState to, const std::string& step);
-  // Updates the current step text only (same compare-and-set).
-  Status SetOperationStep(OperationRecord& op, const std::string& step);
-  // Records a retryable failure: retries++, last_error.
-  Status RecordOperationError(OperationRecord& op, const std::string& error);
-  // kAwaitHealthy -> kSucceeded, group/node groups/nodes available, event; one transaction.
-  Status CompleteCreate(OperationRecord& op, const std::string& event_message);
-  // kRollingBack -> kFailed, group create-failed, event; one transaction.
-  Status FailCreate(OperationRecord& op, const std::string& event_message);
-  // kStopNodes -> kSucceeded; removes nodes, ports, node groups, tags and the group; event.
-  Status CompleteDelete(OperationRecord& op, const std::string& event_message);
-
-  // ---- resharding (ModifyReplicationGroupShardConfiguration) ----
-  // In one transaction: the group must exist (kNotFound), be `available` and have no unfinished
-  // operation (kFailedPrecondition); reads the fleet, calls place for the new nodes, writes the
-  // new node groups, nodes and ports, marks the removed node groups and their nodes `deleting`,
-  // sets the group `modifying`, records the operation and the event. Returns the group as it
-  // now is and the operation id. Placement errors are returned unchanged.
+                                      int64_t block_until_ms) override;
   Result<std::pair<GroupView, int64_t>> BeginReshard(
       NewReshard r,
-      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place);
-  // kPlanMoves -> kMoveSlots together with the planned moves (replacing any earlier rows of
-  // the operation) and every node group's planned final slots; one transaction.
-  Status SavePlannedMoves(OperationRecord& op, const std::vector<SlotMoveRecord>& moves,
-                          const std::map<std::string, SlotRanges>& planned_slots,
-                          const std::string& step);
-  Result<std::vector<SlotMoveRecord>> ListSlotMoves(int64_t op_id);
-  // A new MoveSlots attempt: attempt + 1, status running (started_ms set once). Compare-and-set
-  // on the operation's attempt (kFailedPrecondition when stale). Returns the new attempt.
-  Result<int64_t> StartSlotMoveAttempt(const OperationRecord& op, const std::string& move_id);
-  // Writes a move's progress (slots_done, keys, bytes, status; finished_ms when done) if the
-  // row still has m.attempt and the operation op.attempt (else kFailedPrecondition: a newer
-  // attempt owns it).
-  Status RecordSlotMoveProgress(const OperationRecord& op, const SlotMoveRecord& m);
-  // A failed MoveSlots attempt: the move's retries + 1, last_error, status retrying; the
-  // operation's retries + 1 and last_error; an event when event_message is not empty. Same
-  // compare-and-set as RecordSlotMoveProgress.
-  Status RecordSlotMoveError(OperationRecord& op, const std::string& move_id, int64_t attempt,
-                             const std::string& error, const std::string& event_message);
-  // progress_milli = max(progress_milli, value); updates op.progress_milli.
-  Status RaiseReshardProgress(OperationRecord& op, int64_t progress_milli);
-  // Replaces the slots column of the given node groups (observed ownership).
-  Status SetNodeGroupSlots(const std::string& group_id,
-                           const std::map<std::string, SlotRanges>& slots);
-  // op -> kSucceeded; removes the removed node groups with their nodes and ports; every other
-  // node group gets its slots and `available`, every node `available`, the group `available`;
-  // event. One transaction.
-  Status CompleteReshard(OperationRecord& op, const ReshardCompletion& c);
-  // Operations for GET /cachefleet/operations: of one group ("" = all groups), every
-  // unfinished one plus the `finished_limit` most recently finished, newest first.
-  Result<std::vector<OperationRecord>> ListOperations(const std::string& group_id,
-                                                      int finished_limit);
+      const std::function<Status(const FleetSnapshot&, std::vector<NodeRecord>&)>& place) override;
+  Status CompleteReshard(OperationRecord& op, const ReshardCompletion& c) override;
+  Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
+                               const std::string& event_message) override;
+  Result<std::vector<StandaloneCluster>> ListStandaloneClusters() override;
+  Result<std::optional<UserParameterGroup>> GetParameterGroup(const std::string& name) override;
+  Status MarkNodesRespec(const std::string& group_id) override;
+  Result<std::map<std::string, std::string>> ParameterApplyStatuses() override;
 
-  // ---- failover (failover_store.cc) ----
-  // In one transaction: loads the group (kNotFound), lets check refuse (its error unchanged;
-  // it runs under the store lock and must be pure), inserts op (kFailedPrecondition when
-  // another operation of the group is unfinished), applies change, and returns the group as it
-  // now is with the operation id.
+  // OperationStore
+  Result<std::vector<OperationRecord>> ListUnfinishedOperations() override;
+  Result<std::optional<OperationRecord>> GetOperation(int64_t op_id) override;
+  Result<OperationRecord> ClaimOperation(int64_t op_id) override;
+  Status TransitionOperation(OperationRecord& op, OpState to, const std::string& step) override;
+  Status SetOperationStep(OperationRecord& op, const std::string& step) override;
+  Status RecordOperationError(OperationRecord& op, const std::string& error) override;
+  Status CompleteCreate(OperationRecord& op, const std::string& event_message) override;
+  Status FailCreate(OperationRecord& op, const std::string& event_message) override;
+  Status CompleteDelete(OperationRecord& op, const std::string& event_message) override;
+  Result<std::vector<OperationRecord>> ListOperations(const std::string& group_id,
+                                                      int finished_limit) override;
   Result<std::pair<GroupView, int64_t>> BeginGroupOperation(
       const std::string& group_id, OperationRecord op,
-      const std::function<Status(const GroupView&)>& check, const FailoverChange& change);
-  // op -> `to` and change in one transaction; compare-and-set like TransitionOperation.
+      const std::function<Status(const GroupView&)>& check, const FailoverChange& change) override;
   Status TransitionWithChange(OperationRecord& op, OpState to, const std::string& step,
-                              const FailoverChange& change);
-  // Replaces op's payload (same compare-and-set).
-  Status SetOperationPayload(OperationRecord& op, const std::string& payload);
-  // Operations of `kind` on the group created at or after since_ms whose payload is LIKE
-  // payload_like ("%" = any).
-  Result<int> CountOperationsSince(const std::string& group_id, OpKind kind,
-                                   const std::string& payload_like, int64_t since_ms);
-  // The latest finished_ms of the group's operations (0 when none finished).
-  Result<int64_t> LastOperationFinishedMs(const std::string& group_id);
-
-  // ---- standalone cache clusters (store_standalone.cc) ----
-  // RetainPrimaryCluster: kStopNodes -> kSucceeded; the group's node `primary_node_id` becomes
-  // a standalone cache cluster (its port stays reserved), everything else of the group is
-  // removed as CompleteDelete does; events on the group and the cluster. One transaction.
-  Status CompleteRetainPrimary(OperationRecord& op, const std::string& primary_node_id,
-                               const std::string& event_message);
-  Result<std::vector<StandaloneCluster>> ListStandaloneClusters();
-  // DeleteCacheCluster (standalone_delete.cc): kNotFound when no standalone cluster has the id;
-  // kFailedPrecondition when the id is a member of a replication group, or the cluster is not
-  // `available`; else one transaction sets it `deleting` and writes the event.
-  Status BeginDeleteStandalone(const std::string& cluster_id, const std::string& event_message);
-  // The reaper, once the agent stopped the node: deletes the `deleting` row, frees its port
-  // reservation, event; one transaction (nothing when the row is gone).
-  Status CompleteDeleteStandalone(const std::string& cluster_id, const std::string& event_message);
-  // ModifyReplicationGroup settings (modify_settings.cc): the group must be `available` with
-  // no unfinished operation (kFailedPrecondition); writes u and an event; returns the group.
-  Result<GroupView> UpdateGroupSettings(const std::string& group_id, const GroupSettingsUpdate& u,
-                                        const std::string& event_message);
-  // ModifyReplicationGroup CacheParameterGroupName (modify_parameter_group.cc): same
-  // preconditions as UpdateGroupSettings; switches the group's parameter group, sets its nodes'
-  // pending-reboot flag, adds sw.reset_defaults, event; returns the group.
-  Result<GroupView> SwitchParameterGroup(const std::string& group_id,
-                                         const ParameterGroupSwitch& sw,
-                                         const std::string& event_message);
-  // ModifyReplicationGroup CacheNodeType (modify_node_type.cc), once every node runs it:
-  // records the group's node type and maxmemory, event; returns the group.
-  Result<GroupView> SetGroupNodeType(const std::string& group_id, const std::string& type,
-                                     uint64_t maxmemory_bytes, const std::string& event_message);
-
-  // ---- rolling restart (rolling_restart_store.cc) ----
-  // op keeps its state; its payload and step are replaced and change applied, in one
-  // transaction (compare-and-set like TransitionOperation).
+                              const FailoverChange& change) override;
+  Status SetOperationPayload(OperationRecord& op, const std::string& payload) override;
   Status UpdateOperationWithChange(OperationRecord& op, const std::string& step,
-                                   const std::string& payload, const FailoverChange& change);
-  // The node's running parameters lag a static value (ParameterApplyStatus pending-reboot).
-  Status MarkPendingReboot(const std::string& node_id);
-  // Groups that are `available` with no unfinished operation and have available nodes that are
-  // pending-reboot: group id -> those nodes.
-  Result<std::map<std::string, std::vector<std::string>>> GroupsPendingReboot();
+                                   const std::string& payload,
+                                   const FailoverChange& change) override;
 
-  // ---- pending modifications (store_pending.cc, schema v7) ----
-  // ApplyImmediately=false: in one transaction, deletes the rows of `clear`, records `set`
-  // (replacing earlier values of the same parameters; the rows get one new request id) and
-  // writes the event (none when event_message is empty). kNotFound when the group is unknown.
-  // Returns the group as it now is.
-  Result<GroupView> RecordPendingModifications(const std::string& group_id,
-                                               const std::map<std::string, std::string>& set,
-                                               const std::vector<std::string>& clear,
-                                               const std::string& event_message);
-  // ApplyImmediately=true supersedes: deletes the group's rows of these parameters; returns
-  // how many there were.
-  Result<int> ClearPendingModifications(const std::string& group_id,
-                                        const std::vector<std::string>& names);
-  // Every group with at least one pending row.
-  Result<std::vector<PendingGroup>> ListPendingGroups();
-  // After a replay (applied or refused): deletes the batch's rows that still hold the batch's
-  // request id (a newer request's value stays) and writes the event, in one transaction.
-  Status FinishPendingModifications(const std::string& group_id,
-                                    const std::vector<PendingModification>& batch,
-                                    const std::string& event_message);
-
-  // ---- events ----
+  // EventLog
   Status AddEvent(const std::string& source_id, const std::string& source_type,
-                  const std::string& message, int64_t date_ms);
-  Result<std::vector<EventRecord>> ListEvents(const std::string& source_id);
-  // DescribeEvents (events_store.cc): first deletes events dated before prune_before_ms (the
-  // 14-day retention), then returns the events matching q, newest first, at most q.limit.
-  Result<std::vector<EventRecord>> QueryEvents(const EventQuery& q, int64_t prune_before_ms);
-
-  // ---- user-created cache parameter groups (parameter_group_store.cc, schema v4) ----
-  // Errors: kAlreadyExists (name taken), kResourceExhausted (max_groups user groups exist).
-  // Writes the group, its tags and an event in one transaction.
-  Status CreateParameterGroup(const UserParameterGroup& g, const std::vector<Tag>& tags,
-                              int max_groups, const std::string& event_message);
-  Result<std::vector<UserParameterGroup>> ListParameterGroups();
-  Result<std::optional<UserParameterGroup>> GetParameterGroup(const std::string& name);
-  // Replication groups (ids) whose CacheParameterGroupName is `name`.
-  Result<std::vector<std::string>> GroupsUsingParameterGroup(const std::string& name);
-  // kNotFound; kFailedPrecondition while a replication group uses it. Removes its values and
-  // tags too; event.
-  Status DeleteParameterGroup(const std::string& name, const std::string& event_message);
-  // One transaction: applies c (values, a new generation; the nodes of every replication group
-  // using it become pending-reboot when c.requires_reboot), event. kNotFound when unknown.
-  Status ChangeParameterGroup(const ParameterGroupChange& c);
-  // Nodes whose generation differs from their parameter group's (the applier's work list):
-  // available nodes of available/modifying groups that use a user-created group, except the
-  // groups whose rolling restart is running (it applies the values itself).
-  Result<std::vector<ParameterApplyTask>> ListParameterApplyTasks();
-  // The node now runs generation `generation`; clears its last error.
-  // With `expected`, only if the node's generation is still that (the value the task was
-  // listed with): a node re-specced meanwhile (MarkNodesRespec) stays due.
-  Status MarkParametersApplied(const std::string& node_id, int64_t generation,
-                               std::optional<int64_t> expected = std::nullopt);
-  // The group's nodes must be sent their spec again (generation -1: due for the applier), e.g.
-  // after AutomaticFailoverEnabled changed their hold_max_ms (failover_reconciler.cc).
-  Status MarkNodesRespec(const std::string& group_id);
-  Status RecordParameterApplyError(const std::string& node_id, const std::string& error);
-  // node id -> ParameterApplyStatus (in-sync / applying / pending-reboot) of every node.
-  Result<std::map<std::string, std::string>> ParameterApplyStatuses();
-
-  // ---- tags by resource (tags_store.cc) ----
-  // nullopt = the resource does not exist (a parameter group that `builtin` says exists is
-  // taken as existing). Replication groups use the `tags` table, cache clusters and
-  // parameter groups their own (v4).
-  Result<std::optional<std::vector<Tag>>> GetTags(TagResource kind, const std::string& id,
-                                                  bool builtin = false);
-  // One transaction: adds/overwrites `add`, then removes `remove`. kNotFound when a key to
-  // remove is absent (nothing changes), kResourceExhausted when the result exceeds max_tags.
-  // nullopt = resource not found. Returns the resulting tags.
-  Result<std::optional<std::vector<Tag>>> ChangeTags(TagResource kind, const std::string& id,
-                                                     bool builtin, const std::vector<Tag>& add,
-                                                     const std::vector<std::string>& remove,
-                                                     int max_tags);
+                  const std::string& message, int64_t date_ms) override;
+  Result<std::vector<EventRecord>> ListEvents(const std::string& source_id) override;
 
  private:
+  // Brings the database to kSchemaVersion, one transaction per migration (schema.cc).
   Status Migrate();
-  Result<GroupView> LoadGroupLocked(const std::string& group_id);
-  // The group, if it is `available` with no unfinished operation (else FAILED_PRECONDITION
-  // saying which): the check of every in-request change made in one transaction.
-  Result<GroupView> LoadIdleAvailableGroupLocked(const std::string& group_id);
-  Status TransitionLocked(OperationRecord& op, OpState to, const std::string& step, int64_t now);
   Status FinishCreateLocked(OperationRecord& op, OpState to, const std::string& status,
                             const char* group_guard, const char* node_guard,
                             const std::string& event_message);
-  Status AddEventLocked(const std::string& source_id, const std::string& source_type,
-                        const std::string& message, int64_t date_ms);
-  Status ApplyFailoverChangeLocked(const std::string& group_id, const FailoverChange& c,
-                                   int64_t now);
-  Status LoadPendingLocked(const std::string& group_id, std::map<std::string, std::string>& out);
 
-  std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;  // guarded by mu_
+  std::unique_ptr<SqliteDb> db_;  // its mutex guards every call
   int schema_version_ = 0;
+  std::mutex features_mu_;
+  std::map<std::type_index, std::shared_ptr<void>> features_;  // guarded by features_mu_
 };
 
 }  // namespace cf::orchestrator

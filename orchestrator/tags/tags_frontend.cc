@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
 #include "orchestrator/core/faults.h"
+#include "orchestrator/tags/tag_store.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -49,15 +50,15 @@ settings::Checked<ParsedArn> ParseElastiCacheArn(const std::string& arn,
   size_t pos = 0;
   for (int i = 0; i < 6; ++i) {
     size_t c = arn.find(':', pos);
-    if (c == std::string::npos) return InvalidArn(arn, "expected arn:aws:elasticache:<region>:<account>:<type>:<name>.");
+    if (c == std::string::npos)
+      return InvalidArn(arn, "expected arn:aws:elasticache:<region>:<account>:<type>:<name>.");
     parts.push_back(arn.substr(pos, c - pos));
     pos = c + 1;
   }
   parts.push_back(arn.substr(pos));
   if (parts[0] != "arn" || parts[1] != "aws" || parts[2] != "elasticache")
     return InvalidArn(arn, "expected arn:aws:elasticache:<region>:<account>:<type>:<name>.");
-  if (parts[3] != cfg.region)
-    return InvalidArn(arn, "the region must be " + cfg.region + ".");
+  if (parts[3] != cfg.region) return InvalidArn(arn, "the region must be " + cfg.region + ".");
   if (parts[4] != cfg.account_id)
     return InvalidArn(arn, "the account must be " + cfg.account_id + ".");
   if (parts[6].empty() || parts[6].size() > 255 || !api::IsXmlSafeText(parts[6]))
@@ -93,7 +94,7 @@ void TagsFrontend::Register(api::Dispatcher& d) {
 }
 
 std::optional<ApiError> TagsFrontend::ListTagsForResource(const api::ApiRequest& req,
-                                                         pugi::xml_node result) {
+                                                          pugi::xml_node result) {
   if (auto e = settings::RejectUnknown(req.params, {{"ResourceName", false}})) return *e;
   auto name = req.params.Get("ResourceName");
   if (!name) return api::MissingParameter("ResourceName");
@@ -103,7 +104,7 @@ std::optional<ApiError> TagsFrontend::ListTagsForResource(const api::ApiRequest&
   if (a.snapshot) return NotFound(a);
   const bool builtin =
       a.kind == TagResource::kParameterGroup && config_.parameter_groups.Find(a.id) != nullptr;
-  auto tags = store_.GetTags(a.kind, a.id, builtin);
+  auto tags = TagStoreOf(store_).GetTags(a.kind, a.id, builtin);
   if (!tags) return StoreFailure(tags.error());
   if (!*tags) return NotFound(a);
   RenderTags(**tags, result);
@@ -111,19 +112,19 @@ std::optional<ApiError> TagsFrontend::ListTagsForResource(const api::ApiRequest&
 }
 
 std::optional<ApiError> TagsFrontend::AddTagsToResource(const api::ApiRequest& req,
-                                                       pugi::xml_node result) {
+                                                        pugi::xml_node result) {
   return Change(req, result, true);
 }
 
 std::optional<ApiError> TagsFrontend::RemoveTagsFromResource(const api::ApiRequest& req,
-                                                            pugi::xml_node result) {
+                                                             pugi::xml_node result) {
   return Change(req, result, false);
 }
 
 std::optional<ApiError> TagsFrontend::Change(const api::ApiRequest& req, pugi::xml_node result,
-                                            bool add) {
-  if (auto e = settings::RejectUnknown(
-          req.params, {{"ResourceName", false}, {add ? "Tags" : "TagKeys", true}}))
+                                             bool add) {
+  if (auto e = settings::RejectUnknown(req.params,
+                                       {{"ResourceName", false}, {add ? "Tags" : "TagKeys", true}}))
     return *e;
   auto name = req.params.Get("ResourceName");
   if (!name) return api::MissingParameter("ResourceName");
@@ -156,7 +157,7 @@ std::optional<ApiError> TagsFrontend::Change(const api::ApiRequest& req, pugi::x
   if (a.snapshot) return NotFound(a);
   const bool builtin =
       a.kind == TagResource::kParameterGroup && config_.parameter_groups.Find(a.id) != nullptr;
-  auto r = store_.ChangeTags(a.kind, a.id, builtin, tags, keys, settings::kMaxTags);
+  auto r = TagStoreOf(store_).ChangeTags(a.kind, a.id, builtin, tags, keys, settings::kMaxTags);
   if (!r) {
     if (r.error().code == Errc::kNotFound) return ApiError{404, "TagNotFound", r.error().message};
     if (r.error().code == Errc::kResourceExhausted)

@@ -13,6 +13,7 @@
 #include "orchestrator/core/query_params.h"
 #include "orchestrator/core/orchestrator_config.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/tags/tag_store.h"
 
 namespace cf::orchestrator {
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/api/xml_util.h"
+#include "orchestrator/events/event_query_store.h"
 #include "orchestrator/events/events_frontend.h"
 #include "orchestrator/testing/test_support.h"
 

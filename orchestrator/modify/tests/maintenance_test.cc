@@ -12,21 +12,22 @@
 #include <fstream>
 #include <thread>
 
+#include "orchestrator/core/maintenance_window.h"
+#include "orchestrator/failover/failover_reconciler.h"
 #include "orchestrator/fleet/agent_client.h"
+#include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/groups/create_group_reconciler.h"
 #include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/failover/failover_reconciler.h"
-#include "orchestrator/fleet/formation_checks.h"
+#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/modify/maintenance_scheduler.h"
-#include "orchestrator/core/maintenance_window.h"
 #include "orchestrator/modify/modify_group_frontend.h"
 #include "orchestrator/modify/modify_node_type.h"
 #include "orchestrator/modify/modify_settings.h"
+#include "orchestrator/modify/modify_store.h"
 #include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/groups/replication_group_frontend.h"
-#include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/store/store.h"
 #include "orchestrator/testing/fake_agent.h"
 #include "orchestrator/testing/test_support.h"
 
@@ -34,9 +35,9 @@ namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
+using testing::CallApi;
 using testing::FakeAgent;
 using testing::FakeNetwork;
-using testing::CallApi;
 using testing::TempDir;
 using testing::TestHost;
 
@@ -117,7 +118,7 @@ TEST(MaintenanceWindow, NextStartAndEnd) {
   const int64_t start = kSun + 23 * kHour;
   EXPECT_EQ(NextWindowStart(w, kSun), start);
   EXPECT_EQ(NextWindowStart(w, start - 1), start);
-  EXPECT_EQ(NextWindowStart(w, start), start);                // exactly the start
+  EXPECT_EQ(NextWindowStart(w, start), start);                 // exactly the start
   EXPECT_EQ(NextWindowStart(w, start + 1), start + 7 * kDay);  // inside: the next one
   EXPECT_EQ(NextWindowStart(w, kSun + 3 * kDay), start + 7 * kDay);
   EXPECT_EQ(WindowEnd(w, start), start + 150 * kMin);
@@ -363,8 +364,11 @@ class MaintenanceTest : public ::testing::Test {
     pugi::xml_document doc;
     EXPECT_FALSE(orch_->Call("DescribeCacheClusters", {{"CacheClusterId", cluster}}, &doc));
     std::string s;
-    for (auto c : doc.child("Result").child("CacheClusters").child("CacheCluster")
-                      .child("PendingModifiedValues").children())
+    for (auto c : doc.child("Result")
+                      .child("CacheClusters")
+                      .child("CacheCluster")
+                      .child("PendingModifiedValues")
+                      .children())
       s += std::string(c.name()) + "=" + c.child_value() + ";";
     return s;
   }
@@ -372,8 +376,11 @@ class MaintenanceTest : public ::testing::Test {
     pugi::xml_document doc;
     EXPECT_FALSE(orch_->Call("DescribeReplicationGroups", {{"ReplicationGroupId", id}}, &doc));
     std::string s;
-    for (auto c : doc.child("Result").child("ReplicationGroups").child("ReplicationGroup")
-                      .child("PendingModifiedValues").children())
+    for (auto c : doc.child("Result")
+                      .child("ReplicationGroups")
+                      .child("ReplicationGroup")
+                      .child("PendingModifiedValues")
+                      .children())
       s += std::string(c.name()) + "=" + c.child_value() + ";";
     return s;
   }
@@ -381,7 +388,7 @@ class MaintenanceTest : public ::testing::Test {
   void SetWindow(const std::string& id, const std::string& w) {
     GroupSettingsUpdate u;
     u.preferred_maintenance_window = w;
-    ASSERT_TRUE(orch_->store.UpdateGroupSettings(id, u, "window " + w).ok());
+    ASSERT_TRUE(ModifyStoreOf(orch_->store).UpdateGroupSettings(id, u, "window " + w).ok());
   }
 
   TempDir dir_;
@@ -391,9 +398,8 @@ class MaintenanceTest : public ::testing::Test {
   std::unique_ptr<Orchestrator> orch_;
 };
 
-const Params kCmd = {{"ReplicationGroupId", "g"},
-                     {"ReplicationGroupDescription", "d"},
-                     {"NumCacheClusters", "3"}};
+const Params kCmd = {
+    {"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}, {"NumCacheClusters", "3"}};
 
 // Sunday 23:30, inside the default window; Wednesday noon, outside.
 constexpr int64_t kInside = kSun + 23 * kHour + 30 * kMin;
@@ -468,7 +474,8 @@ TEST_F(MaintenanceTest, DeferredFaultsWriteNothing) {
        "InvalidParameterCombination"},
       {{{"ReplicationGroupId", "nope"}, {"CacheNodeType", "cache.r6g.large"}},
        "ReplicationGroupNotFoundFault"},
-      {{{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"},
+      {{{"ReplicationGroupId", "g"},
+        {"CacheNodeType", "cache.r6g.large"},
         {"ReplicationGroupDescription", "x"}},
        "InvalidParameterCombination"},
   };
@@ -521,7 +528,7 @@ TEST_F(MaintenanceTest, LaterRequestsReplaceAndImmediateOnesSupersede) {
   while (orch_->store.GetGroup("g")->has_value() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_FALSE(orch_->store.GetGroup("g")->has_value());
-  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
 }
 
 TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
@@ -554,7 +561,7 @@ TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
   ASSERT_TRUE(WaitFor("g", "available"));
   EXPECT_TRUE(View("g").group.automatic_failover);
   EXPECT_EQ(GroupPending("g"), "");
-  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
   ASSERT_EQ(orch_->replays.size(), 3u);
   EXPECT_EQ(orch_->replays[1], (std::map<std::string, std::string>{{"PrimaryClusterId", "g-002"}}));
   // A replay repeated after a crash between apply and clear changes nothing.
@@ -637,14 +644,15 @@ TEST_F(MaintenanceTest, ARefusedReplayIsDroppedWithAnEvent) {
   dead.state = "exited";
   ASSERT_TRUE(orch_->store.RecordObservations(v.nodes[2].host_id, {{"g-003", dead}}).ok());
   EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
-  EXPECT_TRUE(HasEvent("g", "(PrimaryClusterId=g-003) could not be applied in the maintenance "
-                            "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
+  EXPECT_TRUE(HasEvent("g",
+                       "(PrimaryClusterId=g-003) could not be applied in the maintenance "
+                       "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
   EXPECT_EQ(GroupPending("g"), "");
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
   EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
   EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
-  EXPECT_TRUE(orch_->store.ListPendingGroups()->empty());
+  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
 }
 
 TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
@@ -655,12 +663,13 @@ TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
   fast.maintenance.clock_start_ms = kSun + 23 * kHour - 2 * kMin;
   fast.maintenance.tick_ms = 20;
   int replays = 0;
-  MaintenanceScheduler sched(orch_->store, fast.maintenance,
-                             [&](const std::string& id, const std::map<std::string, std::string>& p) {
-                               ++replays;
-                               pugi::xml_document doc;
-                               return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
-                             });
+  MaintenanceScheduler sched(
+      orch_->store, fast.maintenance,
+      [&](const std::string& id, const std::map<std::string, std::string>& p) {
+        ++replays;
+        pugi::xml_document doc;
+        return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+      });
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   EXPECT_LT(sched.VirtualNowMs(), kSun + 23 * kHour);
   sched.Start();

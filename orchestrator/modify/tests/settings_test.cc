@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/groups/cache_cluster_frontend.h"
+#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/parameters/parameter_group_applier.h"
 #include "orchestrator/parameters/parameter_group_frontend.h"
-#include "orchestrator/groups/replication_group_frontend.h"
+#include "orchestrator/parameters/parameter_group_store.h"
+#include "orchestrator/tags/tag_store.h"
 #include "orchestrator/tags/tags_frontend.h"
 #include "orchestrator/testing/test_support.h"
 
@@ -44,12 +46,14 @@ TEST(ParameterCatalogTest, RealFileParses) {
 
 TEST(ParameterCatalogTest, BadCataloguesAreRefused) {
   EXPECT_FALSE(ParseParameterCatalog("families: {}").ok());
-  EXPECT_FALSE(ParseParameterCatalog(
-                   "families:\n  r:\n    parameters:\n      - {name: a, type: float, default: '1'}\n")
-                   .ok());
-  EXPECT_FALSE(ParseParameterCatalog("families:\n  r:\n    parameters:\n"
-                                     "      - {name: a, type: integer, allowed: '1-5', default: '9'}\n")
-                   .ok());
+  EXPECT_FALSE(
+      ParseParameterCatalog(
+          "families:\n  r:\n    parameters:\n      - {name: a, type: float, default: '1'}\n")
+          .ok());
+  EXPECT_FALSE(
+      ParseParameterCatalog("families:\n  r:\n    parameters:\n"
+                            "      - {name: a, type: integer, allowed: '1-5', default: '9'}\n")
+          .ok());
   EXPECT_FALSE(ParseParameterCatalog("families:\n  r:\n    parameters: []\nparameter_groups:\n"
                                      "  - {name: d, family: r, overrides: {zz: '1'}}\n")
                    .ok());
@@ -68,8 +72,8 @@ TEST(ParameterCatalogTest, ValueChecks) {
   ParameterDef neg{"slowlog-log-slower-than", "integer", "-1-", "10000", "", true, false};
   EXPECT_EQ(CheckParameterValue(neg, "-1"), "");
   EXPECT_NE(CheckParameterValue(neg, "-2"), "");
-  ParameterDef e{"maxmemory-policy", "string", "allkeys-lru,noeviction", "noeviction", "", true,
-                 false};
+  ParameterDef e{
+      "maxmemory-policy", "string", "allkeys-lru,noeviction", "noeviction", "", true, false};
   EXPECT_EQ(CheckParameterValue(e, "allkeys-lru"), "");
   EXPECT_NE(CheckParameterValue(e, "allkeys"), "");
   EXPECT_NE(CheckParameterValue(e, "allkeys-lru noeviction"), "");
@@ -93,24 +97,23 @@ TEST(ParameterCatalogTest, DynamicConfigSkipsStaticAndQuotesEmpty) {
 
 TEST(IdentifierTest, NamesAndArns) {
   EXPECT_EQ(std::get<std::string>(NormalizeParameterGroupName("My-Group1")), "my-group1");
-  for (std::string bad : std::vector<std::string>{"", "1abc", "a--b", "a-", "a.b",
-                                                  std::string(256, 'a')})
+  for (std::string bad :
+       std::vector<std::string>{"", "1abc", "a--b", "a-", "a.b", std::string(256, 'a')})
     EXPECT_TRUE(std::holds_alternative<api::ApiError>(NormalizeParameterGroupName(bad))) << bad;
   EXPECT_EQ(std::get<std::string>(NormalizeCacheClusterId("RG-0001-002")), "rg-0001-002");
-  EXPECT_NE(std::get<api::ApiError>(NormalizeCacheClusterId("fake_cluster")).message.find(
-                "CacheClusterIdentifier is not a valid identifier"),
+  EXPECT_NE(std::get<api::ApiError>(NormalizeCacheClusterId("fake_cluster"))
+                .message.find("CacheClusterIdentifier is not a valid identifier"),
             std::string::npos);
   OrchestratorConfig cfg = testing::TestConfig();
   auto ok = ParseElastiCacheArn("arn:aws:elasticache:us-east-1:123456789012:cluster:RG-001", cfg);
   ASSERT_TRUE(std::holds_alternative<ParsedArn>(ok));
   EXPECT_EQ(std::get<ParsedArn>(ok).kind, TagResource::kCacheCluster);
   EXPECT_EQ(std::get<ParsedArn>(ok).id, "rg-001");
-  for (std::string bad :
-       {"", "arn:aws:elasticache", "arn:aws:s3:us-east-1:123456789012:cluster:x",
-        "arn:aws:elasticache:eu-west-1:123456789012:cluster:x",
-        "arn:aws:elasticache:us-east-1:999999999999:cluster:x",
-        "arn:aws:elasticache:us-east-1:123456789012:widget:x",
-        "arn:aws:elasticache:us-east-1:123456789012:cluster:"}) {
+  for (std::string bad : {"", "arn:aws:elasticache", "arn:aws:s3:us-east-1:123456789012:cluster:x",
+                          "arn:aws:elasticache:eu-west-1:123456789012:cluster:x",
+                          "arn:aws:elasticache:us-east-1:999999999999:cluster:x",
+                          "arn:aws:elasticache:us-east-1:123456789012:widget:x",
+                          "arn:aws:elasticache:us-east-1:123456789012:cluster:"}) {
     auto r = ParseElastiCacheArn(bad, cfg);
     ASSERT_TRUE(std::holds_alternative<api::ApiError>(r)) << bad;
     EXPECT_EQ(std::get<api::ApiError>(r).code, "InvalidARN");
@@ -160,12 +163,10 @@ class RecordingAgents : public AgentApi {
   Result<pb::NodeStatus> KillNode(const AgentTarget&, const pb::KillNodeRequest&, int64_t) {
     return MakeError(Errc::kInternal, "unused");
   }
-  Result<pb::NodeStatus> RestartNode(const AgentTarget&, const pb::RestartNodeRequest&,
-                                     int64_t) {
+  Result<pb::NodeStatus> RestartNode(const AgentTarget&, const pb::RestartNodeRequest&, int64_t) {
     return MakeError(Errc::kInternal, "unused");
   }
-  Result<pb::FailoverReply> Failover(const AgentTarget&, const pb::FailoverRequest&,
-                                     int64_t) {
+  Result<pb::FailoverReply> Failover(const AgentTarget&, const pb::FailoverRequest&, int64_t) {
     return MakeError(Errc::kInternal, "unused");
   }
   Result<pb::NodeStatus> ReconfigureNode(const AgentTarget& t, const pb::ReconfigureNodeRequest& r,
@@ -191,7 +192,8 @@ class SettingsTest : public ::testing::Test {
     groups_ = std::make_unique<ReplicationGroupFrontend>(store_, cfg_, nullptr);
     groups_->SetUserParameterGroups(
         [this] { return ParameterGroupFrontend::UserGroupsForValidation(store_, catalog_); });
-    params_ = std::make_unique<ParameterGroupFrontend>(store_, cfg_, catalog_, [this] { ++pokes_; });
+    params_ =
+        std::make_unique<ParameterGroupFrontend>(store_, cfg_, catalog_, [this] { ++pokes_; });
     clusters_ = std::make_unique<CacheClusterFrontend>(store_, cfg_);
     tags_ = std::make_unique<TagsFrontend>(store_, cfg_);
     groups_->Register(d_);
@@ -226,8 +228,8 @@ class SettingsTest : public ::testing::Test {
   }
   std::map<std::string, std::string> ParamValues(const std::string& group, const char* source) {
     std::map<std::string, std::string> out;
-    EXPECT_FALSE(Call("DescribeCacheParameters",
-                      {{"CacheParameterGroupName", group}, {"Source", source}}));
+    EXPECT_FALSE(
+        Call("DescribeCacheParameters", {{"CacheParameterGroupName", group}, {"Source", source}}));
     for (auto p : Children(result_.child("Parameters"), "Parameter"))
       out[p.child_value("ParameterName")] = p.child_value("ParameterValue");
     return out;
@@ -266,9 +268,11 @@ TEST_F(SettingsTest, EngineVersions) {
 }
 
 TEST_F(SettingsTest, ParameterGroupLifecycle) {
-  EXPECT_EQ(Fault("CreateCacheParameterGroup",
-                  {{"CacheParameterGroupName", "MyPg"}, {"CacheParameterGroupFamily", "redis7"},
-                   {"Description", "d"}, {"Tags.Tag.1.Key", "a"}, {"Tags.Tag.1.Value", "b"}}),
+  EXPECT_EQ(Fault("CreateCacheParameterGroup", {{"CacheParameterGroupName", "MyPg"},
+                                                {"CacheParameterGroupFamily", "redis7"},
+                                                {"Description", "d"},
+                                                {"Tags.Tag.1.Key", "a"},
+                                                {"Tags.Tag.1.Value", "b"}}),
             "ok");
   EXPECT_STREQ(result_.child("CacheParameterGroup").child_value("CacheParameterGroupName"), "mypg");
   EXPECT_STREQ(result_.child("CacheParameterGroup").child_value("ARN"),
@@ -325,7 +329,8 @@ TEST_F(SettingsTest, ParameterGroupLifecycle) {
   std::vector<std::string> names;
   for (auto n : Children(result_.child("CacheParameterGroups"), "CacheParameterGroup"))
     names.push_back(n.child_value("CacheParameterGroupName"));
-  EXPECT_EQ(names, (std::vector<std::string>{"default.redis7", "default.redis7.cluster.on", "mypg"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"default.redis7", "default.redis7.cluster.on", "mypg"}));
   // Delete.
   EXPECT_EQ(Fault("DeleteCacheParameterGroup", {{"CacheParameterGroupName", "default.redis7"}}),
             "InvalidCacheParameterGroupState/400");
@@ -336,9 +341,9 @@ TEST_F(SettingsTest, ParameterGroupLifecycle) {
 
 TEST_F(SettingsTest, QuotaIsEnforcedInTheStore) {
   UserParameterGroup g{"a", "redis7", "", 0, 1, {}, {}};
-  ASSERT_TRUE(store_.CreateParameterGroup(g, {}, 1, "e").ok());
+  ASSERT_TRUE(ParameterGroupStoreOf(store_).CreateParameterGroup(g, {}, 1, "e").ok());
   g.name = "b";
-  auto st = store_.CreateParameterGroup(g, {}, 1, "e");
+  auto st = ParameterGroupStoreOf(store_).CreateParameterGroup(g, {}, 1, "e");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::kResourceExhausted);
 }
@@ -407,13 +412,14 @@ TEST_F(SettingsTest, UserGroupDrivesCreateAppliesAndBlocksDelete) {
   EXPECT_STREQ(ccs[0].child_value("CacheClusterId"), "rg-0001-001");
   EXPECT_STREQ(ccs[0].child("CacheParameterGroup").child_value("ParameterApplyStatus"),
                "pending-reboot");
-  EXPECT_STREQ(ccs[0].child("CacheParameterGroup").child("CacheNodeIdsToReboot").child_value(
-                   "CacheNodeId"),
-               "0001");
-  EXPECT_STREQ(ccs[0].child("CacheNodes").child("CacheNode").child("Endpoint").child_value(
-                   "Address"),
-               "127.0.0.1");
-  EXPECT_STREQ(ccs[0].child_value("ARN"), "arn:aws:elasticache:us-east-1:123456789012:cluster:rg-0001-001");
+  EXPECT_STREQ(
+      ccs[0].child("CacheParameterGroup").child("CacheNodeIdsToReboot").child_value("CacheNodeId"),
+      "0001");
+  EXPECT_STREQ(
+      ccs[0].child("CacheNodes").child("CacheNode").child("Endpoint").child_value("Address"),
+      "127.0.0.1");
+  EXPECT_STREQ(ccs[0].child_value("ARN"),
+               "arn:aws:elasticache:us-east-1:123456789012:cluster:rg-0001-001");
   EXPECT_STREQ(ccs[0].child_value("ReplicationGroupId"), "rg");
 }
 
@@ -514,12 +520,13 @@ TEST_F(SettingsTest, TagsOnEveryResourceType) {
   EXPECT_EQ(Fault("AddTagsToResource", {{"ResourceName", base + "cluster:rg-001"}}),
             "MissingParameter/400");
   Params many = {{"ResourceName", base + "cluster:rg-001"}};
-  for (int i = 1; i <= 48; ++i) many["Tags.Tag." + std::to_string(i) + ".Key"] = "t" + std::to_string(i);
+  for (int i = 1; i <= 48; ++i)
+    many["Tags.Tag." + std::to_string(i) + ".Key"] = "t" + std::to_string(i);
   EXPECT_EQ(Fault("AddTagsToResource", many), "ok");  // 48 + b + the group's k0 = 50
   ASSERT_FALSE(Call("ListTagsForResource", {{"ResourceName", base + "cluster:rg-001"}}));
   EXPECT_EQ(Children(result_.child("TagList"), "Tag").size(), 50u);
-  EXPECT_EQ(Fault("AddTagsToResource", {{"ResourceName", base + "cluster:rg-001"},
-                                        {"Tags.Tag.1.Key", "one-more"}}),
+  EXPECT_EQ(Fault("AddTagsToResource",
+                  {{"ResourceName", base + "cluster:rg-001"}, {"Tags.Tag.1.Key", "one-more"}}),
             "TagQuotaPerResourceExceeded/400");
   // A cluster's own tag overrides the group's value; removing the group's key there fails.
   EXPECT_EQ(Fault("RemoveTagsFromResource",

@@ -6,21 +6,22 @@
 // the parameter applier, only once the modify-failover operation finished).
 #include <gtest/gtest.h>
 
-#include <set>
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "orchestrator/failover/failover_reconciler.h"
 #include "orchestrator/fleet/agent_client.h"
 #include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/failover/failover_reconciler.h"
+#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/modify/modify_group_frontend.h"
 #include "orchestrator/modify/modify_node_type.h"
 #include "orchestrator/modify/modify_parameter_group.h"
 #include "orchestrator/operations/operation_runner.h"
+#include "orchestrator/operations/task_pool.h"
 #include "orchestrator/parameters/parameter_group_applier.h"
 #include "orchestrator/parameters/parameter_group_frontend.h"
-#include "orchestrator/groups/replication_group_frontend.h"
-#include "orchestrator/operations/task_pool.h"
+#include "orchestrator/parameters/parameter_group_store.h"
 #include "orchestrator/testing/fake_agent.h"
 #include "orchestrator/testing/test_support.h"
 
@@ -46,8 +47,8 @@ class NodeSpecFollowTest : public ::testing::Test {
     catalog_ = *c;
     net_ = std::make_shared<FakeNetwork>();
     for (int i = 0; i < 3; ++i) {
-      agents_.push_back(std::make_unique<FakeAgent>(net_, std::string("host-") + char('a' + i),
-                                                    "127.0.0.1"));
+      agents_.push_back(
+          std::make_unique<FakeAgent>(net_, std::string("host-") + char('a' + i), "127.0.0.1"));
       ASSERT_TRUE(agents_.back()->Start());
     }
     ASSERT_TRUE(store_.Open(dir_.file("orch.db")).ok());
@@ -70,7 +71,9 @@ class NodeSpecFollowTest : public ::testing::Test {
     auto poke = [this](int64_t id) {
       if (runner_) runner_->Poke(id);
     };
-    auto users = [this] { return ParameterGroupFrontend::UserGroupsForValidation(store_, catalog_); };
+    auto users = [this] {
+      return ParameterGroupFrontend::UserGroupsForValidation(store_, catalog_);
+    };
     groups_ = std::make_unique<ReplicationGroupFrontend>(store_, cfg_, poke);
     groups_->SetUserParameterGroups(users);
     groups_->Register(d_);
@@ -131,7 +134,8 @@ class NodeSpecFollowTest : public ::testing::Test {
     ASSERT_TRUE(Settled("rg"));
   }
   Params Switch(const std::string& pg) {
-    return {{"ReplicationGroupId", "rg"}, {"CacheParameterGroupName", pg},
+    return {{"ReplicationGroupId", "rg"},
+            {"CacheParameterGroupName", pg},
             {"ApplyImmediately", "true"}};
   }
   // node id -> the fake agent's node (copy).
@@ -201,7 +205,7 @@ TEST_F(NodeSpecFollowTest, SwitchBackToTheBuiltinGroupSendsTheDefaults) {
   EXPECT_EQ(Statuses(), std::set<std::string>{"in-sync"});
   EXPECT_EQ(applier_->RunOnce(), 0);
   // The built-in group's row is not a user group.
-  auto users = store_.ListParameterGroups();
+  auto users = ParameterGroupStoreOf(store_).ListParameterGroups();
   ASSERT_TRUE(users.ok());
   ASSERT_EQ(users->size(), 2u);
   ASSERT_EQ(Call("DescribeCacheParameterGroups", {}), "ok");

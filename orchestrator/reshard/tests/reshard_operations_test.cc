@@ -12,14 +12,15 @@
 #include "orchestrator/fleet/agent_client.h"
 #include "orchestrator/groups/create_group_reconciler.h"
 #include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/groups/replication_group_frontend.h"
+#include "orchestrator/operations/operation_runner.h"
+#include "orchestrator/operations/task_pool.h"
 #include "orchestrator/reshard/reshard_frontend.h"
 #include "orchestrator/reshard/reshard_progress.h"
 #include "orchestrator/reshard/reshard_reconciler.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
+#include "orchestrator/reshard/reshard_store.h"
 #include "orchestrator/testing/crash_at.h"
+#include "orchestrator/testing/fake_agent.h"
 #include "orchestrator/testing/test_support.h"
 
 namespace cf::orchestrator {
@@ -27,9 +28,9 @@ namespace {
 
 using Params = std::map<std::string, std::string>;
 using nlohmann::json;
+using testing::CallApi;
 using testing::FakeAgent;
 using testing::FakeNetwork;
-using testing::CallApi;
 using testing::Request;
 using testing::TempDir;
 using testing::TestHost;
@@ -429,7 +430,7 @@ TEST_F(ReshardTest, BrokenStreamIsRetriedWithANewAttempt) {
   EXPECT_NE(op.last_error.find("connection to the source lost"), std::string::npos)
       << op.last_error;
   EXPECT_TRUE(HasEvent("Slot move 000"));
-  auto moves = orch_->store.ListSlotMoves(op.id);
+  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
   int retried = 0;
   for (const auto& m : *moves) {
     EXPECT_EQ(m.status, SlotMoveStatus::kDone);
@@ -490,7 +491,7 @@ TEST_F(ReshardTest, RepliesOfOlderAttemptsAreIgnored) {
   ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   auto ops = orch_->store.ListOperations("cme", 5);
-  auto moves = orch_->store.ListSlotMoves(ops->front().id);
+  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(ops->front().id);
   uint64_t keys = 0;
   for (const auto& m : *moves) keys += m.keys_moved;
   EXPECT_EQ(keys, 6553u * 3);  // never double counted across attempts
@@ -565,7 +566,7 @@ TEST_P(ReshardMidMoveTest, ResumesFromPersistedProgress) {
     ASSERT_EQ(ops->size(), 1u);
     op_id = (*ops)[0].id;
     EXPECT_EQ((*ops)[0].state, OpState::kMoveSlots);
-    auto moves = orch_->store.ListSlotMoves(op_id);
+    auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op_id);
     uint64_t persisted = 0;
     for (const auto& m : *moves) persisted += m.keys_moved;
     uint64_t moved_by_agents = 0;
@@ -592,7 +593,7 @@ TEST_P(ReshardMidMoveTest, ResumesFromPersistedProgress) {
   EXPECT_GE(after_restart, before);  // never lower after a restart
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   ExpectBalanced(5);
-  auto moves = orch_->store.ListSlotMoves(op_id);
+  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op_id);
   for (const auto& m : *moves) {
     EXPECT_EQ(m.status, SlotMoveStatus::kDone);
     EXPECT_GE(m.attempt, 1);
@@ -687,23 +688,23 @@ TEST_F(ReshardTest, StoreMoveWritesAreCompareAndSet) {
   }));
   auto op = (*orch_->store.ListUnfinishedOperations())[0];
   ASSERT_TRUE(WaitUntil([&] {
-    auto ms = orch_->store.ListSlotMoves(op.id);
+    auto ms = ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
     return ms.ok() && !ms->empty() && (*ms)[0].attempt >= 1;
   }));
-  auto moves = *orch_->store.ListSlotMoves(op.id);
+  auto moves = *ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
   SlotMoveRecord m = moves[0];
   // Another process's attempt number: every write is refused.
   OperationRecord foreign = op;
   foreign.attempt = op.attempt + 7;
-  EXPECT_FALSE(orch_->store.StartSlotMoveAttempt(foreign, m.move_id).ok());
-  EXPECT_FALSE(orch_->store.RecordSlotMoveProgress(foreign, m).ok());
+  EXPECT_FALSE(ReshardStoreOf(orch_->store).StartSlotMoveAttempt(foreign, m.move_id).ok());
+  EXPECT_FALSE(ReshardStoreOf(orch_->store).RecordSlotMoveProgress(foreign, m).ok());
   // An older attempt of the move: refused as well.
   SlotMoveRecord old = m;
   old.attempt = m.attempt - 1;
-  EXPECT_FALSE(orch_->store.RecordSlotMoveProgress(op, old).ok());
+  EXPECT_FALSE(ReshardStoreOf(orch_->store).RecordSlotMoveProgress(op, old).ok());
   // Progress only rises.
-  ASSERT_TRUE(orch_->store.RaiseReshardProgress(op, 40000).ok());
-  ASSERT_TRUE(orch_->store.RaiseReshardProgress(op, 30000).ok());
+  ASSERT_TRUE(ReshardStoreOf(orch_->store).RaiseReshardProgress(op, 40000).ok());
+  ASSERT_TRUE(ReshardStoreOf(orch_->store).RaiseReshardProgress(op, 30000).ok());
   EXPECT_EQ((*orch_->store.GetOperation(op.id))->progress_milli, 40000);
   EXPECT_DOUBLE_EQ(*View("cme").resharding_progress, 40.0);
   for (auto& a : agents_) a->move_paused = false;

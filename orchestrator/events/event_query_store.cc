@@ -1,16 +1,34 @@
-// Store: the DescribeEvents query (declared in store.h).
+// EventQueryStore over SQLite (event_query_store.h).
+#include "orchestrator/events/event_query_store.h"
+
+#include <algorithm>
 #include <mutex>
 
+#include "orchestrator/store/row_decoders.h"
 #include "orchestrator/store/sqlite_db.h"
-#include "orchestrator/store/store.h"
+#include "orchestrator/store/store_txn.h"
 
 namespace cf::orchestrator {
+namespace {
 
-Result<std::vector<EventRecord>> Store::QueryEvents(const EventQuery& q,
-                                                   int64_t prune_before_ms) {
-  std::lock_guard lk(mu_);
+class SqliteEventQueryStore final : public EventQueryStore {
+ public:
+  explicit SqliteEventQueryStore(SqliteDb& db) : db_(db) {}
+
+  Result<std::vector<EventRecord>> QueryEvents(const EventQuery& q,
+                                               int64_t prune_before_ms) override;
+
+ private:
+  SqliteDb& db_;
+};
+
+}  // namespace
+
+Result<std::vector<EventRecord>> SqliteEventQueryStore::QueryEvents(const EventQuery& q,
+                                                                    int64_t prune_before_ms) {
+  std::lock_guard lk(db_.mu());
   {
-    auto del = db_->Prepare("DELETE FROM events WHERE date_ms < ?");
+    auto del = db_.Prepare("DELETE FROM events WHERE date_ms < ?");
     if (!del) return del.error();
     del->Bind(1, prune_before_ms);
     if (auto st = del->Run(); !st) return st.error();
@@ -20,7 +38,7 @@ Result<std::vector<EventRecord>> Store::QueryEvents(const EventQuery& q,
       "WHERE date_ms >= ? AND date_ms <= ? AND (?='' OR source_id=?) AND (?='' OR source_type=?)";
   if (q.before) sql += " AND (date_ms < ? OR (date_ms = ? AND event_id < ?))";
   sql += " ORDER BY date_ms DESC, event_id DESC LIMIT ?";
-  auto s = db_->Prepare(sql);
+  auto s = db_.Prepare(sql);
   if (!s) return s.error();
   s->Bind(1, q.start_ms);
   s->Bind(2, q.end_ms);
@@ -43,6 +61,12 @@ Result<std::vector<EventRecord>> Store::QueryEvents(const EventQuery& q,
     out.push_back(EventRecord{s->Int(0), s->Text(1), s->Text(2), s->Text(3), s->Int(4)});
   }
   return out;
+}
+
+EventQueryStore& EventQueryStoreOf(Store& base) {
+  return base.Feature<EventQueryStore>([](SqliteDb& db) -> std::unique_ptr<EventQueryStore> {
+    return std::make_unique<SqliteEventQueryStore>(db);
+  });
 }
 
 }  // namespace cf::orchestrator

@@ -1,10 +1,13 @@
-// Store: tags of replication groups (`tags`), cache clusters (`cluster_tags`) and cache
-// parameter groups (`parameter_group_tags`), declared in store.h.
+// TagStore over SQLite (tag_store.h): tags of replication groups (`tags`), cache clusters
+// (`cluster_tags`) and cache parameter groups (`parameter_group_tags`).
+#include "orchestrator/tags/tag_store.h"
+
 #include <algorithm>
 #include <mutex>
 
+#include "orchestrator/store/row_decoders.h"
 #include "orchestrator/store/sqlite_db.h"
-#include "orchestrator/store/store.h"
+#include "orchestrator/store/store_txn.h"
 
 namespace cf::orchestrator {
 namespace {
@@ -76,53 +79,66 @@ Result<std::vector<Tag>> MergeGroupTags(SqliteDb& db, const std::string& node_id
   return out;
 }
 
+class SqliteTagStore final : public TagStore {
+ public:
+  explicit SqliteTagStore(SqliteDb& db) : db_(db) {}
+
+  Result<std::optional<std::vector<Tag>>> GetTags(TagResource kind, const std::string& id,
+                                                  bool builtin) override;
+  Result<std::optional<std::vector<Tag>>> ChangeTags(TagResource kind, const std::string& id,
+                                                     bool builtin, const std::vector<Tag>& add,
+                                                     const std::vector<std::string>& remove,
+                                                     int max_tags) override;
+
+ private:
+  SqliteDb& db_;
+};
+
 }  // namespace
 
-Result<std::optional<std::vector<Tag>>> Store::GetTags(TagResource kind, const std::string& id,
-                                                       bool builtin) {
-  std::lock_guard lk(mu_);
+Result<std::optional<std::vector<Tag>>> SqliteTagStore::GetTags(TagResource kind,
+                                                                const std::string& id,
+                                                                bool builtin) {
+  std::lock_guard lk(db_.mu());
   const TagTable t = TableOf(kind);
   if (!builtin) {
-    auto e = Exists(*db_, t, id);
+    auto e = Exists(db_, t, id);
     if (!e) return e.error();
     if (!*e) return std::optional<std::vector<Tag>>{};
   }
-  auto tags = ReadTags(*db_, t, id);
+  auto tags = ReadTags(db_, t, id);
   if (!tags) return tags.error();
   if (kind == TagResource::kCacheCluster) {
-    auto merged = MergeGroupTags(*db_, id, std::move(*tags));
+    auto merged = MergeGroupTags(db_, id, std::move(*tags));
     if (!merged) return merged.error();
     return std::optional<std::vector<Tag>>(std::move(*merged));
   }
   return std::optional<std::vector<Tag>>(std::move(*tags));
 }
 
-Result<std::optional<std::vector<Tag>>> Store::ChangeTags(TagResource kind, const std::string& id,
-                                                          bool builtin,
-                                                          const std::vector<Tag>& add,
-                                                          const std::vector<std::string>& remove,
-                                                          int max_tags) {
-  std::lock_guard lk(mu_);
+Result<std::optional<std::vector<Tag>>> SqliteTagStore::ChangeTags(
+    TagResource kind, const std::string& id, bool builtin, const std::vector<Tag>& add,
+    const std::vector<std::string>& remove, int max_tags) {
+  std::lock_guard lk(db_.mu());
   const TagTable t = TableOf(kind);
-  SqliteTxn txn(*db_);
+  SqliteTxn txn(db_);
   if (!txn.begin_status()) return txn.begin_status().error();
   if (!builtin) {
-    auto e = Exists(*db_, t, id);
+    auto e = Exists(db_, t, id);
     if (!e) return e.error();
     if (!*e) return std::optional<std::vector<Tag>>{};
   }
   if (kind == TagResource::kCacheCluster && !add.empty()) {
-    auto s = db_->Prepare("SELECT 1 FROM standalone_clusters WHERE cluster_id=?");
+    auto s = db_.Prepare("SELECT 1 FROM standalone_clusters WHERE cluster_id=?");
     if (!s) return s.error();
     s->Bind(1, id);
     auto standalone = s->Step();
     if (!standalone) return standalone.error();
     if (*standalone)
-      return MakeError(Errc::kInvalidArgument,
-                       "Tags on the standalone cache cluster " + id +
-                           " are not supported by cachefleet yet.");
+      return MakeError(Errc::kInvalidArgument, "Tags on the standalone cache cluster " + id +
+                                                   " are not supported by cachefleet yet.");
   }
-  auto cur = ReadTags(*db_, t, id);
+  auto cur = ReadTags(db_, t, id);
   if (!cur) return cur.error();
   std::vector<Tag> tags = std::move(*cur);
   for (const auto& a : add) {
@@ -146,30 +162,36 @@ Result<std::optional<std::vector<Tag>>> Store::ChangeTags(TagResource kind, cons
   }
   std::vector<Tag> shown = tags;
   if (kind == TagResource::kCacheCluster) {
-    auto merged = MergeGroupTags(*db_, id, tags);
+    auto merged = MergeGroupTags(db_, id, tags);
     if (!merged) return merged.error();
     shown = std::move(*merged);
   }
   if (static_cast<int>(shown.size()) > max_tags)
     return MakeError(Errc::kResourceExhausted,
-                     "The resource would have " + std::to_string(shown.size()) +
-                         " tags; at most " + std::to_string(max_tags) + " are allowed.");
+                     "The resource would have " + std::to_string(shown.size()) + " tags; at most " +
+                         std::to_string(max_tags) + " are allowed.");
   {
-    auto d = db_->Prepare(std::string("DELETE FROM ") + t.table + " WHERE " + t.id_col + "=?");
+    auto d = db_.Prepare(std::string("DELETE FROM ") + t.table + " WHERE " + t.id_col + "=?");
     if (!d) return d.error();
     d->Bind(1, id);
     if (auto st = d->Run(); !st) return st.error();
   }
   int64_t pos = 0;
   for (const auto& x : tags) {
-    auto s = db_->Prepare(std::string("INSERT INTO ") + t.table + "(" + t.id_col +
-                          ", position, key, value) VALUES(?,?,?,?)");
+    auto s = db_.Prepare(std::string("INSERT INTO ") + t.table + "(" + t.id_col +
+                         ", position, key, value) VALUES(?,?,?,?)");
     if (!s) return s.error();
     s->Bind(1, id).Bind(2, pos++).Bind(3, x.key).Bind(4, x.value);
     if (auto st = s->Run(); !st) return st.error();
   }
   if (auto st = txn.Commit(); !st) return st.error();
   return std::optional<std::vector<Tag>>(std::move(shown));
+}
+
+TagStore& TagStoreOf(Store& base) {
+  return base.Feature<TagStore>([](SqliteDb& db) -> std::unique_ptr<TagStore> {
+    return std::make_unique<SqliteTagStore>(db);
+  });
 }
 
 }  // namespace cf::orchestrator
