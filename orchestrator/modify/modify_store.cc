@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "orchestrator/core/query_params.h"
 #include "orchestrator/store/row_decoders.h"
 #include "orchestrator/store/sqlite_db.h"
 #include "orchestrator/store/store_txn.h"
@@ -110,7 +111,7 @@ Result<GroupView> SqliteModifyStore::SwitchParameterGroup(const std::string& gro
           [&](SqliteStmt& s) { s.Bind(1, int64_t{sw.pending_reboot ? 1 : 0}).Bind(2, group_id); });
       !st)
     return st.error();
-  const std::string row = Lower(sw.name);
+  const std::string row = settings::Lower(sw.name);
   if (!sw.builtin_family.empty()) {
     // A built-in group's row (never listed as a user group: built-in names have a dot, user
     // names cannot): holds the reset values its nodes must be sent, and a generation that is
