@@ -29,6 +29,7 @@
 #include "orchestrator/events/events_frontend.h"
 #include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/modify/modify_node_type.h"
+#include "orchestrator/modify/node_type_reconciler.h"
 #include "orchestrator/modify/modify_parameter_group.h"
 #include "orchestrator/parameters/parameter_group_applier.h"
 #include "orchestrator/parameters/parameter_group_frontend.h"
@@ -140,6 +141,8 @@ int main(int argc, char** argv) {
   RollingRestartReconciler rolling_reconciler(deps, cfg->failover, *param_catalog,
                                               cfg->parameter_groups);
   runner.SetHandler(OpKind::kRollingRestart, &rolling_reconciler);
+  NodeTypeReconciler node_type_reconciler(deps, *param_catalog);
+  runner.SetHandler(OpKind::kModifyNodeType, &node_type_reconciler);
   if (auto st = runner.Start(); !st) {
     log->critical("cannot resume operations: {}", st.error().message);
     return 1;
@@ -192,7 +195,7 @@ int main(int argc, char** argv) {
         return ParameterGroupFrontend::UserGroupsForValidation(store, *param_catalog);
       },
       [&param_applier] { param_applier.Poke(); });
-  AddNodeTypeSet(modify_frontend, store, *cfg, *param_catalog, *agents);
+  AddNodeTypeSet(modify_frontend, store, *cfg);
   AddEngineVersionSet(modify_frontend, store, *cfg, *param_catalog,
                       [&runner](int64_t id) { runner.Poke(id); });
   modify_frontend.Register(dispatcher);

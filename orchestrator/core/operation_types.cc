@@ -24,6 +24,8 @@ const char* OpKindName(OpKind k) {
       return "modify-failover";
     case OpKind::kRollingRestart:
       return "rolling-restart";
+    case OpKind::kModifyNodeType:
+      return "modify-node-type";
   }
   return "unknown";
 }
@@ -39,6 +41,7 @@ std::optional<OpKind> ParseOpKind(const std::string& s) {
   if (s == "recover-node") return OpKind::kRecoverNode;
   if (s == "modify-failover") return OpKind::kModifyFailover;
   if (s == "rolling-restart") return OpKind::kRollingRestart;
+  if (s == "modify-node-type") return OpKind::kModifyNodeType;
   return std::nullopt;
 }
 
@@ -80,6 +83,8 @@ const char* OpStateName(OpState s) {
       return "recover-node";
     case OpState::kRestartNodes:
       return "restart-nodes";
+    case OpState::kResizeNodes:
+      return "resize-nodes";
     case OpState::kSucceeded:
       return "succeeded";
     case OpState::kFailed:
@@ -95,7 +100,7 @@ std::optional<OpState> ParseOpState(const std::string& s) {
         OpState::kRollingBack, OpState::kStopNodes, OpState::kPlanMoves, OpState::kMoveSlots,
         OpState::kForgetNodes, OpState::kKillPrimary, OpState::kPromote,
         OpState::kRepointReplicas, OpState::kRecoverNode, OpState::kRestartNodes,
-        OpState::kSucceeded, OpState::kFailed})
+        OpState::kResizeNodes, OpState::kSucceeded, OpState::kFailed})
     if (s == OpStateName(st)) return st;
   return std::nullopt;
 }
@@ -229,6 +234,10 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
     case OpKind::kRollingRestart:
       if (from == OpState::kPending) return OpState::kRestartNodes;
       return from == OpState::kRestartNodes ? OpState::kSucceeded : from;
+    case OpKind::kModifyNodeType:
+      if (from == OpState::kPending) return OpState::kResizeNodes;
+      if (from == OpState::kResizeNodes) return OpState::kSucceeded;
+      return from == OpState::kRollingBack ? OpState::kFailed : from;
   }
   return from;
 }
@@ -309,6 +318,12 @@ bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to)
       if (from == OpState::kPending)
         return to == OpState::kRestartNodes || to == OpState::kSucceeded;
       return from == OpState::kRestartNodes && to == OpState::kSucceeded;
+    case OpKind::kModifyNodeType:  // the old type comes back on failure
+      if (from == OpState::kPending)
+        return to == OpState::kResizeNodes || to == OpState::kRollingBack || to == OpState::kFailed;
+      if (from == OpState::kResizeNodes)
+        return to == OpState::kSucceeded || to == OpState::kRollingBack;
+      return from == OpState::kRollingBack && to == OpState::kFailed;
   }
   return false;
 }

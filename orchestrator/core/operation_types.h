@@ -29,6 +29,7 @@ enum class OpKind {
   kRecoverNode,       // restart a held node (as a replica, or in place)
   kModifyFailover,    // ModifyReplicationGroup AutomaticFailoverEnabled / MultiAZEnabled
   kRollingRestart,    // static parameters, RebootCacheCluster, EngineVersion (rolling_restart_reconciler.h)
+  kModifyNodeType,    // ModifyReplicationGroup CacheNodeType (node_type_reconciler.h)
 };
 // "create-group" / "delete-group" / "reshard-scale-out" / "reshard-scale-in" /
 // "increase-replica-count" / "decrease-replica-count"
@@ -94,6 +95,12 @@ enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 //
 //   kPending ─► kRestartNodes ─► kSucceeded      (kPending ─► kSucceeded: nothing to restart)
 //
+// Modify node type (node_type_reconciler.h; the old type comes back on failure):
+//
+//   kPending ─► kResizeNodes ─► kSucceeded
+//   kPending ─► kFailed                       (a node holds more than the new type: nothing sent)
+//   kPending / kResizeNodes ─► kRollingBack ─► kFailed   (a node refused, or the deadline passed)
+//
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {
   kPending,          // recorded, not yet started
@@ -103,7 +110,8 @@ enum class OpState {
   kAwaitMembership,  // create CME: every node knows every node (handshakes done)
   kReplicate,        // create: ClusterReplicate (CME) / ReplicaOf (CMD) on every replica
   kAwaitHealthy,     // create: replica links up, cluster_state ok, no open slots
-  kRollingBack,      // create: deadline passed; stopping nodes, then kFailed
+  kRollingBack,      // create: deadline passed; stopping nodes, then kFailed (node type: the
+                     // old maxmemory back on every node)
   kStopNodes,        // delete: StopNode(purge_data) on every node; scale-in: on removed nodes
   kPlanMoves,        // reshard: slot moves planned from the observed ownership, persisted
   kMoveSlots,        // reshard: MoveSlots streams (parallel across source shards)
@@ -113,6 +121,7 @@ enum class OpState {
   kRepointReplicas,  // failover: the other replicas follow the new primary
   kRecoverNode,      // failover / recover-node: RestartNode of the held node
   kRestartNodes,     // rolling restart: replicas first, switch-over, then the old primary
+  kResizeNodes,      // modify node type: ReconfigureNode with the new maxmemory on every node
   kSucceeded,        // terminal
   kFailed,           // terminal
 };

@@ -87,6 +87,7 @@ struct OperationSettings {
   int64_t retry_initial_backoff_ms = 50;
   int64_t retry_max_backoff_ms = 5000;
   int64_t rollback_timeout_ms = 60000;      // create-failed rollback stops nodes for this long
+  int64_t node_type_timeout_ms = 60000;     // CacheNodeType: not on every node by then: roll back
   int64_t stop_grace_ms = 5000;             // StopNodeRequest.grace_ms
   int64_t port_block_ms = 600000;           // a port found in use by a foreign process is skipped
   int64_t stuck_operation_warn_ms = 60000;  // watchdog: warn when no progress for this long

@@ -12,8 +12,8 @@
 // event: applied, or dropped with the fault when the replay was refused for good (e.g. the
 // node type no longer fits the data). A busy group (not available, an operation running, or
 // the replay answering InvalidReplicationGroupState / InternalFailure) is tried again while the
-// window lasts (a replay that answered so waits kTransientRetryMs of real time first: an agent
-// refusing the new maxmemory is not asked every tick); otherwise in the next window. One batch per group per
+// window lasts (a replay that answered so waits kTransientRetryMs of real time first, so a
+// group that keeps refusing is not asked every tick); otherwise in the next window. One batch per group per
 // tick: a batch that starts an operation (a switch-over, modify-failover) makes the group
 // busy until it is done.
 //

@@ -302,7 +302,6 @@ ModifyGroupFrontend::SetValidation ModifyGroupFrontend::ValidateFailover(
 std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiRequest& req,
                                                             const GroupView& gv,
                                                             pugi::xml_node result) {
-  const ReplicationGroupRecord& g = gv.group;
   auto planned = PlanFailover(req, gv, config_);
   if (auto* e = std::get_if<ApiError>(&planned)) return *e;
   FailoverPlan& plan = std::get<FailoverPlan>(planned);
@@ -310,9 +309,14 @@ std::optional<ApiError> ModifyGroupFrontend::ModifyFailover(const api::ApiReques
     RenderGroupResult(store_, config_, gv, result);
     return std::nullopt;
   }
-  OperationRecord& op = plan.op;
-  const FailoverChange& change = plan.change;
+  return BeginOperation(gv, plan.op, plan.change, result);
+}
 
+std::optional<ApiError> ModifyGroupFrontend::BeginOperation(const GroupView& gv,
+                                                            const OperationRecord& op,
+                                                            const FailoverChange& change,
+                                                            pugi::xml_node result) {
+  const ReplicationGroupRecord& g = gv.group;
   auto check = [&](const GroupView& cur) -> Status {
     if (cur.group.status != GroupStatus::kAvailable)
       return MakeError(Errc::kFailedPrecondition, "Replication group " + g.id +

@@ -50,12 +50,14 @@
 #include <vector>
 
 #include "orchestrator/api/api_types.h"
+#include "orchestrator/core/operation_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
 
 namespace cf::orchestrator {
 
 class Store;
+struct FailoverChange;
 
 // Every ModifyReplicationGroup parameter of the model (top-level names).
 const std::set<std::string>& ModifyReplicationGroupParams();
@@ -93,6 +95,13 @@ class ModifyGroupFrontend {
 
   std::optional<api::ApiError> ModifyReplicationGroup(const api::ApiRequest& req,
                                                       pugi::xml_node result);
+  // What a set's handler does once its request is valid and changes something: records `op`
+  // with `change` (Store::BeginGroupOperation: the group must still be `available` with no
+  // operation running, else InvalidReplicationGroupState), fills `result` with the group as it
+  // now is and pokes the runner.
+  std::optional<api::ApiError> BeginOperation(const GroupView& group, const OperationRecord& op,
+                                              const FailoverChange& change,
+                                              pugi::xml_node result);
   // The maintenance scheduler's replay of one recorded batch: `params` (parameter -> value)
   // sent as a ModifyReplicationGroup with ApplyImmediately=true, through the same validation
   // and handler. Leaves the pending rows alone (the scheduler removes the batch it replayed).

@@ -1,31 +1,50 @@
 // ModifyReplicationGroup's "node-type" set (registered on ModifyGroupFrontend with
-// AddDeferrableParameterSet from main.cc): CacheNodeType. ApplyImmediately=false records it for
-// the maintenance window after the same validation (modify_group_frontend.h); the scheduler
-// replays it through the same handler.
+// AddDeferrableParameterSet at wiring time): CacheNodeType. ApplyImmediately=false records it
+// for the maintenance window after the same validation (modify_group_frontend.h); the
+// scheduler replays it through the same handler.
 //
-// The type must be in the node-type catalogue (configs/node_types.yaml; else
-// InvalidParameterValue). Scaling down below the memory a node holds is refused
-// (InvalidParameterValue naming the node and both sizes): each node's used_memory is asked from
-// its agent (GetNodeStatus), the last observation is used when the agent does not answer. The
-// group must be `available` with no operation running (InvalidReplicationGroupState).
+// Validation (in the request, nothing sent to an agent): the type must be in the node-type
+// catalogue (configs/node_types.yaml; else InvalidParameterValue). Scaling down below the
+// memory a node holds is refused (InvalidParameterValue naming the node and both sizes), from
+// each node's used_memory as last observed (the agents' heartbeats). The group must be
+// `available` with no operation running (InvalidReplicationGroupState). The current type
+// again: the group is returned as it is.
 //
-// Applied in the request: ReconfigureNode(restart=false) on every node with its spec
-// (BuildNodeSpec with the configured hold_max_ms, plus the user parameter group's dynamic
-// parameters as the parameter applier sends them) carrying the new maxmemory_bytes (the agent
-// CONFIG SETs maxmemory). When every node took it, one transaction (ModifyStore::SetGroupNodeType)
-// records the type and maxmemory with an event; so the group shows the new type only once every
-// node runs it. A node that refuses: the nodes already changed get the old maxmemory back and
-// the request fails (InvalidReplicationGroupState naming the node); nothing is recorded.
-// Requests of this set are serialised.
+// A valid change is a durable operation (modify-node-type, node_type_reconciler.h): one store
+// transaction (Store::BeginGroupOperation) records the new type and maxmemory as the group's
+// desired state, the operation (its payload: NodeTypePayload, the old and the new type) and the
+// event, and the group becomes `modifying`; the answer shows it so. The reconciler sets the new
+// maxmemory on every node; the group is `available` again once every node runs it. On failure
+// (a node refuses the limit, or it is not on every node within operations.node_type_timeout_ms)
+// the old type comes back, as on ElastiCache: every node gets the old maxmemory again and the
+// group records the old type, with an event.
 #pragma once
 
-#include "orchestrator/fleet/agent_client.h"
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
 #include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/catalog/parameter_group_catalog.h"
 
 namespace cf::orchestrator {
 
-void AddNodeTypeSet(ModifyGroupFrontend& frontend, Store& store, const OrchestratorConfig& config,
-                    const ParameterCatalog& catalog, AgentApi& agents);
+void AddNodeTypeSet(ModifyGroupFrontend& frontend, Store& store, const OrchestratorConfig& config);
+
+// The modify-node-type operation's payload.
+struct NodeTypePayload {
+  std::string from_type;
+  uint64_t from_maxmemory = 0;
+  std::string to_type;
+  uint64_t to_maxmemory = 0;
+  std::string error;  // why it is rolled back ("" while it goes forward)
+};
+std::string NodeTypePayloadToJson(const NodeTypePayload& p);
+Result<NodeTypePayload> NodeTypePayloadFromJson(const std::string& json);
+
+// Event texts (on the replication group).
+std::string NodeTypeStartedEvent(const std::string& group_id, const NodeTypePayload& p);
+std::string NodeTypeScaledEvent(const std::string& group_id, const NodeTypePayload& p,
+                                size_t nodes);
+std::string NodeTypeFailedEvent(const std::string& group_id, const NodeTypePayload& p);
 
 }  // namespace cf::orchestrator

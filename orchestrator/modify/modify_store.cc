@@ -22,9 +22,6 @@ class SqliteModifyStore final : public ModifyStore {
   Result<GroupView> SwitchParameterGroup(const std::string& group_id,
                                          const ParameterGroupSwitch& sw,
                                          const std::string& event_message) override;
-  Result<GroupView> SetGroupNodeType(const std::string& group_id, const std::string& type,
-                                     uint64_t maxmemory_bytes,
-                                     const std::string& event_message) override;
   Result<GroupView> RecordPendingModifications(const std::string& group_id,
                                                const std::map<std::string, std::string>& set,
                                                const std::vector<std::string>& clear,
@@ -135,32 +132,6 @@ Result<GroupView> SqliteModifyStore::SwitchParameterGroup(const std::string& gro
         !st)
       return st.error();
   }
-  if (auto st = AddEventLocked(db_, group_id, "replication-group", event_message, now); !st)
-    return st.error();
-  auto after = LoadGroupLocked(db_, group_id);
-  if (!after) return after.error();
-  if (auto st = txn.Commit(); !st) return st.error();
-  return std::move(*after);
-}
-
-Result<GroupView> SqliteModifyStore::SetGroupNodeType(const std::string& group_id,
-                                                      const std::string& type,
-                                                      uint64_t maxmemory_bytes,
-                                                      const std::string& event_message) {
-  std::lock_guard lk(db_.mu());
-  SqliteTxn txn(db_);
-  if (!txn.begin_status()) return txn.begin_status().error();
-  const int64_t now = NowMs();
-  if (auto st = db_.Run("UPDATE replication_groups SET cache_node_type=?, maxmemory_bytes=?, "
-                        "updated_ms=? WHERE group_id=?",
-                        [&](SqliteStmt& s) {
-                          s.Bind(1, type)
-                              .Bind(2, static_cast<int64_t>(maxmemory_bytes))
-                              .Bind(3, now)
-                              .Bind(4, group_id);
-                        });
-      !st)
-    return st.error();
   if (auto st = AddEventLocked(db_, group_id, "replication-group", event_message, now); !st)
     return st.error();
   auto after = LoadGroupLocked(db_, group_id);

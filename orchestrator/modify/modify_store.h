@@ -74,11 +74,6 @@ class ModifyStore {
   virtual Result<GroupView> SwitchParameterGroup(const std::string& group_id,
                                                  const ParameterGroupSwitch& sw,
                                                  const std::string& event_message) = 0;
-  // ModifyReplicationGroup CacheNodeType (modify_node_type.cc), once every node runs it:
-  // records the group's node type and maxmemory, event; returns the group.
-  virtual Result<GroupView> SetGroupNodeType(const std::string& group_id, const std::string& type,
-                                             uint64_t maxmemory_bytes,
-                                             const std::string& event_message) = 0;
   // ---- pending modifications (schema v7) ----
   // ApplyImmediately=false: in one transaction, deletes the rows of `clear`, records `set`
   // (replacing earlier values of the same parameters; the rows get one new request id) and

@@ -95,6 +95,8 @@ struct FailoverChange {
   // changed since (its generation is no longer the one given).
   std::map<std::string, std::pair<std::string, int64_t>> params_applied;
   std::optional<std::string> engine_version;  // the group's EngineVersion
+  // CacheNodeType (modify/modify_node_type.h): the group's node type and maxmemory (bytes).
+  std::optional<std::pair<std::string, uint64_t>> node_type;
 };
 
 // A user-created cache parameter group (parameters/parameter_group_store.h). `values` are the

@@ -315,6 +315,19 @@ Status ApplyFailoverChangeLocked(SqliteDb& db, const std::string& group_id, cons
         !st)
       return st;
   }
+  if (c.node_type) {
+    if (auto st = db.Run(
+            "UPDATE replication_groups SET cache_node_type=?, maxmemory_bytes=?, updated_ms=? "
+            "WHERE group_id=?",
+            [&](SqliteStmt& s) {
+              s.Bind(1, c.node_type->first)
+                  .Bind(2, static_cast<int64_t>(c.node_type->second))
+                  .Bind(3, now)
+                  .Bind(4, group_id);
+            });
+        !st)
+      return st;
+  }
   for (const auto& e : c.events)
     if (auto st = AddEventLocked(db, e.source_id, e.source_type, e.message, now); !st) return st;
   return {};

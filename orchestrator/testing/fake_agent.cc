@@ -94,6 +94,7 @@ pb::NodeStatus FakeNetwork::StatusOf(FakeNode& n) {
   s.set_role(n.role);
   s.set_redis_version("7.0.15");
   s.set_maxmemory(n.maxmemory);
+  s.set_used_memory(n.used_memory);
   if (n.role == "master") {
     s.set_keys(n.KeyCount());
   } else if (FakeNode* m = FindByClusterId(n.master_cluster_node_id)) {
@@ -497,6 +498,8 @@ struct FakeAgent::Impl final : public pb::Agent::Service {
     if (!self->installed_version.empty() && spec.engine_version() != self->installed_version)
       return {grpc::StatusCode::INVALID_ARGUMENT, "engine_version '" + spec.engine_version() +
                                                       "' is not installed on this host"};
+    if (self->refuse_maxmemory != 0 && spec.maxmemory_bytes() == self->refuse_maxmemory)
+      return {grpc::StatusCode::FAILED_PRECONDITION, "CONFIG SET maxmemory refused"};
     auto& net = *self->net_;
     std::lock_guard lk(net.mu);
     FakeNode* n = Mine(net, spec.node_id());

@@ -47,6 +47,7 @@ struct FakeNode {
   uint32_t port = 0;
   bool cluster_enabled = false;
   uint64_t maxmemory = 0;
+  uint64_t used_memory = 0;  // reported as used_memory
   std::string cluster_node_id;
   uint64_t config_epoch = 0;
   SlotRanges slots;
@@ -131,6 +132,8 @@ class FakeAgent {
   std::atomic<int> reconfigure_calls{0};
   // ReconfigureNode refuses an engine_version other than this one ("" = any).
   std::string installed_version;
+  // ReconfigureNode refuses this maxmemory_bytes (FAILED_PRECONDITION: CONFIG SET refused; 0 = off).
+  std::atomic<uint64_t> refuse_maxmemory{0};
   std::atomic<int> launches{0};
   std::atomic<int> stops{0};
   std::atomic<int> calls{0};

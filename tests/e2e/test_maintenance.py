@@ -196,6 +196,7 @@ class Maintenance(unittest.TestCase):
         _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
                            "--cache-node-type", "cache.t3.micro", "--apply-immediately")
         self.assertEqual(out["ReplicationGroup"]["CacheNodeType"], "cache.t3.micro")
+        fx.wait_status(GID)  # the modify-node-type operation
         self.assertEqual(set(maxmemory().values()), {MICRO})
         for cc in nodes():
             self.assertEqual(cc["PendingModifiedValues"], {})

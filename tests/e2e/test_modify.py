@@ -154,8 +154,8 @@ class ModifyParameterGroup(unittest.TestCase):
 
 
 class NodeTypeAfterParameterGroup(unittest.TestCase):
-    """CacheNodeType (ApplyImmediately=true) through AWS CLI v2: every node's maxmemory
-    follows the node type (configs/node_types.yaml: t3.micro 0.5 GiB, t3.small 1.37 GiB). Runs
+    """CacheNodeType (ApplyImmediately=true) through AWS CLI v2: the group is `modifying` while
+    the modify-node-type operation runs; then every node's maxmemory follows the node type (configs/node_types.yaml: t3.micro 0.5 GiB, t3.small 1.37 GiB). Runs
     after ModifyParameterGroup (unittest orders classes by name): the group's parameter group
     values must survive the change."""
 
@@ -169,6 +169,7 @@ class NodeTypeAfterParameterGroup(unittest.TestCase):
         _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
                            "--cache-node-type", "cache.t3.small", "--apply-immediately")
         self.assertEqual(out["ReplicationGroup"]["CacheNodeType"], "cache.t3.small")
+        fx.wait_status(GID)  # the modify-node-type operation (the group is modifying meanwhile)
         after = self.maxmemory()
         print(f"  maxmemory {before} -> {after}", flush=True)
         self.assertEqual(len(after), 2)
@@ -185,6 +186,7 @@ class NodeTypeAfterParameterGroup(unittest.TestCase):
                          {"allkeys-random"})
         _, out, _ = fx.aws("modify-replication-group", "--replication-group-id", GID,
                            "--cache-node-type", "cache.t3.micro", "--apply-immediately")
+        fx.wait_status(GID)
         self.assertEqual(self.maxmemory(), before)
         self.assertEqual(fx.describe(GID)[0]["CacheNodeType"], "cache.t3.micro")
 

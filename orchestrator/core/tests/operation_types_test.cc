@@ -104,5 +104,27 @@ TEST(OperationStates, NamesRoundTrip) {
   EXPECT_FALSE(ParseOpState("bogus").has_value());
 }
 
+TEST(OperationStates, ModifyNodeTypePaths) {
+  const auto k = OpKind::kModifyNodeType;
+  for (Topology t : {Topology::kClusterModeDisabled, Topology::kClusterModeEnabled}) {
+    ExpectHappyPath(k, t, {OpState::kPending, OpState::kResizeNodes, OpState::kSucceeded});
+    ExpectHappyPath(k, t, {OpState::kRollingBack, OpState::kFailed});
+    // The old type comes back: from pending (data that no longer fits: nothing was sent) and
+    // from either forward state through rolling-back.
+    EXPECT_TRUE(IsValidTransition(k, t, OpState::kPending, OpState::kFailed));
+    EXPECT_TRUE(IsValidTransition(k, t, OpState::kPending, OpState::kRollingBack));
+    EXPECT_TRUE(IsValidTransition(k, t, OpState::kResizeNodes, OpState::kRollingBack));
+    EXPECT_FALSE(IsValidTransition(k, t, OpState::kResizeNodes, OpState::kFailed));
+    EXPECT_FALSE(IsValidTransition(k, t, OpState::kPending, OpState::kSucceeded));
+    EXPECT_FALSE(IsValidTransition(k, t, OpState::kRollingBack, OpState::kSucceeded));
+    EXPECT_FALSE(IsValidTransition(k, t, OpState::kRollingBack, OpState::kResizeNodes));
+    for (OpState from : {OpState::kSucceeded, OpState::kFailed})
+      for (OpState to : kAll) EXPECT_FALSE(IsValidTransition(k, t, from, to));
+  }
+  EXPECT_EQ(ParseOpKind("modify-node-type"), k);
+  EXPECT_STREQ(OpKindName(k), "modify-node-type");
+  EXPECT_EQ(ParseOpState("resize-nodes"), OpState::kResizeNodes);
+}
+
 }  // namespace
 }  // namespace cf::orchestrator

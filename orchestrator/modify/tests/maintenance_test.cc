@@ -12,22 +12,23 @@
 #include <fstream>
 #include <thread>
 
-#include "orchestrator/core/maintenance_window.h"
-#include "orchestrator/failover/failover_reconciler.h"
 #include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/groups/create_group_reconciler.h"
 #include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/groups/replication_group_frontend.h"
+#include "orchestrator/failover/failover_reconciler.h"
+#include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/modify/maintenance_scheduler.h"
+#include "orchestrator/core/maintenance_window.h"
 #include "orchestrator/modify/modify_group_frontend.h"
 #include "orchestrator/modify/modify_node_type.h"
+#include "orchestrator/modify/node_type_reconciler.h"
+#include "orchestrator/modify/tests/modify_fleet_fixture.h"
 #include "orchestrator/modify/modify_settings.h"
-#include "orchestrator/modify/modify_store.h"
 #include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/operations/task_pool.h"
+#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/operations/task_pool.h"
 #include "orchestrator/testing/fake_agent.h"
 #include "orchestrator/testing/test_support.h"
 
@@ -35,9 +36,9 @@ namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
-using testing::CallApi;
 using testing::FakeAgent;
 using testing::FakeNetwork;
+using testing::CallApi;
 using testing::TempDir;
 using testing::TestHost;
 
@@ -118,7 +119,7 @@ TEST(MaintenanceWindow, NextStartAndEnd) {
   const int64_t start = kSun + 23 * kHour;
   EXPECT_EQ(NextWindowStart(w, kSun), start);
   EXPECT_EQ(NextWindowStart(w, start - 1), start);
-  EXPECT_EQ(NextWindowStart(w, start), start);                 // exactly the start
+  EXPECT_EQ(NextWindowStart(w, start), start);                // exactly the start
   EXPECT_EQ(NextWindowStart(w, start + 1), start + 7 * kDay);  // inside: the next one
   EXPECT_EQ(NextWindowStart(w, kSun + 3 * kDay), start + 7 * kDay);
   EXPECT_EQ(WindowEnd(w, start), start + 150 * kMin);
@@ -210,196 +211,15 @@ TEST(MaintenanceConfigExample, ExampleDocumentsTheKeys) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the deferred path and the scheduler, against the fake agents
+// the deferred path and the scheduler, against the fake agents (modify_fleet_fixture.h)
 
-struct Orchestrator {
-  Orchestrator(const std::string& db, const OrchestratorConfig& cfg, const ParameterCatalog& cat)
-      : config(cfg), catalog(cat) {
-    EXPECT_TRUE(store.Open(db).ok());
-    agents = MakeGrpcAgentApi();
-    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store;
-    deps.agents = agents.get();
-    deps.pool = pool.get();
-    deps.settings = cfg.operations;
-    create = std::make_unique<CreateGroupReconciler>(deps);
-    failover = std::make_unique<FailoverReconciler>(deps, cfg.failover);
-    remove = std::make_unique<DeleteGroupReconciler>(deps);
-    auto poke = [this](int64_t id) { runner->Poke(id); };
-    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
-    frontend->Register(dispatcher);
-    clusters = std::make_unique<CacheClusterFrontend>(store, config);
-    clusters->Register(dispatcher);
-    modify = std::make_unique<ModifyGroupFrontend>(store, config, poke);
-    AddSettingsParameterSet(*modify, store, config);
-    AddNodeTypeSet(*modify, store, config, catalog, *agents);
-    modify->Register(dispatcher);
-    modify->SetPendingListener([this] { ++pending_pokes; });
-    scheduler = std::make_unique<MaintenanceScheduler>(
-        store, config.maintenance,
-        [this](const std::string& id, const std::map<std::string, std::string>& p) {
-          replays.push_back(p);
-          pugi::xml_document doc;
-          return modify->ReplayPending(id, p, doc.append_child("R"));
-        });
-    RestartRunner();
-  }
-  ~Orchestrator() { runner->Stop(); }
-  // A fresh runner (resumes every unfinished operation).
-  void RestartRunner() {
-    if (runner) runner->Stop();
-    runner = std::make_unique<OperationRunner>(store, config.operations);
-    runner->SetHandler(OpKind::kCreateGroup, create.get());
-    runner->SetHandler(OpKind::kDeleteGroup, remove.get());
-    runner->SetHandler(OpKind::kFailover, failover.get());
-    runner->SetHandler(OpKind::kRecoverNode, failover.get());
-    runner->SetHandler(OpKind::kModifyFailover, failover.get());
-    EXPECT_TRUE(runner->Start().ok());
-  }
-  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
-                                    pugi::xml_document* out = nullptr) {
-    return CallApi(dispatcher, action, p, out);
-  }
+using testing::ModifyFleetTest;
 
-  OrchestratorConfig config;
-  ParameterCatalog catalog;
-  Store store;
-  std::unique_ptr<AgentApi> agents;
-  std::unique_ptr<TaskPool> pool;
-  std::unique_ptr<CreateGroupReconciler> create;
-  std::unique_ptr<FailoverReconciler> failover;
-  std::unique_ptr<DeleteGroupReconciler> remove;
-  std::unique_ptr<OperationRunner> runner;
-  api::Dispatcher dispatcher;
-  std::unique_ptr<ReplicationGroupFrontend> frontend;
-  std::unique_ptr<CacheClusterFrontend> clusters;
-  std::unique_ptr<ModifyGroupFrontend> modify;
-  std::unique_ptr<MaintenanceScheduler> scheduler;
-  std::vector<std::map<std::string, std::string>> replays;
-  int pending_pokes = 0;
-};
+class MaintenanceTest : public ModifyFleetTest {};
 
-class MaintenanceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    cfg_ = testing::TestConfig();
-    cfg_.failover.restart_ready_timeout_ms = 1000;
-    cfg_.failover.failover_timeout_ms = 1000;
-    auto cat = LoadParameterCatalog(std::string(CF_SOURCE_DIR) + "/configs/parameter_groups.yaml");
-    ASSERT_TRUE(cat.ok());
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      std::string id = std::string("host-") + static_cast<char>('a' + i);
-      agents_.push_back(std::make_unique<FakeAgent>(net_, id, "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    orch_ = std::make_unique<Orchestrator>(dir_.file("orch.db"), cfg_, *cat);
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i)
-      ASSERT_TRUE(orch_->store
-                      .UpsertHost(TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i,
-                                           agents_[i]->endpoint()))
-                      .ok());
-  }
-  void TearDown() override { orch_.reset(); }
-
-  bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 10000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      auto g = orch_->store.GetGroup(id);
-      if (g.ok() && *g && GroupStatusName((*g)->group.status) == status &&
-          orch_->store.ListUnfinishedOperations()->empty())
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
-  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
-  void Create(const Params& p) {
-    ASSERT_FALSE(orch_->Call("CreateReplicationGroup", p));
-    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
-  }
-  // Writes what the fake agents report into the store (a heartbeat).
-  void Heartbeat(const std::string& group) {
-    GroupView v = View(group);
-    std::lock_guard lk(net_->mu);
-    for (const auto& n : v.nodes) {
-      auto& f = net_->nodes.at(n.node_id);
-      ASSERT_TRUE(
-          orch_->store
-              .RecordObservations(n.host_id, {{n.node_id, ToObserved(net_->StatusOf(f), NowMs())}})
-              .ok());
-    }
-  }
-  std::string Code(const Params& p) {
-    auto e = orch_->Call("ModifyReplicationGroup", p);
-    return e ? e->code : std::string("ok");
-  }
-  std::vector<std::string> Events(const std::string& id) {
-    std::vector<std::string> out;
-    auto events = orch_->store.ListEvents(id);
-    EXPECT_TRUE(events.ok());
-    if (events.ok())
-      for (const auto& e : *events) out.push_back(e.message);
-    return out;
-  }
-  bool HasEvent(const std::string& id, const std::string& part) {
-    for (const auto& m : Events(id))
-      if (m.find(part) != std::string::npos) return true;
-    return false;
-  }
-  std::set<uint64_t> FakeMaxmemory(const std::string& group) {
-    std::set<uint64_t> out;
-    std::lock_guard lk(net_->mu);
-    for (const auto& n : View(group).nodes) out.insert(net_->nodes.at(n.node_id).maxmemory);
-    return out;
-  }
-  std::string FakeRole(const std::string& node) {
-    std::lock_guard lk(net_->mu);
-    return net_->nodes.at(node).role;
-  }
-  // DescribeCacheClusters' PendingModifiedValues of one cluster, as "Name=value;...".
-  std::string ClusterPending(const std::string& cluster) {
-    pugi::xml_document doc;
-    EXPECT_FALSE(orch_->Call("DescribeCacheClusters", {{"CacheClusterId", cluster}}, &doc));
-    std::string s;
-    for (auto c : doc.child("Result")
-                      .child("CacheClusters")
-                      .child("CacheCluster")
-                      .child("PendingModifiedValues")
-                      .children())
-      s += std::string(c.name()) + "=" + c.child_value() + ";";
-    return s;
-  }
-  std::string GroupPending(const std::string& id) {
-    pugi::xml_document doc;
-    EXPECT_FALSE(orch_->Call("DescribeReplicationGroups", {{"ReplicationGroupId", id}}, &doc));
-    std::string s;
-    for (auto c : doc.child("Result")
-                      .child("ReplicationGroups")
-                      .child("ReplicationGroup")
-                      .child("PendingModifiedValues")
-                      .children())
-      s += std::string(c.name()) + "=" + c.child_value() + ";";
-    return s;
-  }
-  // The window is "sun:23:00-mon:01:30" (the default) unless set.
-  void SetWindow(const std::string& id, const std::string& w) {
-    GroupSettingsUpdate u;
-    u.preferred_maintenance_window = w;
-    ASSERT_TRUE(ModifyStoreOf(orch_->store).UpdateGroupSettings(id, u, "window " + w).ok());
-  }
-
-  TempDir dir_;
-  OrchestratorConfig cfg_;
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  std::unique_ptr<Orchestrator> orch_;
-};
-
-const Params kCmd = {
-    {"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}, {"NumCacheClusters", "3"}};
+const Params kCmd = {{"ReplicationGroupId", "g"},
+                     {"ReplicationGroupDescription", "d"},
+                     {"NumCacheClusters", "3"}};
 
 // Sunday 23:30, inside the default window; Wednesday noon, outside.
 constexpr int64_t kInside = kSun + 23 * kHour + 30 * kMin;
@@ -474,8 +294,7 @@ TEST_F(MaintenanceTest, DeferredFaultsWriteNothing) {
        "InvalidParameterCombination"},
       {{{"ReplicationGroupId", "nope"}, {"CacheNodeType", "cache.r6g.large"}},
        "ReplicationGroupNotFoundFault"},
-      {{{"ReplicationGroupId", "g"},
-        {"CacheNodeType", "cache.r6g.large"},
+      {{{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"},
         {"ReplicationGroupDescription", "x"}},
        "InvalidParameterCombination"},
   };
@@ -517,6 +336,7 @@ TEST_F(MaintenanceTest, LaterRequestsReplaceAndImmediateOnesSupersede) {
                   {"CacheNodeType", "cache.r6g.large"},
                   {"ApplyImmediately", "true"}}),
             "ok");
+  ASSERT_TRUE(WaitFor("g", "available"));  // the modify-node-type operation
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{large});
   EXPECT_EQ(View("g").group.pending_modifications,
@@ -546,6 +366,7 @@ TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{micro});
   // Inside: the oldest batch, the node type, exactly as the immediate path does it.
   EXPECT_EQ(sched.RunOnce(kInside), 1);
+  ASSERT_TRUE(WaitFor("g", "available"));  // the modify-node-type operation
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{large});
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
   EXPECT_EQ(ClusterPending("g-001"), "");
@@ -592,6 +413,7 @@ TEST_F(MaintenanceTest, ABusyGroupWaitsInTheWindow) {
   EXPECT_EQ(orch_->scheduler->RunOnce(kInside + 2 * kMin), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
   EXPECT_TRUE(View("g").group.automatic_failover);
+  ASSERT_TRUE(WaitFor("g", "available"));  // the modify-node-type operation
   // Past the window's end: pending values wait for the next window.
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.t3.micro"}}), "ok");
   EXPECT_EQ(orch_->scheduler->RunOnce(kSun + kDay + 90 * kMin), 0);
@@ -604,20 +426,31 @@ TEST_F(MaintenanceTest, ATransientReplayFaultIsRetriedLaterInTheWindow) {
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   int64_t real = 1000;
   int replays = 0;
+  bool race = true;
   MaintenanceScheduler sched(
       orch_->store, cfg_.maintenance,
       [&](const std::string& id, const std::map<std::string, std::string>& p) {
         ++replays;
+        if (race) {
+          // An immediate request started an operation after the scheduler found the group
+          // idle (the runner is stopped: it stays running): the replay answers
+          // InvalidReplicationGroupState.
+          orch_->runner->Stop();
+          EXPECT_EQ(Code({{"ReplicationGroupId", "g"},
+                          {"AutomaticFailoverEnabled", "true"},
+                          {"ApplyImmediately", "true"}}),
+                    "ok");
+        }
         pugi::xml_document doc;
         return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
       },
       [&] { return real; });
-  // Every agent refuses: the nodes cannot take the new maxmemory (InvalidReplicationGroupState).
-  for (auto& a : agents_) a->fail_all = true;
   EXPECT_EQ(sched.RunOnce(kInside), 0);
   EXPECT_EQ(replays, 1);
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
-  for (auto& a : agents_) a->fail_all = false;
+  race = false;
+  orch_->RestartRunner();
+  ASSERT_TRUE(WaitFor("g", "available"));
   real += kTransientRetryMs - 1;
   EXPECT_EQ(sched.RunOnce(kInside + kMin), 0);  // not asked again so soon
   EXPECT_EQ(replays, 1);
@@ -644,9 +477,8 @@ TEST_F(MaintenanceTest, ARefusedReplayIsDroppedWithAnEvent) {
   dead.state = "exited";
   ASSERT_TRUE(orch_->store.RecordObservations(v.nodes[2].host_id, {{"g-003", dead}}).ok());
   EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
-  EXPECT_TRUE(HasEvent("g",
-                       "(PrimaryClusterId=g-003) could not be applied in the maintenance "
-                       "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
+  EXPECT_TRUE(HasEvent("g", "(PrimaryClusterId=g-003) could not be applied in the maintenance "
+                            "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
   EXPECT_EQ(GroupPending("g"), "");
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
   EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
@@ -663,13 +495,12 @@ TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
   fast.maintenance.clock_start_ms = kSun + 23 * kHour - 2 * kMin;
   fast.maintenance.tick_ms = 20;
   int replays = 0;
-  MaintenanceScheduler sched(
-      orch_->store, fast.maintenance,
-      [&](const std::string& id, const std::map<std::string, std::string>& p) {
-        ++replays;
-        pugi::xml_document doc;
-        return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
-      });
+  MaintenanceScheduler sched(orch_->store, fast.maintenance,
+                             [&](const std::string& id, const std::map<std::string, std::string>& p) {
+                               ++replays;
+                               pugi::xml_document doc;
+                               return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+                             });
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   EXPECT_LT(sched.VirtualNowMs(), kSun + 23 * kHour);
   sched.Start();

@@ -2,7 +2,11 @@
 // a switch between two user groups driven through the parameter applier (a recording double).
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "orchestrator/modify/modify_node_type.h"
+#include "orchestrator/modify/node_type_reconciler.h"
+#include "orchestrator/operations/task_pool.h"
 #include "orchestrator/modify/modify_parameter_group.h"
 #include "orchestrator/modify/modify_settings.h"
 #include "orchestrator/parameters/parameter_group_applier.h"
@@ -18,7 +22,7 @@ using testing::Request;
 using testing::TempDir;
 using testing::TestHost;
 
-// A recording AgentApi: only ReconfigureNode is used by the applier.
+// A recording AgentApi: only ReconfigureNode is used (the applier, the node-type operation).
 class RecordingAgents : public AgentApi {
  public:
   Result<pb::NodeStatus> LaunchNode(const AgentTarget&, const pb::LaunchNodeRequest&,
@@ -71,13 +75,17 @@ class RecordingAgents : public AgentApi {
   }
   Result<pb::NodeStatus> ReconfigureNode(const AgentTarget& t, const pb::ReconfigureNodeRequest& r,
                                          int64_t) override {
-    if (fail) return MakeError(Errc::kUnavailable, "agent down");
+    std::lock_guard lk(mu);  // the node-type operation calls every node in parallel
     calls.push_back(r);
+    // The node cannot take the limit (the agent's CONFIG SET refused): an answer.
+    if (refuse_maxmemory && r.spec().maxmemory_bytes() == refuse_maxmemory)
+      return MakeError(Errc::kFailedPrecondition, "CONFIG SET maxmemory refused");
     pb::NodeStatus s;
     s.set_node_id(r.spec().node_id());
     return s;
   }
-  bool fail = false;
+  uint64_t refuse_maxmemory = 0;
+  std::mutex mu;
   std::vector<pb::ReconfigureNodeRequest> calls;
 };
 
@@ -98,7 +106,13 @@ class ModifyParameterGroupTest : public ::testing::Test {
     modify_ = std::make_unique<ModifyGroupFrontend>(store_, cfg_, nullptr);
     AddSettingsParameterSet(*modify_, store_, cfg_);
     AddParameterGroupSet(*modify_, store_, cfg_, catalog_, users, [this] { ++pokes_; });
-    AddNodeTypeSet(*modify_, store_, cfg_, catalog_, agents_);
+    AddNodeTypeSet(*modify_, store_, cfg_);
+    ReconcilerDeps deps;
+    deps.store = &store_;
+    deps.agents = &agents_;
+    deps.pool = &pool_;
+    deps.settings = cfg_.operations;
+    node_type_ = std::make_unique<NodeTypeReconciler>(deps, catalog_);
     groups_->Register(d_);
     params_->Register(d_);
     modify_->Register(d_);
@@ -134,6 +148,19 @@ class ModifyParameterGroupTest : public ::testing::Test {
       ASSERT_TRUE(store_.CompleteCreate(op, "created").ok());
     }
   }
+  // Carries out the node-type operations by hand (no runner here): every step until it ends.
+  void RunNodeTypeOperations() {
+    auto ops = store_.ListUnfinishedOperations();
+    ASSERT_TRUE(ops.ok());
+    for (auto op : *ops) {
+      if (op.kind != OpKind::kModifyNodeType) continue;
+      op = *store_.ClaimOperation(op.id);
+      std::atomic<bool> stop{false};
+      for (int i = 0; i < 10 && !IsTerminal(op.state); ++i)
+        ASSERT_TRUE(node_type_->Step(op, stop).ok()) << OpStateName(op.state);
+      ASSERT_TRUE(IsTerminal(op.state));
+    }
+  }
   Params Switch(const std::string& pg, const char* apply = "true") {
     return {{"ReplicationGroupId", "rg"}, {"CacheParameterGroupName", pg},
             {"ApplyImmediately", apply}};
@@ -150,6 +177,8 @@ class ModifyParameterGroupTest : public ::testing::Test {
   pugi::xml_document doc_;
   int pokes_ = 0;
   RecordingAgents agents_;
+  TaskPool pool_{4};
+  std::unique_ptr<NodeTypeReconciler> node_type_;
 };
 
 TEST_F(ModifyParameterGroupTest, FaultsChangeNothing) {
@@ -232,7 +261,7 @@ TEST_F(ModifyParameterGroupTest, SwitchIsAppliedToEveryNodeAndRestoresDefaults) 
   EXPECT_TRUE(seen);
 }
 
-TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
+TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrTheOldTypeComesBack) {
   UserGroup("pg-a", {{"timeout", "9"}});
   ASSERT_EQ(Fault("CreateReplicationGroup", {{"ReplicationGroupId", "rg"},
                                              {"ReplicationGroupDescription", "d"},
@@ -254,7 +283,12 @@ TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
   const NodeType* micro = cfg_.node_types.Find("cache.t3.micro");
   ASSERT_TRUE(small && micro);
   // Up: every node gets the new maxmemory, the spec keeps hold_on_exit and the group's values.
+  // The request records the operation; the group is `modifying` until it is done.
   ASSERT_EQ(Fault("ModifyReplicationGroup", type("cache.r6g.large")), "ok");
+  EXPECT_STREQ(doc_.child("ModifyReplicationGroupResult").child("ReplicationGroup")
+                   .child_value("Status"), "modifying");
+  EXPECT_TRUE(agents_.calls.empty());
+  RunNodeTypeOperations();
   ASSERT_EQ(agents_.calls.size(), 2u);
   for (const auto& c : agents_.calls) {
     EXPECT_FALSE(c.restart());
@@ -264,6 +298,7 @@ TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
   }
   EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
   EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, small->memory_bytes);
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.status, GroupStatus::kAvailable);
   // The immediate change superseded the pending one.
   EXPECT_TRUE(store_.GetGroup("rg")->value().group.pending_modifications.empty());
   // Down below what a node holds: refused, naming the node; nothing sent.
@@ -281,15 +316,31 @@ TEST_F(ModifyParameterGroupTest, NodeTypeReachesEveryNodeOrNothingChanges) {
   EXPECT_EQ(e->code, "InvalidParameterValue");
   EXPECT_NE(e->message.find(v.nodes[1].node_id), std::string::npos) << e->message;
   EXPECT_TRUE(agents_.calls.empty());
-  // An agent that refuses: nothing recorded.
+  EXPECT_TRUE(store_.ListUnfinishedOperations()->empty());
+  // A node that refuses the new limit: the operation rolls back to the old type (as ElastiCache
+  // keeps the old type when a scaling fails); every node gets the old maxmemory again.
   big.used_memory = 1;
   ASSERT_TRUE(store_.RecordObservations(v.nodes[1].host_id, {{v.nodes[1].node_id, big}}).ok());
-  agents_.fail = true;
-  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.t3.micro")),
-            "InvalidReplicationGroupState/400");
-  EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
-  agents_.fail = false;
+  agents_.refuse_maxmemory = micro->memory_bytes;
   EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.t3.micro")), "ok");
+  RunNodeTypeOperations();
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, small->memory_bytes);
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.status, GroupStatus::kAvailable);
+  ASSERT_EQ(agents_.calls.size(), 4u);  // two refused (or sent), then both back
+  EXPECT_EQ(agents_.calls[2].spec().maxmemory_bytes(), small->memory_bytes);
+  EXPECT_EQ(agents_.calls[3].spec().maxmemory_bytes(), small->memory_bytes);
+  bool failed_event = false;
+  const auto events = store_.ListEvents("rg");
+  ASSERT_TRUE(events.ok());
+  for (const auto& ev : *events)
+    failed_event = failed_event ||
+                   ev.message.find("Failed to scale replication group rg to cache.t3.micro") !=
+                       std::string::npos;
+  EXPECT_TRUE(failed_event);
+  agents_.refuse_maxmemory = 0;
+  EXPECT_EQ(Fault("ModifyReplicationGroup", type("cache.t3.micro")), "ok");
+  RunNodeTypeOperations();
   EXPECT_EQ(store_.GetGroup("rg")->value().group.maxmemory_bytes, micro->memory_bytes);
   EXPECT_EQ(agents_.calls.back().spec().maxmemory_bytes(), micro->memory_bytes);
 }

@@ -16,6 +16,7 @@
 #include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/modify/modify_group_frontend.h"
 #include "orchestrator/modify/modify_node_type.h"
+#include "orchestrator/modify/node_type_reconciler.h"
 #include "orchestrator/modify/modify_parameter_group.h"
 #include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/operations/task_pool.h"
@@ -67,6 +68,7 @@ class NodeSpecFollowTest : public ::testing::Test {
     deps_.hold_max_ms = kHoldMaxMs;
     create_ = std::make_unique<CreateGroupReconciler>(deps_);
     failover_ = std::make_unique<FailoverReconciler>(deps_, cfg_.failover);
+    node_type_ = std::make_unique<NodeTypeReconciler>(deps_, catalog_);
     StartRunner();
     auto poke = [this](int64_t id) {
       if (runner_) runner_->Poke(id);
@@ -81,7 +83,7 @@ class NodeSpecFollowTest : public ::testing::Test {
     params_->Register(d_);
     modify_ = std::make_unique<ModifyGroupFrontend>(store_, cfg_, poke);
     AddParameterGroupSet(*modify_, store_, cfg_, catalog_, users, [this] { ++pokes_; });
-    AddNodeTypeSet(*modify_, store_, cfg_, catalog_, *api_);
+    AddNodeTypeSet(*modify_, store_, cfg_);
     modify_->Register(d_);
     applier_ = std::make_unique<ParameterApplier>(store_, *api_, catalog_, cfg_);
   }
@@ -92,6 +94,7 @@ class NodeSpecFollowTest : public ::testing::Test {
     runner_ = std::make_unique<OperationRunner>(store_, cfg_.operations);
     runner_->SetHandler(OpKind::kCreateGroup, create_.get());
     runner_->SetHandler(OpKind::kModifyFailover, failover_.get());
+    runner_->SetHandler(OpKind::kModifyNodeType, node_type_.get());
     ASSERT_TRUE(runner_->Start().ok());
   }
 
@@ -163,6 +166,7 @@ class NodeSpecFollowTest : public ::testing::Test {
   ReconcilerDeps deps_;
   std::unique_ptr<CreateGroupReconciler> create_;
   std::unique_ptr<FailoverReconciler> failover_;
+  std::unique_ptr<NodeTypeReconciler> node_type_;
   std::unique_ptr<OperationRunner> runner_;
   api::Dispatcher d_;
   std::unique_ptr<ReplicationGroupFrontend> groups_;
