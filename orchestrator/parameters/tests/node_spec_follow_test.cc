@@ -231,6 +231,8 @@ TEST_F(NodeSpecFollowTest, SwitchBackToTheBuiltinGroupSendsTheDefaults) {
                                             {"CacheNodeType", "cache.r6g.large"},
                                             {"ApplyImmediately", "true"}}),
             "ok");
+  ASSERT_TRUE(Settled("rg"));  // the modify-node-type operation; a refused spec rolls it back
+  EXPECT_EQ(store_.GetGroup("rg")->value().group.cache_node_type, "cache.r6g.large");
   // Out to a user group and back again: every key keeps being sent.
   ASSERT_EQ(Call("ModifyReplicationGroup", Switch("pg-b")), "ok");
   EXPECT_EQ(applier_->RunOnce(), 2);
