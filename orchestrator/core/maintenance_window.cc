@@ -31,6 +31,17 @@ std::optional<int64_t> ParsePoint(const std::string& p) {
   return d * kDayMs + hh * 60 * kMinuteMs + mi * kMinuteMs;
 }
 
+bool ParseHhMm(const std::string& s, int& minutes) {
+  if (s.size() != 5 || s[2] != ':') return false;
+  for (int i : {0, 1, 3, 4})
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+  int h = (s[0] - '0') * 10 + (s[1] - '0');
+  int m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (h > 23 || m > 59) return false;
+  minutes = h * 60 + m;
+  return true;
+}
+
 }  // namespace
 
 std::optional<MaintenanceWindow> ParseWindow(const std::string& text) {
@@ -112,6 +123,20 @@ int64_t MaintenanceClock::VirtualMs(int64_t real_ms) const {
 int64_t MaintenanceClock::RealMsFor(int64_t virtual_ms) const {
   return real_start_ms_ + static_cast<int64_t>(std::llround(
                               static_cast<double>(virtual_ms - virtual_start_ms_) / speed_));
+}
+
+std::optional<std::string> ParseMaintenanceWindow(const std::string& text) {
+  auto w = ParseWindow(text);
+  if (!w || w->duration_ms < int64_t{60} * 60 * 1000) return std::nullopt;
+  std::string lower = text;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+bool IsValidSnapshotWindow(const std::string& text) {
+  if (text.size() != 11 || text[5] != '-') return false;
+  int a = 0, b = 0;
+  return ParseHhMm(text.substr(0, 5), a) && ParseHhMm(text.substr(6), b);
 }
 
 }  // namespace cf::orchestrator

@@ -28,6 +28,12 @@ struct MaintenanceWindow {
 // minimum.
 std::optional<MaintenanceWindow> ParseWindow(const std::string& text);
 
+// The API's PreferredMaintenanceWindow check: "ddd:hh24:mi-ddd:hh24:mi", at least 60 minutes;
+// returns it lowercased.
+std::optional<std::string> ParseMaintenanceWindow(const std::string& text);
+// The API's SnapshotWindow check (a daily window): "hh24:mi-hh24:mi".
+bool IsValidSnapshotWindow(const std::string& text);
+
 // Offset of epoch time t in its week (Sunday 00:00 UTC = 0). 1970-01-01 was a Thursday.
 int64_t WeekOffsetMs(int64_t epoch_ms);
 // start <= t < start + duration, in some week.

@@ -107,3 +107,61 @@ Checked<std::vector<Tag>> CheckTagList(const api::QueryParams& params, const std
 }
 
 }  // namespace cf::orchestrator::settings
+
+namespace cf::orchestrator {
+namespace {
+
+// Numeric, component-wise version comparison ("7.0.15" > "7.0.9").
+std::vector<long> VersionParts(const std::string& v) {
+  std::vector<long> out;
+  long cur = 0;
+  bool any = false;
+  for (char c : v) {
+    if (c == '.') {
+      out.push_back(any ? cur : -1);
+      cur = 0;
+      any = false;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      cur = cur * 10 + (c - '0');
+      any = true;
+    } else {
+      return {};
+    }
+  }
+  out.push_back(any ? cur : -1);
+  for (long p : out)
+    if (p < 0) return {};
+  return out;
+}
+
+}  // namespace
+
+std::string HighestVersion(const std::vector<std::string>& available) {
+  std::string best;
+  std::vector<long> best_parts;
+  for (const auto& v : available) {
+    auto p = VersionParts(v);
+    if (p.empty()) continue;
+    if (best.empty() || p > best_parts) {
+      best = v;
+      best_parts = p;
+    }
+  }
+  return best;
+}
+
+std::optional<std::string> ResolveEngineVersion(const std::string& requested,
+                                                const std::vector<std::string>& available) {
+  auto want = VersionParts(requested);
+  if (want.empty() || want.size() > 3) return std::nullopt;
+  std::vector<std::string> matches;
+  for (const auto& v : available) {
+    auto have = VersionParts(v);
+    if (have.size() < want.size()) continue;
+    if (std::equal(want.begin(), want.end(), have.begin())) matches.push_back(v);
+  }
+  if (matches.empty()) return std::nullopt;
+  return HighestVersion(matches);
+}
+
+}  // namespace cf::orchestrator

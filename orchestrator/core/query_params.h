@@ -1,5 +1,6 @@
 // Small pure helpers shared by the settings actions (DescribeEvents, engine versions, parameter
-// groups, cache clusters, tags): unknown-parameter rejection, MaxRecords, opaque markers.
+// groups, cache clusters, tags): unknown-parameter rejection, MaxRecords, opaque markers; and
+// the request rules several features check: the Validated result, engine version resolution.
 #pragma once
 
 #include <cstdint>
@@ -44,3 +45,18 @@ inline constexpr int kMaxTags = 50;
 Checked<std::vector<Tag>> CheckTagList(const api::QueryParams& params, const std::string& param);
 
 }  // namespace cf::orchestrator::settings
+
+namespace cf::orchestrator {
+
+// What a validator returns: the typed request, or the exact ElastiCache fault.
+template <class T>
+using Validated = settings::Checked<T>;
+
+// Engine versions (CreateReplicationGroup, ModifyReplicationGroup EngineVersion).
+// "7", "7.0", "7.0.15" -> the highest available version it matches; nullopt when none does.
+std::optional<std::string> ResolveEngineVersion(const std::string& requested,
+                                                const std::vector<std::string>& available);
+// Highest version of `available` (numeric, component-wise); "" when empty.
+std::string HighestVersion(const std::vector<std::string>& available);
+
+}  // namespace cf::orchestrator

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
+#include "orchestrator/core/faults.h"
 #include "orchestrator/events/event_query_store.h"
 
 namespace cf::orchestrator {
@@ -164,8 +165,7 @@ std::optional<api::ApiError> EventsFrontend::DescribeEvents(const api::ApiReques
   q.limit = page + 1;
   auto events = EventQueryStoreOf(store_).QueryEvents(q, now - kEventRetentionMs);
   if (!events) {
-    Logger("api")->error("store error: {}", events.error().message);
-    return api::InternalFailure("An internal error occurred: " + events.error().message);
+    return faults::StoreFailure(events.error());
   }
   std::optional<std::string> marker;
   if (static_cast<int>(events->size()) > page) {

@@ -3,54 +3,15 @@
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
 #include "orchestrator/core/id_rules.h"
-#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/failover/failover_store.h"
 #include "orchestrator/failover/failover_types.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
 
-namespace failover_faults {
-api::ApiError NodeGroupNotFound(const std::string& group_id, const std::string& node_group_id) {
-  return {404, "NodeGroupNotFoundFault",
-          "NodeGroup " + node_group_id + " not found in replication group " + group_id + "."};
-}
-api::ApiError TestFailoverNotAvailable(const std::string& message) {
-  return {400, "TestFailoverNotAvailableFault", message};
-}
-api::ApiError InvalidCacheClusterState(const std::string& message) {
-  return {400, "InvalidCacheClusterState", message};
-}
-api::ApiError CacheClusterNotFound(const std::string& id) {
-  return {404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
-}
-}  // namespace failover_faults
-
-namespace {
-
 using api::ApiError;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
-}  // namespace
-
-void RenderGroupResult(Store& store, const OrchestratorConfig& config, const GroupView& view,
-                       pugi::xml_node result) {
-  RenderContext rctx;
-  rctx.region = config.region;
-  rctx.account_id = config.account_id;
-  if (auto hs = store.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(view, rctx, result.append_child("ReplicationGroup"));
-}
 
 FailoverFrontend::FailoverFrontend(Store& store, const OrchestratorConfig& config,
                                    std::function<void(int64_t)> poke)
@@ -82,12 +43,12 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
   if (!ng) return api::InvalidParameterValue(ng.error().message);
 
   auto view = store_.GetGroup(*id);
-  if (!view) return StoreFailure(view.error());
+  if (!view) return faults::StoreFailure(view.error());
   if (!*view) return faults::ReplicationGroupNotFound(*id);
   const GroupView& g = **view;
   bool found = false;
   for (const auto& x : g.node_groups) found = found || x.node_group_id == *ng;
-  if (!found) return failover_faults::NodeGroupNotFound(*id, *ng);
+  if (!found) return faults::NodeGroupNotFound(*id, *ng);
   if (!g.group.automatic_failover)
     return faults::InvalidReplicationGroupState(
         "Replication group " + *id +
@@ -97,13 +58,13 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
                                                 " is not in available state (it is " +
                                                 GroupStatusName(g.group.status) + ").");
   const NodeRecord* primary = ShardPrimary(g, *ng);
-  if (!primary) return failover_faults::NodeGroupNotFound(*id, *ng);
+  if (!primary) return faults::NodeGroupNotFound(*id, *ng);
   bool replica = false;
   for (const auto& n : g.nodes)
     replica = replica || (n.node_group_id == *ng && &n != primary &&
                           (!n.observed.known || n.observed.state == "running"));
   if (!replica)
-    return failover_faults::InvalidCacheClusterState("Node group " + *ng +
+    return faults::InvalidCacheClusterState("Node group " + *ng +
                                                      " of replication group " + *id +
                                                      " has no running replica to fail over to.");
 
@@ -111,9 +72,9 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
   const auto& fo = config_.failover;
   auto recent = FailoverStoreOf(store_).CountOperationsSince(
       *id, OpKind::kFailover, "%\"reason\":\"test\"%", now - fo.test_failover_window_ms);
-  if (!recent) return StoreFailure(recent.error());
+  if (!recent) return faults::StoreFailure(recent.error());
   if (!TestFailoverAllowed(*recent, fo.test_failover_max_per_window))
-    return failover_faults::TestFailoverNotAvailable(
+    return faults::TestFailoverNotAvailable(
         "TestFailover is not available for replication group " + *id + ": " +
         std::to_string(*recent) + " node groups were tested in the last " +
         std::to_string(fo.test_failover_window_ms / 3600000) + " hours (at most " +
@@ -143,12 +104,7 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
     return {};
   };
   auto begun = store_.BeginGroupOperation(*id, op, check, change);
-  if (!begun) {
-    const Error& e = begun.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(*id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    return StoreFailure(e);
-  }
+  if (!begun) return faults::GroupChangeFault(begun.error(), *id);
   RenderGroupResult(store_, config_, begun->first, result);
   Logger("api")->info("[{}] TestFailover of node group {} accepted (primary {})", *id, *ng,
                       primary->node_id);

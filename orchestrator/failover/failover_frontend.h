@@ -20,8 +20,6 @@
 // group `modifying` and the event "Test Failover API called for node group
 // <id>"; the answer is the group; the runner is poked. Different groups fail
 // over concurrently (one operation per group).
-//
-// Also exposes the faults the failover actions share.
 #pragma once
 
 #include <functional>
@@ -35,17 +33,6 @@
 namespace cf::orchestrator {
 
 class Store;
-
-namespace failover_faults {
-api::ApiError NodeGroupNotFound(const std::string& group_id, const std::string& node_group_id);
-api::ApiError TestFailoverNotAvailable(const std::string& message);
-api::ApiError InvalidCacheClusterState(const std::string& message);
-api::ApiError CacheClusterNotFound(const std::string& id);
-}  // namespace failover_faults
-
-// Renders `view` into result/ReplicationGroup with the hosts' current liveness.
-void RenderGroupResult(Store& store, const OrchestratorConfig& config, const GroupView& view,
-                       pugi::xml_node result);
 
 class FailoverFrontend {
  public:

@@ -6,26 +6,10 @@
 #include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 namespace {
-
-std::string OpTag(const OperationRecord& op) {
-  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
-}
-
-const NodeRecord* FindNode(const GroupView& v, const std::string& id) {
-  for (const auto& n : v.nodes)
-    if (n.node_id == id) return &n;
-  return nullptr;
-}
-
-EventToWrite GroupEvent(const std::string& group, std::string msg) {
-  return {group, "replication-group", std::move(msg)};
-}
-EventToWrite NodeEvent(const std::string& node, std::string msg) {
-  return {node, "cache-cluster", std::move(msg)};
-}
 
 pb::PeerNode PeerOf(const LoadedGroup& g, const NodeRecord& n) {
   pb::PeerNode p;
@@ -80,7 +64,7 @@ Status FailoverReconciler::StepFailover(OperationRecord& op) {
         // report must not demote a healthy primary).
         auto s = deps_.agents->GetNodeStatus(g->TargetOf(*old), old->node_id, rpc);
         if (s && s->state() == pb::NODE_RUNNING && s->role() == "master") {
-          Logger("ops")->info("{} {} runs as primary again: nothing to fail over", OpTag(op),
+          Logger("ops")->info("{} {} runs as primary again: nothing to fail over", OperationTag(op),
                               old->node_id);
           FailoverChange c;
           c.group_status = "available";
@@ -99,7 +83,7 @@ Status FailoverReconciler::StepFailover(OperationRecord& op) {
       auto r = deps_.agents->KillNode(g->TargetOf(*old), req, fo_.kill_timeout_ms + rpc);
       if (!r) return r.error();
       Observe(*old, *r);
-      Logger("ops")->info("{} killed primary {} of node group {}", OpTag(op), old->node_id,
+      Logger("ops")->info("{} killed primary {} of node group {}", OperationTag(op), old->node_id,
                           p->node_group_id);
       return deps_.store->TransitionOperation(op, OpState::kPromote,
                                               "promoting a replica of " + p->node_group_id);
@@ -143,7 +127,7 @@ Status FailoverReconciler::Promote(OperationRecord& op, FailoverPayload p, const
     p.new_primary = chosen->node_id;
     if (auto st = deps_.store->SetOperationPayload(op, FailoverPayloadToJson(p)); !st) return st;
     log->info(
-        "{} promoting {} (replication offset {}) in place of {}", OpTag(op), p.new_primary,
+        "{} promoting {} (replication offset {}) in place of {}", OperationTag(op), p.new_primary,
         [&] {
           for (const auto& c : cands)
             if (c.node == chosen) return c.repl_offset;
@@ -178,7 +162,7 @@ Status FailoverReconciler::Promote(OperationRecord& op, FailoverPayload p, const
   if (r->has_status()) Observe(*target, r->status());
   p.method = r->method();
   p.promoted_ms = NowMs();
-  log->info("{} {} is the primary of node group {} ({}, {} ms)", OpTag(op), target->node_id,
+  log->info("{} {} is the primary of node group {} ({}, {} ms)", OperationTag(op), target->node_id,
             p.node_group_id, r->method(), r->elapsed_ms());
 
   FailoverChange c;
@@ -261,7 +245,8 @@ Status FailoverReconciler::RecoverOld(OperationRecord& op, const FailoverPayload
       g.TargetOf(*old), req, fo_.restart_ready_timeout_ms + deps_.settings.agent_rpc_timeout_ms);
   if (!r) return r.error();
   Observe(*old, *r);
-  Logger("ops")->info("{} {} rejoined as a replica of {}", OpTag(op), old->node_id, prim->node_id);
+  Logger("ops")->info("{} {} rejoined as a replica of {}", OperationTag(op), old->node_id,
+                      prim->node_id);
   FailoverChange c;
   c.events.push_back(NodeEvent(old->node_id, FinishedRecoveryEvent()));
   c.group_status = "available";
@@ -301,7 +286,7 @@ Status FailoverReconciler::OnDeadline(OperationRecord& op) {
         Observe(*old, *r);
         restarted = "; primary node " + old->node_id + " restarted in place";
       }
-      log->error("{} failover of node group {} gave up: {}{}", OpTag(op), p->node_group_id,
+      log->error("{} failover of node group {} gave up: {}{}", OperationTag(op), p->node_group_id,
                  op.last_error, restarted);
       FailoverChange c;
       c.group_status = "available";
@@ -316,7 +301,7 @@ Status FailoverReconciler::OnDeadline(OperationRecord& op) {
       if (auto st = StepFailover(op); st) return st;
       // The old primary cannot be restarted now (host down): the monitor recovers
       // it when it is back; the group is usable meanwhile.
-      log->warn("{} recovery of {} deferred: {}", OpTag(op), p->old_primary, op.last_error);
+      log->warn("{} recovery of {} deferred: {}", OperationTag(op), p->old_primary, op.last_error);
       FailoverChange c;
       c.group_status = "available";
       return deps_.store->TransitionWithChange(op, OpState::kSucceeded, "", c);
@@ -397,7 +382,7 @@ Status FailoverReconciler::StepRecover(OperationRecord& op) {
   } else {
     Observe(*n, *s);
   }
-  Logger("ops")->info("{} {} {}", OpTag(op), n->node_id,
+  Logger("ops")->info("{} {} {}", OperationTag(op), n->node_id,
                       p->as_replica ? "rejoined as a replica of " + prim->node_id
                                     : std::string("restarted in place"));
   FailoverChange c;

@@ -62,15 +62,14 @@
 #pragma once
 
 #include "orchestrator/failover/failover_types.h"
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 
-class FailoverReconciler final : public OperationHandler {
+class FailoverReconciler final : public Reconciler {
  public:
   FailoverReconciler(ReconcilerDeps deps, FailoverSettings settings)
-      : deps_(std::move(deps)), fo_(settings) {}
+      : Reconciler(std::move(deps)), fo_(settings) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   Status OnDeadline(OperationRecord& op) override;
 
@@ -84,7 +83,6 @@ class FailoverReconciler final : public OperationHandler {
   bool HostUp(const LoadedGroup& g, const NodeRecord& n) const;
   void Observe(const NodeRecord& n, const pb::NodeStatus& s);
 
-  ReconcilerDeps deps_;
   FailoverSettings fo_;
 };
 

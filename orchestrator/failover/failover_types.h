@@ -1,8 +1,8 @@
-// Failover: the operation payloads, the settings, the event texts and the pure
-// decisions (which replica to promote, FORCE or TAKEOVER, the TestFailover rate
-// limit, which hosts are lost). No I/O: the reconciler (failover_reconciler.h),
-// the monitor (failover_monitor.h) and the frontends (failover_frontend.h,
-// modify_group_frontend.h) call these.
+// Failover: the pure decisions (which replica to promote, FORCE or TAKEOVER, the
+// TestFailover rate limit, which hosts are lost) over the operation's payloads and event
+// texts (operations/operation_payloads.h, shared with modify/ and rolling_restart/). No I/O:
+// the reconciler (failover_reconciler.h), the monitor (failover_monitor.h) and the frontend
+// (failover_frontend.h) call these.
 #pragma once
 
 #include <cstdint>
@@ -12,62 +12,9 @@
 
 #include "common/result.h"
 #include "orchestrator/core/orch_types.h"
+#include "orchestrator/operations/operation_payloads.h"
 
 namespace cf::orchestrator {
-
-// Why a failover operation runs; decides its path through the state machine.
-enum class FailoverReason {
-  kTest,        // TestFailover: kill-primary -> promote -> repoint -> recover-node
-  kAutomatic,   // the primary's process exited (NODE_EXITED): promote -> repoint
-                // -> recover-node
-  kHostDown,    // the primary's host stopped heartbeating: promote -> repoint
-                // (recovery later)
-  kSwitchover,  // ModifyReplicationGroup PrimaryClusterId: promote (coordinated)
-                // -> repoint
-};
-const char* FailoverReasonName(FailoverReason r);  // "test", "automatic", "host-down", "switchover"
-std::optional<FailoverReason> ParseFailoverReason(const std::string& s);
-
-// The payload (JSON) of a failover operation. new_primary is chosen once and
-// persisted before the agent is asked to promote it, so a resumed operation
-// promotes the same node.
-struct FailoverPayload {
-  FailoverReason reason = FailoverReason::kTest;
-  std::string node_group_id;
-  std::string old_primary;  // cache cluster id
-  std::string new_primary;  // "" until chosen (kSwitchover: given by the request)
-  std::string method;       // what the agent used ("FORCE", "TAKEOVER", ...), once promoted
-  int64_t promoted_ms = 0;
-};
-std::string FailoverPayloadToJson(const FailoverPayload& p);
-Result<FailoverPayload> FailoverPayloadFromJson(const std::string& json);
-
-// The payload of a recover-node operation: restart a held (NODE_EXITED) node,
-// in place or as a replica of the shard's current primary.
-struct RecoverPayload {
-  std::string node_id;
-  bool as_replica = true;  // false: in place (automatic failover disabled)
-  std::string reason;      // for logs: "exited", "host back", ...
-};
-std::string RecoverPayloadToJson(const RecoverPayload& p);
-Result<RecoverPayload> RecoverPayloadFromJson(const std::string& json);
-
-// The payload of a modify-failover operation (ModifyReplicationGroup
-// AutomaticFailoverEnabled / MultiAZEnabled): the values to apply.
-struct FailoverSettingPayload {
-  std::optional<bool> automatic_failover;
-  std::optional<bool> multi_az;
-};
-std::string FailoverSettingPayloadToJson(const FailoverSettingPayload& p);
-Result<FailoverSettingPayload> FailoverSettingPayloadFromJson(const std::string& json);
-
-// ---- events (ElastiCache's wording, elasticache-api.md §4 TestFailover) ----
-std::string TestFailoverCalledEvent(const std::string& node_group_id);
-std::string FailoverCompletedEvent(const std::string& old_primary, const std::string& new_primary);
-// CacheNodeId is always 0001 (one node per cache cluster).
-std::string RecoveringEvent();
-std::string FinishedRecoveryEvent();
-std::string NodeRestartedEvent();
 
 // ---- decisions ----
 

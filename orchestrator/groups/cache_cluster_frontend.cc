@@ -7,16 +7,13 @@
 #include "common/log.h"
 #include "orchestrator/api/xml_util.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/core/faults.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using api::ApiError;
 using api::InvalidParameterValue;
-
-ApiError CacheClusterNotFound(const std::string& id) {
-  return {404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
-}
 
 const char* ClusterStatus(const std::string& node_status) {
   if (node_status == "available") return "available";
@@ -179,8 +176,7 @@ std::optional<ApiError> CacheClusterFrontend::DescribeCacheClusters(const api::A
   if (auto* e = std::get_if<ApiError>(&v)) return *e;
   const DescribeClustersRequest r = std::get<DescribeClustersRequest>(v);
   auto fail = [](const Error& e) {
-    Logger("api")->error("store error: {}", e.message);
-    return api::InternalFailure("An internal error occurred: " + e.message);
+    return faults::StoreFailure(e);
   };
   auto groups = store_.ListGroups("", 1 << 30);
   if (!groups) return fail(groups.error());
@@ -206,7 +202,8 @@ std::optional<ApiError> CacheClusterFrontend::DescribeCacheClusters(const api::A
     nodes[c.cluster_id] = {&g, &n};
     standalone_ids.insert(c.cluster_id);
   }
-  if (r.cluster_id && !nodes.count(*r.cluster_id)) return CacheClusterNotFound(*r.cluster_id);
+  if (r.cluster_id && !nodes.count(*r.cluster_id))
+    return faults::CacheClusterNotFound(*r.cluster_id);
 
   std::vector<std::string> page;
   bool more = false;

@@ -8,17 +8,12 @@
 #include "orchestrator/operations/group_formation.h"
 #include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 namespace {
 
 constexpr char kRollbackPrefix[] = "rolling back: ";
-constexpr int64_t kRemeetEveryMs = 1000;
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 std::string GroupTag(const LoadedGroup& g) { return "[" + g.view.group.id + "]"; }
 
@@ -124,42 +119,18 @@ Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
 
 Status CreateGroupReconciler::AwaitMembership(OperationRecord& op, const LoadedGroup& g,
                                               const std::atomic<bool>& stop) {
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  int64_t last_meet = SteadyMs();
-  std::string last_why;
-  const auto& nodes = g.view.nodes;
-  while (true) {
-    auto statuses = PollStatuses(deps_, g);
-    auto probes = BuildProbes(g, statuses);
-    std::string why = CheckMembership(probes);
-    if (why.empty()) return Advance(op, "configuring replicas");
-    if (why != last_why) {
-      Logger("ops")->debug("{} waiting for the nodes to meet: {}", GroupTag(g), why);
-      (void)deps_.store->SetOperationStep(op, "waiting for the nodes to meet: " + why);
-      last_why = why;
-    }
-    const int64_t now = SteadyMs();
-    if (now >= deadline)
-      return MakeError(Errc::kTimeout, "cluster membership not complete within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms: " + why);
-    if (now - last_meet >= kRemeetEveryMs && !nodes.empty()) {
-      // Self-healing: nodes that still miss peers meet the first node again (idempotent).
-      last_meet = now;
-      const HostRecord* first_host = g.HostOf(nodes[0]);
-      for (size_t i = 1; i < nodes.size(); ++i) {
-        if (statuses[i] && statuses[i]->cluster_known_nodes() >= nodes.size()) continue;
-        pb::ClusterMeetRequest req;
-        req.set_node_id(nodes[i].node_id);
-        req.set_peer_ip(first_host ? first_host->address : "");
-        req.set_peer_port(nodes[0].port);
-        (void)deps_.agents->ClusterMeet(g.TargetOf(nodes[i]), req,
-                                        deps_.settings.agent_rpc_timeout_ms);
-      }
-    }
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  // Nodes that still miss peers meet the first node again.
+  const NodeRecord* first = g.view.nodes.empty() ? nullptr : &g.view.nodes[0];
+  const NewNodeFilter not_first = [first](const NodeRecord& n) { return &n != first; };
+  auto on_wait = [&](const std::string& why) {
+    Logger("ops")->debug("{} waiting for the nodes to meet: {}", GroupTag(g), why);
+    (void)deps_.store->SetOperationStep(op, "waiting for the nodes to meet: " + why);
+  };
+  if (auto st = AwaitClusterMembership(deps_, g, not_first, first,
+                                       "cluster membership not complete", on_wait, stop);
+      !st)
+    return st;
+  return Advance(op, "configuring replicas");
 }
 
 // ---- replicate ------------------------------------------------------------------------------
@@ -174,34 +145,27 @@ Status CreateGroupReconciler::Replicate(OperationRecord& op, const LoadedGroup& 
 
 Status CreateGroupReconciler::AwaitHealthy(OperationRecord& op, const LoadedGroup& g,
                                            const std::atomic<bool>& stop) {
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  std::string last_why;
-  while (true) {
-    auto statuses = PollStatuses(deps_, g);
-    auto probes = BuildProbes(g, statuses);
-    std::string why = g.view.group.cluster_enabled ? CheckClusterHealthy(probes, g.view.node_groups)
-                                                   : CheckReplicationHealthy(probes);
-    if (why.empty()) {
-      if (auto st =
-              deps_.store->CompleteCreate(op, "Replication group " + g.view.group.id + " created");
-          !st)
-        return st;
-      Logger("ops")->info("{} available ({} nodes, {} ms after the request)", GroupTag(g),
-                          g.view.nodes.size(), NowMs() - g.view.group.create_time_ms);
-      return {};
-    }
-    if (why != last_why) {
-      Logger("ops")->debug("{} waiting: {}", GroupTag(g), why);
-      (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-      last_why = why;
-    }
-    if (SteadyMs() >= deadline)
-      return MakeError(Errc::kTimeout, "group not healthy within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms: " + why);
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  FormationWait w;
+  w.check = [&](const std::vector<NodeProbe>& probes) {
+    return g.view.group.cluster_enabled ? CheckClusterHealthy(probes, g.view.node_groups)
+                                        : CheckReplicationHealthy(probes);
+  };
+  w.on_wait = [&](const std::string& why) {
+    Logger("ops")->debug("{} waiting: {}", GroupTag(g), why);
+    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
+  };
+  w.timeout_message = [&](const std::string& why) {
+    return "group not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
+           " ms: " + why;
+  };
+  if (auto st = AwaitFormation(deps_, g, w, stop); !st) return st;
+  if (auto st =
+          deps_.store->CompleteCreate(op, "Replication group " + g.view.group.id + " created");
+      !st)
+    return st;
+  Logger("ops")->info("{} available ({} nodes, {} ms after the request)", GroupTag(g),
+                      g.view.nodes.size(), NowMs() - g.view.group.create_time_ms);
+  return {};
 }
 
 // ---- rolling-back ----------------------------------------------------------------------------

@@ -31,14 +31,13 @@
 // anyway (the event says so; DeleteReplicationGroup retries the stops).
 #pragma once
 
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 
-class CreateGroupReconciler final : public OperationHandler {
+class CreateGroupReconciler final : public Reconciler {
  public:
-  explicit CreateGroupReconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {}
+  using Reconciler::Reconciler;
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   Status OnDeadline(OperationRecord& op) override;
 
@@ -52,7 +51,6 @@ class CreateGroupReconciler final : public OperationHandler {
   Status RollBack(OperationRecord& op, const LoadedGroup& g);
   Status Advance(OperationRecord& op, const std::string& step);
 
-  ReconcilerDeps deps_;
 };
 
 }  // namespace cf::orchestrator

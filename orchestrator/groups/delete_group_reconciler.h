@@ -10,19 +10,15 @@
 // Delete has no deadline and no cancel: once recorded it is past the point of no return.
 #pragma once
 
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 
-class DeleteGroupReconciler final : public OperationHandler {
+class DeleteGroupReconciler final : public Reconciler {
  public:
-  explicit DeleteGroupReconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {}
+  using Reconciler::Reconciler;
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   Status OnDeadline(OperationRecord& op) override;
-
- private:
-  ReconcilerDeps deps_;
 };
 
 }  // namespace cf::orchestrator

@@ -9,37 +9,13 @@
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/placement/placement_planner.h"
 #include "orchestrator/groups/replication_group_validator.h"
-#include "orchestrator/core/replication_group_xml.h"
-#include "orchestrator/replicas/replica_count_frontend.h"
+#include "orchestrator/operations/group_result.h"
+#include "orchestrator/operations/operation_payloads.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
-namespace {
 
 using api::ApiError;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
-Result<RenderContext> MakeRenderContext(Store& store, const OrchestratorConfig& cfg) {
-  RenderContext ctx;
-  ctx.region = cfg.region;
-  ctx.account_id = cfg.account_id;
-  auto hosts = store.ListHosts();
-  if (!hosts) return hosts.error();
-  const int64_t now = NowMs();
-  for (auto& h : *hosts) {
-    // Render with the effective state (a host past host_down_after_ms is down even if the
-    // monitor has not marked it yet).
-    if (!HostIsUp(h, now, cfg.host_down_after_ms)) h.state = HostState::kDown;
-    ctx.hosts[h.host_id] = std::move(h);
-  }
-  return ctx;
-}
-
-}  // namespace
 
 ReplicationGroupFrontend::ReplicationGroupFrontend(Store& store, const OrchestratorConfig& config,
                                                    std::function<void(int64_t)> poke)
@@ -60,7 +36,7 @@ void ReplicationGroupFrontend::Register(api::Dispatcher& d) {
 std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const api::ApiRequest& req,
                                                                          pugi::xml_node result) {
   auto hosts = store_.ListHosts();
-  if (!hosts) return StoreFailure(hosts.error());
+  if (!hosts) return faults::StoreFailure(hosts.error());
   const int64_t now = NowMs();
   ValidationContext vctx;
   vctx.node_types = &config_.node_types;
@@ -77,7 +53,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
   CreateGroupRequest& cr = std::get<CreateGroupRequest>(validated);
 
   auto exists = store_.GroupExists(cr.group.id);
-  if (!exists) return StoreFailure(exists.error());
+  if (!exists) return faults::StoreFailure(exists.error());
   if (*exists) return faults::ReplicationGroupAlreadyExists(cr.group.id);
 
   // Desired state: the group, its node groups and nodes (placed inside the transaction).
@@ -98,22 +74,11 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
     rec.status = "creating";
     ng.node_groups.push_back(rec);
     for (int m = 0; m <= shard.replica_count; ++m) {
-      NodeRecord n;
-      n.node_id = cme ? CmeMemberId(cr.group.id, shard.node_group_id, m + 1)
-                      : CmdMemberId(cr.group.id, m + 1);
-      n.group_id = cr.group.id;
-      n.node_group_id = shard.node_group_id;
-      n.member_index = m + 1;
-      n.desired_role = m == 0 ? NodeRole::kPrimary : NodeRole::kReplica;
-      n.status = "creating";
-      n.create_time_ms = now;
+      auto [n, p] = MakeNewMember(cr.group.id, shard.node_group_id,
+                                  cme ? CmeMemberId(cr.group.id, shard.node_group_id, m + 1)
+                                      : CmdMemberId(cr.group.id, m + 1),
+                                  m, static_cast<int>(s), cme, now);
       ng.nodes.push_back(n);
-      PlacementRequest p;
-      p.node_id = n.node_id;
-      p.shard = static_cast<int>(s);
-      p.member = m;
-      p.role = n.desired_role;
-      p.cluster_mode = cme;
       if (m == 0) {
         p.preferred_az = shard.primary_az;
       } else if (!shard.replica_azs.empty()) {
@@ -125,7 +90,7 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
   // A member id must not be a standalone cache cluster's (a primary RetainPrimaryCluster kept
   // from an earlier group of this id): the agents know nodes by id.
   auto standalone = store_.ListStandaloneClusters();
-  if (!standalone) return StoreFailure(standalone.error());
+  if (!standalone) return faults::StoreFailure(standalone.error());
   for (const auto& c : *standalone)
     for (const auto& n : ng.nodes)
       if (n.node_id == c.cluster_id)
@@ -155,25 +120,16 @@ std::optional<ApiError> ReplicationGroupFrontend::CreateReplicationGroup(const a
   auto op_id = store_.CreateGroup(std::move(ng), place);
   if (!op_id) {
     const Error& e = op_id.error();
-    switch (e.code) {
-      case Errc::kAlreadyExists:
-        return faults::ReplicationGroupAlreadyExists(cr.group.id);
-      case Errc::kInvalidArgument:
-        return api::InvalidParameterValue(e.message);
-      case Errc::kResourceExhausted:
-        return faults::InsufficientCacheClusterCapacity(e.message);
-      case Errc::kFailedPrecondition:
-        return api::InvalidParameterValue(e.message);
-      default:
-        return StoreFailure(e);
-    }
+    // A precondition the placement refuses is a parameter the fleet cannot satisfy.
+    if (e.code == Errc::kFailedPrecondition) return api::InvalidParameterValue(e.message);
+    return faults::GroupChangeFault(e, cr.group.id);
   }
 
   auto view = store_.GetGroup(cr.group.id);
   if (!view || !*view)
-    return StoreFailure(view ? MakeError(Errc::kInternal, "group vanished") : view.error());
+    return faults::StoreFailure(view ? MakeError(Errc::kInternal, "group vanished") : view.error());
   auto rctx = MakeRenderContext(store_, config_);
-  if (!rctx) return StoreFailure(rctx.error());
+  if (!rctx) return faults::StoreFailure(rctx.error());
   RenderReplicationGroup(**view, *rctx, result.append_child("ReplicationGroup"));
   Logger("api")->info("[{}] create accepted: {} node group(s), {} node(s), cluster mode {}",
                       cr.group.id, cr.shards.size(), cr.total_nodes(), cme ? "on" : "off");
@@ -191,12 +147,12 @@ std::optional<ApiError> ReplicationGroupFrontend::DescribeReplicationGroups(
   bool more = false;
   if (dr.group_id) {
     auto v = store_.GetGroup(*dr.group_id);
-    if (!v) return StoreFailure(v.error());
+    if (!v) return faults::StoreFailure(v.error());
     if (!*v) return faults::ReplicationGroupNotFound(*dr.group_id);
     groups.push_back(std::move(**v));
   } else {
     auto list = store_.ListGroups(dr.after_id.value_or(""), dr.max_records + 1);
-    if (!list) return StoreFailure(list.error());
+    if (!list) return faults::StoreFailure(list.error());
     groups = std::move(*list);
     if (static_cast<int>(groups.size()) > dr.max_records) {
       more = true;
@@ -204,7 +160,7 @@ std::optional<ApiError> ReplicationGroupFrontend::DescribeReplicationGroups(
     }
   }
   auto rctx = MakeRenderContext(store_, config_);
-  if (!rctx) return StoreFailure(rctx.error());
+  if (!rctx) return faults::StoreFailure(rctx.error());
   if (more)
     result.append_child("Marker").text().set(EncodeDescribeMarker(groups.back().group.id).c_str());
   pugi::xml_node list = result.append_child("ReplicationGroups");
@@ -219,7 +175,7 @@ std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(const a
   if (auto* e = std::get_if<ApiError>(&validated)) return *e;
   const std::string id = std::get<DeleteGroupRequest>(validated).group_id;
   if (std::get<DeleteGroupRequest>(validated).retain_primary)
-    return DeleteRetainingPrimary(store_, config_, poke_, id, result);
+    return DeleteRetainingPrimary(id, result);
 
   const int64_t now = NowMs();
   OperationRecord op;
@@ -229,16 +185,57 @@ std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(const a
   op.created_ms = now;
   op.updated_ms = now;
   auto r = store_.BeginDelete(id, op, "Deleting replication group " + id);
-  if (!r) {
-    const Error& e = r.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    return StoreFailure(e);
-  }
+  if (!r) return faults::GroupChangeFault(r.error(), id);
   auto rctx = MakeRenderContext(store_, config_);
-  if (!rctx) return StoreFailure(rctx.error());
+  if (!rctx) return faults::StoreFailure(rctx.error());
   RenderReplicationGroup(r->first, *rctx, result.append_child("ReplicationGroup"));
   Logger("api")->info("[{}] delete accepted", id);
+  if (poke_) poke_(r->second);
+  return std::nullopt;
+}
+
+std::optional<ApiError> ReplicationGroupFrontend::DeleteRetainingPrimary(const std::string& id,
+                                                                         pugi::xml_node result) {
+  auto view = store_.GetGroup(id);
+  if (!view) return faults::StoreFailure(view.error());
+  if (!*view) return faults::ReplicationGroupNotFound(id);
+  const GroupView& g = **view;
+  if (g.group.cluster_enabled)
+    return api::InvalidParameterValue(
+        "RetainPrimaryCluster is only supported for replication groups with cluster mode "
+        "disabled (one primary); " + id + " has cluster mode enabled.");
+  if (g.group.status != GroupStatus::kAvailable)
+    return faults::InvalidReplicationGroupState("Replication group " + id +
+                                                " must be in available state to retain its "
+                                                "primary cluster (it is " +
+                                                GroupStatusName(g.group.status) + ").");
+  const NodeRecord* primary = CurrentPrimary(g, "0001");
+  if (!primary) return faults::StoreFailure(MakeError(Errc::kInternal, id + " has no primary"));
+  ReplicaPlan plan;
+  plan.increase = false;
+  plan.retain_primary = primary->node_id;
+  int replicas = 0;
+  for (const auto& n : g.nodes)
+    if (n.node_id != primary->node_id) {
+      plan.remove.push_back(n.node_id);
+      ++replicas;
+    }
+  plan.replicas[primary->node_group_id] = {replicas, 0};
+  const int64_t now = NowMs();
+  OperationRecord op;
+  op.kind = OpKind::kDecreaseReplicas;
+  op.topology = Topology::kClusterModeDisabled;
+  op.state = OpState::kPending;
+  op.step = "waiting for a worker";
+  op.created_ms = now;
+  op.updated_ms = now;
+  op.payload = ReplicaPlanToJson(plan);
+  auto r = store_.BeginDelete(id, op,
+                             "Deleting replication group " + id + ", retaining its primary " +
+                                 primary->node_id + " as a standalone cache cluster");
+  if (!r) return faults::GroupChangeFault(r.error(), id);
+  RenderGroupResult(store_, config_, r->first, result);
+  Logger("api")->info("[{}] delete accepted, retaining primary {}", id, primary->node_id);
   if (poke_) poke_(r->second);
   return std::nullopt;
 }

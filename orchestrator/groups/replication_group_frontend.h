@@ -41,6 +41,16 @@ class ReplicationGroupFrontend {
                                                       pugi::xml_node result);
 
  private:
+  // DeleteReplicationGroup with RetainPrimaryCluster=true:
+  // only cluster-mode-disabled groups (one primary) qualify (else InvalidParameterValue); the
+  // group must be `available` (InvalidReplicationGroupState). One transaction (Store::BeginDelete)
+  // records a decrease-replica-count operation whose plan removes every replica and retains the
+  // current primary; the answer is the group `deleting`. The operation stops the replicas, then
+  // Store::CompleteRetainPrimary turns the primary into a standalone cache cluster and deletes
+  // the group.
+  std::optional<api::ApiError> DeleteRetainingPrimary(const std::string& group_id,
+                                                      pugi::xml_node result);
+
   Store& store_;
   const OrchestratorConfig& config_;
   std::function<void(int64_t)> poke_;

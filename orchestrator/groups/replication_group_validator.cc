@@ -70,40 +70,6 @@ bool Take(std::variant<T, ApiError>&& v, T& out, std::optional<ApiError>& err) {
     if (auto check_err_ = (expr)) return *check_err_; \
   } while (0)
 
-// Numeric, component-wise version comparison ("7.0.15" > "7.0.9").
-std::vector<long> VersionParts(const std::string& v) {
-  std::vector<long> out;
-  long cur = 0;
-  bool any = false;
-  for (char c : v) {
-    if (c == '.') {
-      out.push_back(any ? cur : -1);
-      cur = 0;
-      any = false;
-    } else if (std::isdigit(static_cast<unsigned char>(c))) {
-      cur = cur * 10 + (c - '0');
-      any = true;
-    } else {
-      return {};
-    }
-  }
-  out.push_back(any ? cur : -1);
-  for (long p : out)
-    if (p < 0) return {};
-  return out;
-}
-
-bool ParseHhMm(const std::string& s, int& minutes) {
-  if (s.size() != 5 || s[2] != ':') return false;
-  for (int i : {0, 1, 3, 4})
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-  int h = (s[0] - '0') * 10 + (s[1] - '0');
-  int m = (s[3] - '0') * 10 + (s[4] - '0');
-  if (h > 23 || m > 59) return false;
-  minutes = h * 60 + m;
-  return true;
-}
-
 std::optional<ApiError> CheckTags(const std::optional<std::vector<QueryParams>>& raw,
                                   std::vector<Tag>& out) {
   if (!raw) return std::nullopt;
@@ -227,72 +193,16 @@ Validated<std::vector<RawShard>> ParseNodeGroupConfiguration(
   return out;
 }
 
-}  // namespace
+// The topology parameters, parsed and range-checked (before the cluster-mode rules).
+struct TopologyParams {
+  std::optional<int64_t> num_cache_clusters, num_node_groups, replicas_per_ng;
+  std::optional<std::vector<std::string>> pref_azs;
+  std::vector<RawShard> ngc;
+};
 
-int CreateGroupRequest::total_nodes() const {
-  int n = 0;
-  for (const auto& s : shards) n += 1 + s.replica_count;
-  return n;
-}
-
-std::string HighestVersion(const std::vector<std::string>& available) {
-  std::string best;
-  std::vector<long> best_parts;
-  for (const auto& v : available) {
-    auto p = VersionParts(v);
-    if (p.empty()) continue;
-    if (best.empty() || p > best_parts) {
-      best = v;
-      best_parts = p;
-    }
-  }
-  return best;
-}
-
-std::optional<std::string> ResolveEngineVersion(const std::string& requested,
-                                                const std::vector<std::string>& available) {
-  auto want = VersionParts(requested);
-  if (want.empty() || want.size() > 3) return std::nullopt;
-  std::vector<std::string> matches;
-  for (const auto& v : available) {
-    auto have = VersionParts(v);
-    if (have.size() < want.size()) continue;
-    if (std::equal(want.begin(), want.end(), have.begin())) matches.push_back(v);
-  }
-  if (matches.empty()) return std::nullopt;
-  return HighestVersion(matches);
-}
-
-std::optional<std::string> ParseMaintenanceWindow(const std::string& text) {
-  auto w = ParseWindow(text);
-  if (!w || w->duration_ms < int64_t{60} * 60 * 1000) return std::nullopt;
-  return Lower(text);
-}
-
-bool IsValidSnapshotWindow(const std::string& text) {
-  if (text.size() != 11 || text[5] != '-') return false;
-  int a = 0, b = 0;
-  return ParseHhMm(text.substr(0, 5), a) && ParseHhMm(text.substr(6), b);
-}
-
-Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& params,
-                                                             const ValidationContext& ctx) {
-  CF_CHECK(RejectUnknown(params, CreateParams()));
-
-  // ---- required parameters and the id ----
-  auto raw_id = params.Get("ReplicationGroupId");
-  if (!raw_id) return api::MissingParameter("ReplicationGroupId");
-  auto description = params.Get("ReplicationGroupDescription");
-  if (!description) return api::MissingParameter("ReplicationGroupDescription");
-  auto id = NormalizeReplicationGroupId(*raw_id);
-  if (!id) return InvalidParameterValue(id.error().message);
-
-  CreateGroupRequest req;
-  ReplicationGroupRecord& g = req.group;
-  g.id = *id;
-  g.description = *description;
-
-  // ---- refused: not supported yet ----
+// Parameters cachefleet refuses (not supported yet, or EC2-Classic); SnapshotRetentionLimit is
+// 0 or refused.
+std::optional<ApiError> RefuseUnsupported(const QueryParams& params, ReplicationGroupRecord& g) {
   for (const char* p :
        {"SnapshotName", "AuthToken", "TransitEncryptionMode", "KmsKeyId",
         "GlobalReplicationGroupId", "ServerlessCacheSnapshotName", "PrimaryClusterId"}) {
@@ -342,8 +252,14 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
           NotSupported("Automatic snapshots (SnapshotRetentionLimit > 0)"));
     g.snapshot_retention_limit = 0;
   }
+  return std::nullopt;
+}
 
-  // ---- descriptive / simple parameters ----
+// Descriptive and simple parameters: engine, node type, subnet and security groups, tags,
+// windows, notification topic, network, port.
+std::optional<ApiError> TakeDescriptive(const QueryParams& params, const ValidationContext& ctx,
+                                        CreateGroupRequest& req) {
+  ReplicationGroupRecord& g = req.group;
   if (auto engine = params.Get("Engine")) {
     std::string e = Lower(*engine);
     if (e == "valkey") return InvalidParameterValue(NotSupported("Engine valkey"));
@@ -423,18 +339,25 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       return InvalidParameterValue("The parameter Port must be between 1024 and 65535.");
     g.port = static_cast<int>(port.value_or(6379));
   }
+  return std::nullopt;
+}
 
-  // ---- topology and cluster mode ----
-  std::optional<int64_t> num_cache_clusters, num_node_groups, replicas_per_ng;
+// NumCacheClusters, NumNodeGroups, ReplicasPerNodeGroup, PreferredCacheClusterAZs and
+// NodeGroupConfiguration: parsed, each within the limits.
+std::optional<ApiError> TakeTopology(const QueryParams& params, const ValidationContext& ctx,
+                                     TopologyParams& t) {
+  auto& num_cache_clusters = t.num_cache_clusters;
+  auto& num_node_groups = t.num_node_groups;
+  auto& replicas_per_ng = t.replicas_per_ng;
+  auto& pref_azs = t.pref_azs;
+  auto& ngc = t.ngc;
   CF_TAKE(params.GetInt("NumCacheClusters"), num_cache_clusters);
   CF_TAKE(params.GetInt("NumNodeGroups"), num_node_groups);
   CF_TAKE(params.GetInt("ReplicasPerNodeGroup"), replicas_per_ng);
-  std::optional<std::vector<std::string>> pref_azs;
   CF_TAKE(params.GetListChecked("PreferredCacheClusterAZs", "AvailabilityZone"), pref_azs);
   if (pref_azs && pref_azs->empty()) pref_azs.reset();
   std::optional<std::vector<QueryParams>> ngc_raw;
   CF_TAKE(params.GetStructListChecked("NodeGroupConfiguration", "NodeGroupConfiguration"), ngc_raw);
-  std::vector<RawShard> ngc;
   CF_TAKE(ParseNodeGroupConfiguration(ngc_raw), ngc);
 
   const int max_replicas = ctx.limits.max_replicas_per_shard;
@@ -460,7 +383,19 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
                                    ": ReplicaCount must be between 0 and " +
                                    std::to_string(max_replicas) + ".");
   }
+  return std::nullopt;
+}
 
+// Cluster mode: enabled or disabled by what the request says (ClusterMode, several node
+// groups, the parameter group's cluster-enabled, NumCacheClusters, ...); contradictions are
+// InvalidParameterCombination. Also looks the named parameter group up (`pg`, nullptr = none).
+std::optional<ApiError> DecideClusterMode(const QueryParams& params, const ValidationContext& ctx,
+                                          const TopologyParams& t, const ParameterGroup*& pg,
+                                          ReplicationGroupRecord& g) {
+  const auto& num_cache_clusters = t.num_cache_clusters;
+  const auto& num_node_groups = t.num_node_groups;
+  const auto& pref_azs = t.pref_azs;
+  const auto& ngc = t.ngc;
   std::optional<std::string> cluster_mode;
   if (auto cm = params.Get("ClusterMode")) {
     std::string l = Lower(*cm);
@@ -469,7 +404,6 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       return InvalidParameterValue("Invalid value for ClusterMode: " + *cm + ".");
     cluster_mode = l;
   }
-  const ParameterGroup* pg = nullptr;
   if (auto name = params.Get("CacheParameterGroupName")) {
     pg = ctx.parameter_groups->Find(*name);
     for (const auto& u : ctx.user_parameter_groups)
@@ -494,172 +428,179 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
         cmd_reasons.front() + " (cluster mode disabled).");
   const bool cme = !cme_reasons.empty();
   g.cluster_enabled = cme;
+  return std::nullopt;
+}
 
-  std::optional<bool> auto_failover, multi_az;
-  CF_TAKE(params.GetBool("AutomaticFailoverEnabled"), auto_failover);
-  CF_TAKE(params.GetBool("MultiAZEnabled"), multi_az);
-
-  if (!cme) {
-    // Cluster mode disabled: one node group "0001".
-    if (!ngc.empty() && ngc[0].slots_text)
-      return InvalidParameterCombination(
-          "NodeGroupConfiguration Slots can only be given for cluster mode enabled groups.");
-    ShardRequest shard;
-    shard.node_group_id = "0001";
-    if (!ngc.empty() && ngc[0].node_group_id) {
-      auto ngid = NormalizeNodeGroupId(*ngc[0].node_group_id);
-      if (!ngid) return InvalidParameterValue(ngid.error().message);
-      if (*ngid != "0001")
-        return InvalidParameterValue(
-            "A cluster mode disabled group has exactly one node group, "
-            "0001; NodeGroupId " +
-            *ngc[0].node_group_id + " is invalid.");
-    }
-    std::optional<int64_t> ngc_replicas;
-    if (!ngc.empty()) ngc_replicas = ngc[0].replica_count;
-    int64_t total = 1;
-    if (num_cache_clusters) {
-      total = *num_cache_clusters;
-      if (replicas_per_ng && *replicas_per_ng != total - 1)
-        return InvalidParameterCombination(
-            "NumCacheClusters=" + std::to_string(total) + " and ReplicasPerNodeGroup=" +
-            std::to_string(*replicas_per_ng) + " disagree (NumCacheClusters = 1 + replicas).");
-      if (ngc_replicas && *ngc_replicas != total - 1)
-        return InvalidParameterCombination(
-            "NumCacheClusters=" + std::to_string(total) +
-            " and NodeGroupConfiguration ReplicaCount=" + std::to_string(*ngc_replicas) +
-            " disagree (NumCacheClusters = 1 + replicas).");
-    } else if (ngc_replicas) {
-      total = 1 + *ngc_replicas;
-    } else if (replicas_per_ng) {
-      total = 1 + *replicas_per_ng;
-    } else if (pref_azs) {
-      total = static_cast<int64_t>(pref_azs->size());
-      if (total > 1 + max_replicas)
-        return InvalidParameterValue("PreferredCacheClusterAZs lists more than " +
-                                     std::to_string(1 + max_replicas) + " zones.");
-    }
-    shard.replica_count = static_cast<int>(total - 1);
-    if (pref_azs) {
-      if (static_cast<int64_t>(pref_azs->size()) != total)
-        return InvalidParameterCombination("PreferredCacheClusterAZs lists " +
-                                           std::to_string(pref_azs->size()) +
-                                           " zones but the group has " + std::to_string(total) +
-                                           " cache clusters; the numbers must be equal.");
-      if (!ngc.empty() && (ngc[0].primary_az || ngc[0].replica_azs))
-        return InvalidParameterCombination(
-            "PreferredCacheClusterAZs cannot be combined with NodeGroupConfiguration availability "
-            "zones.");
-      shard.primary_az = (*pref_azs)[0];
-      shard.replica_azs.assign(pref_azs->begin() + 1, pref_azs->end());
-    } else if (!ngc.empty()) {
-      shard.primary_az = ngc[0].primary_az;
-      if (ngc[0].replica_azs) {
-        if (static_cast<int>(ngc[0].replica_azs->size()) != shard.replica_count)
-          return InvalidParameterCombination(
-              "NodeGroupConfiguration ReplicaAvailabilityZones lists " +
-              std::to_string(ngc[0].replica_azs->size()) + " zones for " +
-              std::to_string(shard.replica_count) + " replicas; the numbers must be equal.");
-        shard.replica_azs = *ngc[0].replica_azs;
-      }
-    }
-    g.automatic_failover = auto_failover.value_or(false);
-    if (g.automatic_failover && shard.replica_count < 1)
-      return InvalidParameterCombination(
-          "Automatic failover requires at least one replica: NumCacheClusters must be at least 2 "
-          "when AutomaticFailoverEnabled is true.");
-    req.shards.push_back(std::move(shard));
-  } else {
-    // Cluster mode enabled.
-    // AWS answers InvalidParameterValue with this text for any cluster-mode-enabled group.
-    if (auto_failover && !*auto_failover)
+// Cluster mode disabled: one node group "0001" with NumCacheClusters - 1 replicas (or what
+// ReplicasPerNodeGroup, NodeGroupConfiguration or PreferredCacheClusterAZs say; they must agree).
+std::optional<ApiError> CmdShard(const TopologyParams& t, std::optional<bool> auto_failover,
+                                 int max_replicas, CreateGroupRequest& req) {
+  ReplicationGroupRecord& g = req.group;
+  const auto& num_cache_clusters = t.num_cache_clusters;
+  const auto& replicas_per_ng = t.replicas_per_ng;
+  const auto& pref_azs = t.pref_azs;
+  const auto& ngc = t.ngc;
+  // Cluster mode disabled: one node group "0001".
+  if (!ngc.empty() && ngc[0].slots_text)
+    return InvalidParameterCombination(
+        "NodeGroupConfiguration Slots can only be given for cluster mode enabled groups.");
+  ShardRequest shard;
+  shard.node_group_id = "0001";
+  if (!ngc.empty() && ngc[0].node_group_id) {
+    auto ngid = NormalizeNodeGroupId(*ngc[0].node_group_id);
+    if (!ngid) return InvalidParameterValue(ngid.error().message);
+    if (*ngid != "0001")
       return InvalidParameterValue(
-          "Redis with cluster mode enabled cannot be created with auto failover turned off.");
-    g.automatic_failover = auto_failover.value_or(true);
-    int64_t shards = num_node_groups.value_or(ngc.empty() ? 1 : static_cast<int64_t>(ngc.size()));
-    if (!ngc.empty() && static_cast<int64_t>(ngc.size()) != shards)
+          "A cluster mode disabled group has exactly one node group, "
+          "0001; NodeGroupId " +
+          *ngc[0].node_group_id + " is invalid.");
+  }
+  std::optional<int64_t> ngc_replicas;
+  if (!ngc.empty()) ngc_replicas = ngc[0].replica_count;
+  int64_t total = 1;
+  if (num_cache_clusters) {
+    total = *num_cache_clusters;
+    if (replicas_per_ng && *replicas_per_ng != total - 1)
       return InvalidParameterCombination(
-          "NodeGroupConfiguration has " + std::to_string(ngc.size()) +
-          " entries but NumNodeGroups is " + std::to_string(shards) + "; they must be equal.");
-    size_t with_slots = 0;
-    for (const auto& s : ngc) with_slots += s.slots_text ? 1 : 0;
-    if (with_slots != 0 && with_slots != ngc.size())
+          "NumCacheClusters=" + std::to_string(total) + " and ReplicasPerNodeGroup=" +
+          std::to_string(*replicas_per_ng) + " disagree (NumCacheClusters = 1 + replicas).");
+    if (ngc_replicas && *ngc_replicas != total - 1)
       return InvalidParameterCombination(
-          "Either every NodeGroupConfiguration entry gives Slots or none does.");
-    std::set<std::string> used_ids;
-    for (size_t i = 0; i < ngc.size(); ++i) {
-      if (!ngc[i].node_group_id) continue;
-      auto ngid = NormalizeNodeGroupId(*ngc[i].node_group_id);
-      if (!ngid) return InvalidParameterValue(ngid.error().message);
-      if (!used_ids.insert(*ngid).second)
-        return InvalidParameterValue("NodeGroupId " + *ngid + " is given more than once.");
-    }
-    auto even = SplitSlotsEvenly(static_cast<uint32_t>(shards));
-    std::vector<SlotRanges> per_shard;
-    int next_id = 1;
-    for (int64_t i = 0; i < shards; ++i) {
-      ShardRequest s;
-      const RawShard* raw = i < static_cast<int64_t>(ngc.size()) ? &ngc[i] : nullptr;
-      if (raw && raw->node_group_id) {
-        s.node_group_id = *NormalizeNodeGroupId(*raw->node_group_id);
-      } else {
-        while (used_ids.count(FormatNodeGroupId(next_id))) ++next_id;
-        s.node_group_id = FormatNodeGroupId(next_id);
-        used_ids.insert(s.node_group_id);
-      }
-      if (raw && raw->slots_text) {
-        auto ranges = ParseSlotRanges(*raw->slots_text);
-        if (!ranges)
-          return InvalidParameterValue("NodeGroupConfiguration " + std::to_string(i + 1) +
-                                       ": invalid Slots " + *raw->slots_text + ": " +
-                                       ranges.error().message + ".");
-        s.slots = NormalizeSlotRanges(*ranges);
-        per_shard.push_back(*ranges);
-      } else {
-        s.slots = {even[static_cast<size_t>(i)]};
-      }
-      s.replica_count = static_cast<int>(raw && raw->replica_count ? *raw->replica_count
-                                                                   : replicas_per_ng.value_or(0));
-      if (raw) {
-        s.primary_az = raw->primary_az;
-        if (raw->replica_azs) {
-          if (static_cast<int>(raw->replica_azs->size()) != s.replica_count)
-            return InvalidParameterCombination("NodeGroupConfiguration " + std::to_string(i + 1) +
-                                               ": ReplicaAvailabilityZones "
-                                               "lists " +
-                                               std::to_string(raw->replica_azs->size()) +
-                                               " zones for " + std::to_string(s.replica_count) +
-                                               " replicas; the numbers must be equal.");
-          s.replica_azs = *raw->replica_azs;
-        }
-      }
-      req.shards.push_back(std::move(s));
-    }
-    if (with_slots != 0) {
-      if (auto st = CheckFullCoverage(per_shard); !st)
-        return InvalidParameterValue(
-            "NodeGroupConfiguration Slots must cover 0-16383 exactly "
-            "once: " +
-            st.error().message + ".");
+          "NumCacheClusters=" + std::to_string(total) +
+          " and NodeGroupConfiguration ReplicaCount=" + std::to_string(*ngc_replicas) +
+          " disagree (NumCacheClusters = 1 + replicas).");
+  } else if (ngc_replicas) {
+    total = 1 + *ngc_replicas;
+  } else if (replicas_per_ng) {
+    total = 1 + *replicas_per_ng;
+  } else if (pref_azs) {
+    total = static_cast<int64_t>(pref_azs->size());
+    if (total > 1 + max_replicas)
+      return InvalidParameterValue("PreferredCacheClusterAZs lists more than " +
+                                   std::to_string(1 + max_replicas) + " zones.");
+  }
+  shard.replica_count = static_cast<int>(total - 1);
+  if (pref_azs) {
+    if (static_cast<int64_t>(pref_azs->size()) != total)
+      return InvalidParameterCombination("PreferredCacheClusterAZs lists " +
+                                         std::to_string(pref_azs->size()) +
+                                         " zones but the group has " + std::to_string(total) +
+                                         " cache clusters; the numbers must be equal.");
+    if (!ngc.empty() && (ngc[0].primary_az || ngc[0].replica_azs))
+      return InvalidParameterCombination(
+          "PreferredCacheClusterAZs cannot be combined with NodeGroupConfiguration availability "
+          "zones.");
+    shard.primary_az = (*pref_azs)[0];
+    shard.replica_azs.assign(pref_azs->begin() + 1, pref_azs->end());
+  } else if (!ngc.empty()) {
+    shard.primary_az = ngc[0].primary_az;
+    if (ngc[0].replica_azs) {
+      if (static_cast<int>(ngc[0].replica_azs->size()) != shard.replica_count)
+        return InvalidParameterCombination(
+            "NodeGroupConfiguration ReplicaAvailabilityZones lists " +
+            std::to_string(ngc[0].replica_azs->size()) + " zones for " +
+            std::to_string(shard.replica_count) + " replicas; the numbers must be equal.");
+      shard.replica_azs = *ngc[0].replica_azs;
     }
   }
-
-  int min_replicas = req.shards.empty() ? 0 : req.shards[0].replica_count;
-  for (const auto& s : req.shards) min_replicas = std::min(min_replicas, s.replica_count);
-  g.multi_az = multi_az.value_or(false);
-  if (g.multi_az && !g.automatic_failover)
+  g.automatic_failover = auto_failover.value_or(false);
+  if (g.automatic_failover && shard.replica_count < 1)
     return InvalidParameterCombination(
-        "MultiAZEnabled requires AutomaticFailoverEnabled to be true.");
-  if (g.multi_az && min_replicas < 1)
+        "Automatic failover requires at least one replica: NumCacheClusters must be at least 2 "
+        "when AutomaticFailoverEnabled is true.");
+  req.shards.push_back(std::move(shard));
+  return std::nullopt;
+}
+
+// Cluster mode enabled: NumNodeGroups node groups (or one per NodeGroupConfiguration entry),
+// ids given or numbered, slots given (covering 0-16383 exactly once) or split evenly.
+std::optional<ApiError> CmeShards(const TopologyParams& t, std::optional<bool> auto_failover,
+                                  CreateGroupRequest& req) {
+  ReplicationGroupRecord& g = req.group;
+  const auto& num_node_groups = t.num_node_groups;
+  const auto& replicas_per_ng = t.replicas_per_ng;
+  const auto& ngc = t.ngc;
+  // Cluster mode enabled.
+  // AWS answers InvalidParameterValue with this text for any cluster-mode-enabled group.
+  if (auto_failover && !*auto_failover)
+    return InvalidParameterValue(
+        "Redis with cluster mode enabled cannot be created with auto failover turned off.");
+  g.automatic_failover = auto_failover.value_or(true);
+  int64_t shards = num_node_groups.value_or(ngc.empty() ? 1 : static_cast<int64_t>(ngc.size()));
+  if (!ngc.empty() && static_cast<int64_t>(ngc.size()) != shards)
     return InvalidParameterCombination(
-        "MultiAZEnabled requires at least one replica in every node group.");
+        "NodeGroupConfiguration has " + std::to_string(ngc.size()) +
+        " entries but NumNodeGroups is " + std::to_string(shards) + "; they must be equal.");
+  size_t with_slots = 0;
+  for (const auto& s : ngc) with_slots += s.slots_text ? 1 : 0;
+  if (with_slots != 0 && with_slots != ngc.size())
+    return InvalidParameterCombination(
+        "Either every NodeGroupConfiguration entry gives Slots or none does.");
+  std::set<std::string> used_ids;
+  for (size_t i = 0; i < ngc.size(); ++i) {
+    if (!ngc[i].node_group_id) continue;
+    auto ngid = NormalizeNodeGroupId(*ngc[i].node_group_id);
+    if (!ngid) return InvalidParameterValue(ngid.error().message);
+    if (!used_ids.insert(*ngid).second)
+      return InvalidParameterValue("NodeGroupId " + *ngid + " is given more than once.");
+  }
+  auto even = SplitSlotsEvenly(static_cast<uint32_t>(shards));
+  std::vector<SlotRanges> per_shard;
+  int next_id = 1;
+  for (int64_t i = 0; i < shards; ++i) {
+    ShardRequest s;
+    const RawShard* raw = i < static_cast<int64_t>(ngc.size()) ? &ngc[i] : nullptr;
+    if (raw && raw->node_group_id) {
+      s.node_group_id = *NormalizeNodeGroupId(*raw->node_group_id);
+    } else {
+      while (used_ids.count(FormatNodeGroupId(next_id))) ++next_id;
+      s.node_group_id = FormatNodeGroupId(next_id);
+      used_ids.insert(s.node_group_id);
+    }
+    if (raw && raw->slots_text) {
+      auto ranges = ParseSlotRanges(*raw->slots_text);
+      if (!ranges)
+        return InvalidParameterValue("NodeGroupConfiguration " + std::to_string(i + 1) +
+                                     ": invalid Slots " + *raw->slots_text + ": " +
+                                     ranges.error().message + ".");
+      s.slots = NormalizeSlotRanges(*ranges);
+      per_shard.push_back(*ranges);
+    } else {
+      s.slots = {even[static_cast<size_t>(i)]};
+    }
+    s.replica_count = static_cast<int>(raw && raw->replica_count ? *raw->replica_count
+                                                                 : replicas_per_ng.value_or(0));
+    if (raw) {
+      s.primary_az = raw->primary_az;
+      if (raw->replica_azs) {
+        if (static_cast<int>(raw->replica_azs->size()) != s.replica_count)
+          return InvalidParameterCombination("NodeGroupConfiguration " + std::to_string(i + 1) +
+                                             ": ReplicaAvailabilityZones "
+                                             "lists " +
+                                             std::to_string(raw->replica_azs->size()) +
+                                             " zones for " + std::to_string(s.replica_count) +
+                                             " replicas; the numbers must be equal.");
+        s.replica_azs = *raw->replica_azs;
+      }
+    }
+    req.shards.push_back(std::move(s));
+  }
+  if (with_slots != 0) {
+    if (auto st = CheckFullCoverage(per_shard); !st)
+      return InvalidParameterValue(
+          "NodeGroupConfiguration Slots must cover 0-16383 exactly "
+          "once: " +
+          st.error().message + ".");
+  }
+  return std::nullopt;
+}
 
-  if (req.total_nodes() > ctx.limits.max_nodes_per_group)
-    return faults::NodeQuotaForClusterExceeded(
-        "The group would have " + std::to_string(req.total_nodes()) + " nodes; at most " +
-        std::to_string(ctx.limits.max_nodes_per_group) + " are allowed per replication group.");
-
-  // ---- engine version (what the fleet offers) and parameter group ----
+// The engine version (what the fleet offers) and the parameter group (the named one must match
+// the version's family; else the family's default).
+std::optional<ApiError> ResolveVersionAndParameterGroup(const QueryParams& params,
+                                                        const ValidationContext& ctx, bool cme,
+                                                        const ParameterGroup* pg,
+                                                        ReplicationGroupRecord& g) {
   if (ctx.engine_versions.empty())
     return faults::InsufficientCacheClusterCapacity(
         "No host is available: no agent is registered and up.");
@@ -688,6 +629,74 @@ Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& 
       return faults::CacheParameterGroupNotFound("default." + family + (cme ? ".cluster.on" : ""));
   }
   g.parameter_group = pg->name;
+  return std::nullopt;
+}
+
+}  // namespace
+
+int CreateGroupRequest::total_nodes() const {
+  int n = 0;
+  for (const auto& s : shards) n += 1 + s.replica_count;
+  return n;
+}
+
+Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const QueryParams& params,
+                                                             const ValidationContext& ctx) {
+  CF_CHECK(RejectUnknown(params, CreateParams()));
+
+  // ---- required parameters and the id ----
+  auto raw_id = params.Get("ReplicationGroupId");
+  if (!raw_id) return api::MissingParameter("ReplicationGroupId");
+  auto description = params.Get("ReplicationGroupDescription");
+  if (!description) return api::MissingParameter("ReplicationGroupDescription");
+  auto id = NormalizeReplicationGroupId(*raw_id);
+  if (!id) return InvalidParameterValue(id.error().message);
+
+  CreateGroupRequest req;
+  ReplicationGroupRecord& g = req.group;
+  g.id = *id;
+  g.description = *description;
+
+  // ---- refused: not supported yet ----
+  CF_CHECK(RefuseUnsupported(params, g));
+
+  // ---- descriptive / simple parameters ----
+  CF_CHECK(TakeDescriptive(params, ctx, req));
+
+  // ---- topology and cluster mode ----
+  TopologyParams t;
+  CF_CHECK(TakeTopology(params, ctx, t));
+  const ParameterGroup* pg = nullptr;
+  CF_CHECK(DecideClusterMode(params, ctx, t, pg, g));
+  const bool cme = g.cluster_enabled;
+
+  std::optional<bool> auto_failover, multi_az;
+  CF_TAKE(params.GetBool("AutomaticFailoverEnabled"), auto_failover);
+  CF_TAKE(params.GetBool("MultiAZEnabled"), multi_az);
+
+  if (!cme) {
+    CF_CHECK(CmdShard(t, auto_failover, ctx.limits.max_replicas_per_shard, req));
+  } else {
+    CF_CHECK(CmeShards(t, auto_failover, req));
+  }
+
+  int min_replicas = req.shards.empty() ? 0 : req.shards[0].replica_count;
+  for (const auto& s : req.shards) min_replicas = std::min(min_replicas, s.replica_count);
+  g.multi_az = multi_az.value_or(false);
+  if (g.multi_az && !g.automatic_failover)
+    return InvalidParameterCombination(
+        "MultiAZEnabled requires AutomaticFailoverEnabled to be true.");
+  if (g.multi_az && min_replicas < 1)
+    return InvalidParameterCombination(
+        "MultiAZEnabled requires at least one replica in every node group.");
+
+  if (req.total_nodes() > ctx.limits.max_nodes_per_group)
+    return faults::NodeQuotaForClusterExceeded(
+        "The group would have " + std::to_string(req.total_nodes()) + " nodes; at most " +
+        std::to_string(ctx.limits.max_nodes_per_group) + " are allowed per replication group.");
+
+  // ---- engine version (what the fleet offers) and parameter group ----
+  CF_CHECK(ResolveVersionAndParameterGroup(params, ctx, cme, pg, g));
   g.status = GroupStatus::kCreating;
   return req;
 }

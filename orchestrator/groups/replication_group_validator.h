@@ -17,6 +17,7 @@
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
+#include "orchestrator/core/query_params.h"
 
 namespace cf::orchestrator {
 
@@ -51,9 +52,6 @@ struct ValidationContext {
   std::vector<std::string> engine_versions;
 };
 
-template <class T>
-using Validated = std::variant<T, api::ApiError>;
-
 Validated<CreateGroupRequest> ValidateCreateReplicationGroup(const api::QueryParams& params,
                                                              const ValidationContext& ctx);
 
@@ -66,19 +64,8 @@ Validated<DescribeGroupsRequest> ValidateDescribeReplicationGroups(const api::Qu
 
 struct DeleteGroupRequest {
   std::string group_id;  // lowercase
-  bool retain_primary = false;  // RetainPrimaryCluster=true (replica_count_frontend.h)
+  bool retain_primary = false;  // RetainPrimaryCluster=true (DeleteRetainingPrimary)
 };
 Validated<DeleteGroupRequest> ValidateDeleteReplicationGroup(const api::QueryParams& params);
-
-// Helpers, exposed for tests.
-// "7", "7.0", "7.0.15" -> the highest available version it matches; nullopt when none does.
-std::optional<std::string> ResolveEngineVersion(const std::string& requested,
-                                                const std::vector<std::string>& available);
-// Highest version of `available` (numeric, component-wise); "" when empty.
-std::string HighestVersion(const std::vector<std::string>& available);
-// "ddd:hh24:mi-ddd:hh24:mi", at least 60 minutes; returns it lowercased.
-std::optional<std::string> ParseMaintenanceWindow(const std::string& text);
-// "hh24:mi-hh24:mi".
-bool IsValidSnapshotWindow(const std::string& text);
 
 }  // namespace cf::orchestrator

@@ -9,16 +9,12 @@
 #include "orchestrator/groups/cache_cluster_frontend.h"
 #include "orchestrator/groups/standalone_store.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/core/faults.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using api::ApiError;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
 
 }  // namespace
 
@@ -46,7 +42,7 @@ std::optional<ApiError> StandaloneFrontend::DeleteCacheCluster(const api::ApiReq
         "delete the cache cluster without it.");
   // The row as it is before the change (the reaper may delete it right after the commit).
   auto all = store_.ListStandaloneClusters();
-  if (!all) return StoreFailure(all.error());
+  if (!all) return faults::StoreFailure(all.error());
   std::optional<StandaloneCluster> c;
   for (const auto& x : *all)
     if (x.cluster_id == id) c = x;
@@ -54,12 +50,13 @@ std::optional<ApiError> StandaloneFrontend::DeleteCacheCluster(const api::ApiReq
   if (!begun) {
     const Error& e = begun.error();
     if (e.code == Errc::kNotFound)
-      return ApiError{404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
+      return faults::CacheClusterNotFound(id);
     if (e.code == Errc::kFailedPrecondition)
       return ApiError{400, "InvalidCacheClusterState", e.message};
-    return StoreFailure(e);
+    return faults::StoreFailure(e);
   }
-  if (!c) return StoreFailure(MakeError(Errc::kInternal, "cache cluster " + id + " changed"));
+  if (!c)
+    return faults::StoreFailure(MakeError(Errc::kInternal, "cache cluster " + id + " changed"));
   c->status = "deleting";
   ReplicationGroupRecord g;
   NodeRecord n;

@@ -5,9 +5,9 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/failover/failover_frontend.h"
 #include "orchestrator/modify/modify_group_frontend.h"
 #include "orchestrator/modify/modify_store.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -56,8 +56,7 @@ std::optional<api::ApiError> ModifyGroupFrontend::Defer(const ParamSet& set,
   if (!after) {
     const Error& e = after.error();
     if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
-    Logger("api")->error("store error: {}", e.message);
-    return api::InternalFailure("An internal error occurred: " + e.message);
+    return faults::StoreFailure(e);
   }
   RenderGroupResult(store_, config_, *after, result);
   if (values.empty())

@@ -3,11 +3,10 @@
 #include <map>
 
 #include "common/log.h"
-#include "orchestrator/failover/failover_frontend.h"
-#include "orchestrator/failover/failover_types.h"
+#include "orchestrator/operations/group_result.h"
+#include "orchestrator/operations/operation_payloads.h"
 #include "orchestrator/core/faults.h"
 #include "orchestrator/core/id_rules.h"
-#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
@@ -21,11 +20,6 @@ const std::set<std::string>& ListParams() {
                                           "UserGroupIdsToAdd", "UserGroupIdsToRemove",
                                           "LogDeliveryConfigurations"};
   return s;
-}
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
 }
 
 std::string Join(const std::vector<std::string>& v) {
@@ -151,7 +145,7 @@ std::optional<ApiError> ModifyGroupFrontend::Dispatch(const api::ApiRequest& req
   if (touched.empty()) return api::InvalidParameterCombination("No modifications were requested.");
 
   auto view = store_.GetGroup(*id);
-  if (!view) return StoreFailure(view.error());
+  if (!view) return faults::StoreFailure(view.error());
   if (!*view) return faults::ReplicationGroupNotFound(*id);
   const ParamSet& set = sets_[touched.begin()->first];
   const std::vector<std::string>& names = touched.begin()->second;
@@ -219,7 +213,7 @@ std::variant<ApiError, FailoverPlan> PlanFailover(const api::ApiRequest& req, co
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const auto& n : gv.nodes)
       if (n.node_id == lower) node = &n;
-    if (!node) return failover_faults::CacheClusterNotFound(*primary_id);
+    if (!node) return faults::CacheClusterNotFound(*primary_id);
     if (auto e = not_available()) return *e;
     const NodeRecord* current = ShardPrimary(gv, node->node_group_id);
     if (current == node)
@@ -227,11 +221,11 @@ std::variant<ApiError, FailoverPlan> PlanFailover(const api::ApiRequest& req, co
                                         " is already the primary of node group " +
                                         node->node_group_id + ".");
     if (!current)
-      return failover_faults::InvalidCacheClusterState("Node group " + node->node_group_id +
+      return faults::InvalidCacheClusterState("Node group " + node->node_group_id +
                                                        " has no primary.");
     if (node->observed.known &&
         (node->observed.state != "running" || !node->observed.master_link_up))
-      return failover_faults::InvalidCacheClusterState(
+      return faults::InvalidCacheClusterState(
           "Cache cluster " + node->node_id + " is not an in-sync replica (" + node->observed.state +
           ", link " + (node->observed.master_link_up ? "up" : "down") + ").");
     FailoverPayload p;
@@ -325,12 +319,7 @@ std::optional<ApiError> ModifyGroupFrontend::BeginOperation(const GroupView& gv,
     return {};
   };
   auto begun = store_.BeginGroupOperation(g.id, op, check, change);
-  if (!begun) {
-    const Error& e = begun.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    return StoreFailure(e);
-  }
+  if (!begun) return faults::GroupChangeFault(begun.error(), g.id);
   RenderGroupResult(store_, config_, begun->first, result);
   Logger("api")->info("[{}] ModifyReplicationGroup accepted: {} #{}", g.id, OpKindName(op.kind),
                       begun->second);

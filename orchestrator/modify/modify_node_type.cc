@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/core/faults.h"
-#include "orchestrator/failover/failover_frontend.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {

@@ -4,8 +4,8 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/core/replication_group_xml.h"
 #include "orchestrator/modify/modify_store.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/operations/node_params.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
@@ -18,25 +18,6 @@ using api::ApiError;
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
-void Render(Store& store, const OrchestratorConfig& config, const GroupView& g,
-            pugi::xml_node result) {
-  RenderContext rctx;
-  rctx.region = config.region;
-  rctx.account_id = config.account_id;
-  if (auto hs = store.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(g, rctx, result.append_child("ReplicationGroup"));
 }
 
 struct Deps {
@@ -77,7 +58,7 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
         ".");
   const std::string current = Lower(g.group.parameter_group);
   if (current == name) {
-    Render(d.store, d.config, g, result);
+    RenderGroupResult(d.store, d.config, g, result);
     return std::nullopt;
   }
   if (g.group.status != GroupStatus::kAvailable)
@@ -89,16 +70,16 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
   std::optional<UserParameterGroup> old_user, new_user;
   {
     auto o = d.store.GetParameterGroup(current);
-    if (!o) return StoreFailure(o.error());
+    if (!o) return faults::StoreFailure(o.error());
     old_user = *o;
   }
   if (builtin) {
     auto n = d.store.GetParameterGroup(name);
-    if (!n) return StoreFailure(n.error());
+    if (!n) return faults::StoreFailure(n.error());
     new_user = *n;
   } else {
     auto n = d.store.GetParameterGroup(name);
-    if (!n) return StoreFailure(n.error());
+    if (!n) return faults::StoreFailure(n.error());
     if (!*n) return faults::CacheParameterGroupNotFound(raw);
     new_user = **n;
   }
@@ -138,13 +119,8 @@ std::optional<ApiError> Modify(const Deps& d, const api::ApiRequest& req, const 
       g.group.id, sw,
       "Replication group " + g.group.id + " switched from cache parameter group " + current +
           " to " + sw.name);
-  if (!after) {
-    const Error& e = after.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    return StoreFailure(e);
-  }
-  Render(d.store, d.config, *after, result);
+  if (!after) return faults::GroupChangeFault(after.error(), g.group.id);
+  RenderGroupResult(d.store, d.config, *after, result);
   Logger("api")->info("[{}] cache parameter group {} -> {}", g.group.id, current, sw.name);
   if (d.poke) d.poke();
   return std::nullopt;

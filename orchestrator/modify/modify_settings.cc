@@ -4,9 +4,9 @@
 
 #include "common/log.h"
 #include "orchestrator/core/faults.h"
-#include "orchestrator/core/replication_group_xml.h"
-#include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/core/maintenance_window.h"
 #include "orchestrator/modify/modify_store.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/store/store.h"
 
@@ -48,7 +48,7 @@ std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
     const std::string id = Lower(*s);
     bool member = false;
     for (const auto& n : g.nodes) member = member || n.node_id == id;
-    if (!member) return ApiError{404, "CacheClusterNotFound", "CacheCluster " + id + " not found."};
+    if (!member) return faults::CacheClusterNotFound(id);
     u.snapshotting_cluster_id = id;
     changed.push_back("SnapshottingClusterId");
   }
@@ -108,23 +108,8 @@ std::optional<ApiError> Modify(Store& store, const OrchestratorConfig& config,
   for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
   auto after = ModifyStoreOf(store).UpdateGroupSettings(
       g.group.id, u, "Modified replication group " + g.group.id + ": " + list);
-  if (!after) {
-    const Error& e = after.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(g.group.id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    Logger("api")->error("store error: {}", e.message);
-    return api::InternalFailure("An internal error occurred: " + e.message);
-  }
-  RenderContext rctx;
-  rctx.region = config.region;
-  rctx.account_id = config.account_id;
-  if (auto hs = store.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(*after, rctx, result.append_child("ReplicationGroup"));
+  if (!after) return faults::GroupChangeFault(after.error(), g.group.id);
+  RenderGroupResult(store, config, *after, result);
   Logger("api")->info("[{}] settings modified: {}", g.group.id, list);
   return std::nullopt;
 }

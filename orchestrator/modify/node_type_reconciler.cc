@@ -12,10 +12,6 @@
 namespace cf::orchestrator {
 namespace {
 
-std::string OpTag(const OperationRecord& op) {
-  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
-}
-
 bool IsRefusal(const Error& e) {
   return e.code == Errc::kFailedPrecondition || e.code == Errc::kInvalidArgument;
 }
@@ -67,7 +63,7 @@ Status NodeTypeReconciler::CheckMemory(OperationRecord& op, const NodeTypePayloa
     NodeTypePayload failed = p;
     failed.error = "cache cluster " + n.node_id + " holds " + std::to_string(used) +
                    " bytes, more than the " + std::to_string(p.to_maxmemory) + " of " + p.to_type;
-    Logger("ops")->warn("{} {}", OpTag(op), failed.error);
+    Logger("ops")->warn("{} {}", OperationTag(op), failed.error);
     FailoverChange c;
     c.node_type = std::make_pair(p.from_type, p.from_maxmemory);
     c.group_status = "available";
@@ -88,7 +84,7 @@ Status NodeTypeReconciler::Resize(OperationRecord& op, NodeTypePayload p, const 
   bool refused = false;
   if (auto st = SendAll(g, p.to_maxmemory, &refused); !st) {
     if (!refused) return st;  // retried until the deadline
-    Logger("ops")->warn("{} {} refused: {}", OpTag(op), p.to_type, st.error().message);
+    Logger("ops")->warn("{} {} refused: {}", OperationTag(op), p.to_type, st.error().message);
     return StartRollback(op, std::move(p), st.error().message);
   }
   FailoverChange c;
@@ -96,7 +92,7 @@ Status NodeTypeReconciler::Resize(OperationRecord& op, NodeTypePayload p, const 
   c.events.push_back({op.group_id, "replication-group",
                       NodeTypeScaledEvent(op.group_id, p, g.view.nodes.size())});
   if (auto st = deps_.store->TransitionWithChange(op, OpState::kSucceeded, "", c); !st) return st;
-  Logger("ops")->info("{} node type {} -> {}", OpTag(op), p.from_type, p.to_type);
+  Logger("ops")->info("{} node type {} -> {}", OperationTag(op), p.from_type, p.to_type);
   return {};
 }
 
@@ -108,7 +104,7 @@ Status NodeTypeReconciler::StartRollback(OperationRecord& op, NodeTypePayload p,
   FailoverChange c;
   c.node_type = std::make_pair(p.from_type, p.from_maxmemory);
   c.payload = NodeTypePayloadToJson(p);
-  Logger("ops")->error("{} {}; back to {}", OpTag(op), why, p.from_type);
+  Logger("ops")->error("{} {}; back to {}", OperationTag(op), why, p.from_type);
   return deps_.store->TransitionWithChange(op, OpState::kRollingBack,
                                            "restoring the memory limit of " + p.from_type, c);
 }

@@ -35,10 +35,10 @@
 
 namespace cf::orchestrator {
 
-class NodeTypeReconciler final : public OperationHandler {
+class NodeTypeReconciler final : public Reconciler {
  public:
   NodeTypeReconciler(ReconcilerDeps deps, const ParameterCatalog& catalog)
-      : deps_(std::move(deps)), catalog_(catalog) {}
+      : Reconciler(std::move(deps)), catalog_(catalog) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   // pending / resize-nodes: -> rolling-back; rolling-back: its step (no deadline).
   Status OnDeadline(OperationRecord& op) override;
@@ -52,7 +52,6 @@ class NodeTypeReconciler final : public OperationHandler {
   // refused the limit (an answer, not a lost call).
   Status SendAll(const LoadedGroup& g, uint64_t maxmemory, bool* refused);
 
-  ReconcilerDeps deps_;
   const ParameterCatalog& catalog_;
 };
 

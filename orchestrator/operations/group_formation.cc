@@ -5,16 +5,12 @@
 #include "common/log.h"
 #include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 namespace {
 
 constexpr int kMaxPortMovesPerLaunch = 8;
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 std::string GroupTag(const LoadedGroup& g) { return "[" + g.view.group.id + "]"; }
 
@@ -231,6 +227,73 @@ void RemeetStragglers(const ReconcilerDeps& deps, const LoadedGroup& g,
     req.set_peer_port(anchor.port);
     (void)deps.agents->ClusterMeet(g.TargetOf(nodes[i]), req, deps.settings.agent_rpc_timeout_ms);
   }
+}
+
+Status MeetNewNodes(const ReconcilerDeps& deps, const LoadedGroup& g, const NewNodeFilter& is_new) {
+  const auto pairs = NewNodeMeetPairs(g.view.nodes, is_new);
+  return MeetPairs(deps, g, pairs);
+}
+
+Status AwaitFormation(const ReconcilerDeps& deps, const LoadedGroup& g, const FormationWait& w,
+                      const std::atomic<bool>& stop) {
+  const int64_t deadline = SteadyMs() + deps.settings.step_wait_timeout_ms;
+  std::string last_why;
+  while (true) {
+    auto statuses = PollStatuses(deps, g);
+    auto probes = BuildProbes(g, statuses);
+    std::string why = w.check(probes);
+    if (why.empty()) return {};
+    if (why != last_why) {
+      w.on_wait(why);
+      last_why = why;
+    }
+    const int64_t now = SteadyMs();
+    if (now >= deadline) return MakeError(Errc::kTimeout, w.timeout_message(why));
+    if (w.after_poll) w.after_poll(statuses, now);
+    if (!SleepFor(deps.settings.poll_interval_ms, stop))
+      return MakeError(Errc::kUnavailable, "stopping");
+  }
+}
+
+Status AwaitClusterMembership(const ReconcilerDeps& deps, const LoadedGroup& g,
+                              const NewNodeFilter& is_new, const NodeRecord* anchor,
+                              const std::string& timeout_text,
+                              const std::function<void(const std::string&)>& on_wait,
+                              const std::atomic<bool>& stop) {
+  int64_t last_meet = SteadyMs();
+  FormationWait w;
+  w.check = CheckMembership;
+  w.on_wait = on_wait;
+  w.timeout_message = [&](const std::string& why) {
+    return timeout_text + " within " + std::to_string(deps.settings.step_wait_timeout_ms) +
+           " ms: " + why;
+  };
+  w.after_poll = [&](const std::vector<std::optional<pb::NodeStatus>>& statuses, int64_t now) {
+    if (now - last_meet >= kRemeetEveryMs && anchor) {
+      // Self-healing: nodes that still miss peers meet the anchor again (idempotent).
+      last_meet = now;
+      RemeetStragglers(deps, g, statuses, is_new, *anchor);
+    }
+  };
+  return AwaitFormation(deps, g, w, stop);
+}
+
+Status ForgetNodes(const ReconcilerDeps& deps, const LoadedGroup& g,
+                   const std::vector<NodeRecord>& on, const std::vector<NodeRecord>& forgotten) {
+  pb::ForgetRequest proto;
+  for (const auto& n : forgotten)
+    if (!n.cluster_node_id.empty()) proto.add_forget_cluster_node_ids(n.cluster_node_id);
+  if (proto.forget_cluster_node_ids_size() == 0) return {};
+  ErrorCollector errors;
+  deps.pool->ParallelFor(on.size(), [&](size_t i) {
+    pb::ForgetRequest req = proto;
+    req.set_node_id(on[i].node_id);
+    if (auto st = deps.agents->ClusterForget(g.TargetOf(on[i]), req,
+                                             deps.settings.agent_rpc_timeout_ms);
+        !st)
+      errors.Add(st.error());
+  });
+  return errors.Result(on.size(), "cluster forget");
 }
 
 }  // namespace cf::orchestrator

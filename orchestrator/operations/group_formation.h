@@ -73,6 +73,37 @@ void RemeetStragglers(const ReconcilerDeps& deps, const LoadedGroup& g,
                       const std::vector<std::optional<pb::NodeStatus>>& statuses,
                       const NewNodeFilter& is_new, const NodeRecord& anchor);
 
+// CLUSTER MEET of the new nodes (NewNodeMeetPairs), in parallel.
+Status MeetNewNodes(const ReconcilerDeps& deps, const LoadedGroup& g, const NewNodeFilter& is_new);
+
+// The wait of a formation step: polls g every poll_interval_ms until check(probes) returns ""
+// (then OK), for at most step_wait_timeout_ms (then kTimeout timeout_message(why)).
+// on_wait(why) hears every new reason; after_poll(statuses, now), when set, runs after every
+// poll that was not yet good enough. kUnavailable "stopping" when stop is set.
+struct FormationWait {
+  std::function<std::string(const std::vector<NodeProbe>&)> check;
+  std::function<void(const std::string&)> on_wait;
+  std::function<std::string(const std::string&)> timeout_message;
+  std::function<void(const std::vector<std::optional<pb::NodeStatus>>&, int64_t)> after_poll;
+};
+Status AwaitFormation(const ReconcilerDeps& deps, const LoadedGroup& g, const FormationWait& w,
+                      const std::atomic<bool>& stop);
+
+// Waits (AwaitFormation) until every node of g knows all the others (CheckMembership); the
+// timeout says "<timeout_text> within N ms: <why>". Every kRemeetEveryMs the `is_new` nodes
+// that still miss peers meet `anchor` again (RemeetStragglers; nullptr: no re-meets).
+inline constexpr int64_t kRemeetEveryMs = 1000;
+Status AwaitClusterMembership(const ReconcilerDeps& deps, const LoadedGroup& g,
+                              const NewNodeFilter& is_new, const NodeRecord* anchor,
+                              const std::string& timeout_text,
+                              const std::function<void(const std::string&)>& on_wait,
+                              const std::atomic<bool>& stop);
+
+// CLUSTER FORGET of the `forgotten` nodes (by their recorded cluster ids; none recorded:
+// nothing to do) on every node of `on`, in parallel.
+Status ForgetNodes(const ReconcilerDeps& deps, const LoadedGroup& g,
+                   const std::vector<NodeRecord>& on, const std::vector<NodeRecord>& forgotten);
+
 // ClusterReplicate (CME) / ReplicaOf (CMD) of each replica in `replicas` to its node group's
 // planned primary, in parallel; CME retries quickly while the master is not known yet (until
 // step_wait_timeout_ms).

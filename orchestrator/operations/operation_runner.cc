@@ -6,21 +6,9 @@
 #include "common/log.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
-namespace {
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-std::string OpTag(const OperationRecord& op) {
-  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
-}
-
-}  // namespace
-
 OperationRunner::OperationRunner(OperationStore& store, OperationSettings settings)
     : store_(store), settings_(settings) {}
 
@@ -39,7 +27,7 @@ Status OperationRunner::Start() {
     started_ = true;
   }
   for (const auto& op : *ops) {
-    Logger("ops")->info("{} resuming in state {} (attempt {}, {} retries so far)", OpTag(op),
+    Logger("ops")->info("{} resuming in state {} (attempt {}, {} retries so far)", OperationTag(op),
                         OpStateName(op.state), op.attempt, op.retries);
     Schedule(op.id, 0);
   }
@@ -171,13 +159,14 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
     }
     op = **r;
     if (op.attempt != claimed) {
-      log->warn("{} taken over by attempt {} (ours {}); dropping", OpTag(op), op.attempt, claimed);
+      log->warn("{} taken over by attempt {} (ours {}); dropping", OperationTag(op), op.attempt,
+                claimed);
       return std::nullopt;
     }
   }
   auto h = handlers_.find(op.kind);
   if (h == handlers_.end()) {
-    log->error("{} has no handler", OpTag(op));
+    log->error("{} has no handler", OperationTag(op));
     return std::nullopt;
   }
   OperationHandler& handler = *h->second;
@@ -193,7 +182,7 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
     }
     if (st) {
       if (op.state != before) {
-        log->debug("{} {} -> {} ({} ms since created)", OpTag(op), OpStateName(before),
+        log->debug("{} {} -> {} ({} ms since created)", OperationTag(op), OpStateName(before),
                    OpStateName(op.state), NowMs() - op.created_ms);
         std::lock_guard lk(mu_);
         failures_.erase(op_id);
@@ -204,7 +193,7 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
     // A newer attempt may own the operation (its compare-and-set made ours fail).
     auto cur = store_.GetOperation(op_id);
     if (cur && *cur && (*cur)->attempt != op.attempt) {
-      log->warn("{} taken over by attempt {}; dropping", OpTag(op), (*cur)->attempt);
+      log->warn("{} taken over by attempt {}; dropping", OperationTag(op), (*cur)->attempt);
       return std::nullopt;
     }
     int failures;
@@ -213,9 +202,9 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
       failures = ++failures_[op_id];
     }
     if (auto rec = store_.RecordOperationError(op, st.error().message); !rec)
-      log->warn("{} cannot record error: {}", OpTag(op), rec.error().message);
+      log->warn("{} cannot record error: {}", OperationTag(op), rec.error().message);
     int64_t delay = BackoffMs(failures);
-    log->warn("{} step {} failed (retry {} in {} ms): {}", OpTag(op), OpStateName(op.state),
+    log->warn("{} step {} failed (retry {} in {} ms): {}", OperationTag(op), OpStateName(op.state),
               op.retries, delay, st.error().message);
     return delay;
   }
@@ -224,7 +213,7 @@ std::optional<int64_t> OperationRunner::RunOnce(int64_t op_id) {
     failures_.erase(op_id);
     attempts_.erase(op_id);
   }
-  log->info("{} finished: {}", OpTag(op), OpStateName(op.state));
+  log->info("{} finished: {}", OperationTag(op), OpStateName(op.state));
   return std::nullopt;
 }
 
@@ -264,7 +253,7 @@ void OperationRunner::WatchdogLoop() {
           now - s.warned_ms >= settings_.stuck_operation_warn_ms) {
         s.warned_ms = now;
         Logger("ops")->error("{} no progress in {} for {} ms ({} retries, last error: {})",
-                             OpTag(op), OpStateName(op.state), stuck_for, op.retries,
+                             OperationTag(op), OpStateName(op.state), stuck_for, op.retries,
                              op.last_error.empty() ? "none" : op.last_error);
       }
       next[op.id] = s;

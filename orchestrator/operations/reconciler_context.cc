@@ -112,4 +112,27 @@ bool SleepFor(int64_t ms, const std::atomic<bool>& stop) {
   return !stop;
 }
 
+int64_t SteadyMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string OperationTag(const OperationRecord& op) {
+  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
+}
+
+const NodeRecord* FindNode(const GroupView& v, const std::string& id) {
+  for (const auto& n : v.nodes)
+    if (n.node_id == id) return &n;
+  return nullptr;
+}
+
+EventToWrite GroupEvent(const std::string& group_id, std::string message) {
+  return {group_id, "replication-group", std::move(message)};
+}
+
+EventToWrite NodeEvent(const std::string& node_id, std::string message) {
+  return {node_id, "cache-cluster", std::move(message)};
+}
+
 }  // namespace cf::orchestrator

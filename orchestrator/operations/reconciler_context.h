@@ -13,10 +13,12 @@
 #include "orchestrator/fleet/agent_client.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
+#include "orchestrator/operations/operation_runner.h"
 
 namespace cf::orchestrator {
 
 class Store;
+struct EventToWrite;
 class TaskPool;
 
 struct ReconcilerDeps {
@@ -26,6 +28,16 @@ struct ReconcilerDeps {
   OperationSettings settings;
   int64_t cluster_node_timeout_ms = 5000;
   int64_t hold_max_ms = 30000;  // NodeSpec.hold_max_ms of groups without automatic failover
+};
+
+// A reconciler: the OperationHandler of some operation kinds (registered with the runner),
+// acting through the collaborators in deps_.
+class Reconciler : public OperationHandler {
+ public:
+  explicit Reconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {}
+
+ protected:
+  ReconcilerDeps deps_;
 };
 
 struct LoadedGroup {
@@ -56,5 +68,15 @@ Status StopNodes(const ReconcilerDeps& deps, const LoadedGroup& g);
 
 // Sleeps up to ms, returning early (false) when stop is set.
 bool SleepFor(int64_t ms, const std::atomic<bool>& stop);
+
+// Milliseconds of the steady clock (a step's deadlines and intervals).
+int64_t SteadyMs();
+// "[<group>/<kind>#<id>]": the entity an operation's log lines start with.
+std::string OperationTag(const OperationRecord& op);
+// The node `id` of the view; nullptr when it has none.
+const NodeRecord* FindNode(const GroupView& v, const std::string& id);
+// An event about the group / about one node (cache cluster), for the store's transactions.
+EventToWrite GroupEvent(const std::string& group_id, std::string message);
+EventToWrite NodeEvent(const std::string& node_id, std::string message);
 
 }  // namespace cf::orchestrator

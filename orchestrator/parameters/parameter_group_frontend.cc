@@ -18,11 +18,6 @@ using api::InvalidParameterCombination;
 using api::InvalidParameterValue;
 using settings::Lower;
 
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
 ApiError AlreadyExists(const std::string& name) {
   return {400, "CacheParameterGroupAlreadyExists",
           "Cache Parameter Group " + name + " already exists."};
@@ -257,7 +252,7 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheEngineVersions(
   PG_TAKE(ParseMarker(req.params, "cfv1."), after);
 
   auto hosts = store_.ListHosts();
-  if (!hosts) return StoreFailure(hosts.error());
+  if (!hosts) return faults::StoreFailure(hosts.error());
   std::set<std::string> versions;
   for (const auto& h : *hosts)
     for (const auto& v : h.redis_versions) versions.insert(v);
@@ -316,14 +311,14 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameterGroups(
   std::vector<EffectiveParameterGroup> groups;
   if (auto name = req.params.Get("CacheParameterGroupName")) {
     auto g = Resolve(*name);
-    if (!g) return StoreFailure(g.error());
+    if (!g) return faults::StoreFailure(g.error());
     if (!*g) return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));
     groups.push_back(std::move(**g));
   } else {
     for (const auto& b : config_.parameter_groups.all())
       groups.push_back(EffectiveBuiltin(b, catalog_));
     auto users = ParameterGroupStoreOf(store_).ListParameterGroups();
-    if (!users) return StoreFailure(users.error());
+    if (!users) return faults::StoreFailure(users.error());
     for (const auto& u : *users) groups.push_back(EffectiveUser(u, catalog_));
     std::sort(groups.begin(), groups.end(),
               [](const auto& a, const auto& b) { return Lower(a.name) < Lower(b.name); });
@@ -369,7 +364,7 @@ std::optional<ApiError> ParameterGroupFrontend::DescribeCacheParameters(const ap
   std::string after;
   PG_TAKE(ParseMarker(req.params, "cfq1."), after);
   auto g = Resolve(*name);
-  if (!g) return StoreFailure(g.error());
+  if (!g) return faults::StoreFailure(g.error());
   if (!*g) return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));
   const FamilyDef* fam = catalog_.Family((*g)->family);
   if (!fam) return api::InternalFailure("No parameter catalogue for family " + (*g)->family);
@@ -443,7 +438,7 @@ std::optional<ApiError> ParameterGroupFrontend::CreateCacheParameterGroup(
   if (!st) {
     if (st.error().code == Errc::kAlreadyExists) return AlreadyExists(name);
     if (st.error().code == Errc::kResourceExhausted) return QuotaExceeded(st.error().message);
-    return StoreFailure(st.error());
+    return faults::StoreFailure(st.error());
   }
   pugi::xml_node n = result.append_child("CacheParameterGroup");
   api::AppendText(n, "CacheParameterGroupName", g.name);
@@ -460,7 +455,7 @@ std::optional<ApiError> ParameterGroupFrontend::ApplyChange(
     std::map<std::string, std::string> reset, const std::string& event) {
   const FamilyDef* fam = catalog_.Family(g.family);
   auto users = ParameterGroupStoreOf(store_).GroupsUsingParameterGroup(Lower(g.name));
-  if (!users) return StoreFailure(users.error());
+  if (!users) return faults::StoreFailure(users.error());
   bool reboot = false;
   auto changes = [&](const std::string& k, const std::string& v) {
     auto it = g.values.find(k);
@@ -485,7 +480,7 @@ std::optional<ApiError> ParameterGroupFrontend::ApplyChange(
   auto st = ParameterGroupStoreOf(store_).ChangeParameterGroup(c);
   if (!st) {
     if (st.error().code == Errc::kNotFound) return faults::CacheParameterGroupNotFound(g.name);
-    return StoreFailure(st.error());
+    return faults::StoreFailure(st.error());
   }
   Logger("api")->info("[pg {}] {} ({} replication group(s) use it{})", g.name, event, users->size(),
                       c.requires_reboot ? "; static change: pending-reboot" : "");
@@ -506,7 +501,7 @@ std::optional<ApiError> ParameterGroupFrontend::ModifyCacheParameterGroup(
   if (list->empty() || list->size() > 20)
     return InvalidParameterValue("ParameterNameValues must have 1 to 20 entries.");
   auto g = Resolve(*name);
-  if (!g) return StoreFailure(g.error());
+  if (!g) return faults::StoreFailure(g.error());
   if (!*g) return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));
   if ((*g)->builtin)
     return InvalidParameterValue("Default parameter group " + (*g)->name +
@@ -567,7 +562,7 @@ std::optional<ApiError> ParameterGroupFrontend::ResetCacheParameterGroup(const a
   if (has_list && list->size() > 20)
     return InvalidParameterValue("ParameterNameValues must have 1 to 20 entries.");
   auto g = Resolve(*name);
-  if (!g) return StoreFailure(g.error());
+  if (!g) return faults::StoreFailure(g.error());
   if (!*g) return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));
   if ((*g)->builtin)
     return InvalidParameterValue("Default parameter group " + (*g)->name + " cannot be reset.");
@@ -617,7 +612,7 @@ std::optional<ApiError> ParameterGroupFrontend::DeleteCacheParameterGroup(
     if (st.error().code == Errc::kNotFound)
       return faults::CacheParameterGroupNotFound(api::SanitizeXmlText(*name));
     if (st.error().code == Errc::kFailedPrecondition) return InvalidState(st.error().message);
-    return StoreFailure(st.error());
+    return faults::StoreFailure(st.error());
   }
   Logger("api")->info("[pg {}] deleted", Lower(*name));
   return std::nullopt;

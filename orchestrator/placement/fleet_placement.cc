@@ -39,4 +39,25 @@ Status PlaceOnFleet(const FleetSnapshot& snap, const std::vector<PlacementReques
   return {};
 }
 
+NewMember MakeNewMember(const std::string& group_id, const std::string& node_group_id,
+                        std::string node_id, int member, int shard, bool cluster_mode,
+                        int64_t now_ms) {
+  NewMember m;
+  NodeRecord& n = m.node;
+  n.node_id = std::move(node_id);
+  n.group_id = group_id;
+  n.node_group_id = node_group_id;
+  n.member_index = member + 1;
+  n.desired_role = member == 0 ? NodeRole::kPrimary : NodeRole::kReplica;
+  n.status = "creating";
+  n.create_time_ms = now_ms;
+  PlacementRequest& p = m.placement;
+  p.node_id = n.node_id;
+  p.shard = shard;
+  p.member = member;
+  p.role = n.desired_role;
+  p.cluster_mode = cluster_mode;
+  return m;
+}
+
 }  // namespace cf::orchestrator

@@ -22,4 +22,15 @@ Status PlaceOnFleet(const FleetSnapshot& snap, const std::vector<PlacementReques
                     const std::string& engine_version, int64_t host_down_after_ms,
                     std::vector<NodeRecord>& nodes);
 
+// A new node and its placement request: member `member` (0 = the primary) of node group
+// `node_group_id`, the node group being the `shard`-th of the request. The node is `creating`
+// (created at now_ms); the request has no preferred AZ yet.
+struct NewMember {
+  NodeRecord node;
+  PlacementRequest placement;
+};
+NewMember MakeNewMember(const std::string& group_id, const std::string& node_group_id,
+                        std::string node_id, int member, int shard, bool cluster_mode,
+                        int64_t now_ms);
+
 }  // namespace cf::orchestrator

@@ -8,19 +8,11 @@
 #include "orchestrator/core/faults.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/placement/placement_planner.h"
-#include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/operations/group_result.h"
 
 namespace cf::orchestrator {
-namespace {
 
 using api::ApiError;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
-
-}  // namespace
 
 Status PlaceNewReplicas(const FleetSnapshot& snap, const GroupView& g,
                         const std::vector<ReplicaPlan::NewReplica>& add,
@@ -132,67 +124,6 @@ Status PlaceNewReplicas(const FleetSnapshot& snap, const GroupView& g,
   return {};
 }
 
-std::optional<ApiError> DeleteRetainingPrimary(Store& store, const OrchestratorConfig& config,
-                                               const std::function<void(int64_t)>& poke,
-                                               const std::string& id, pugi::xml_node result) {
-  auto view = store.GetGroup(id);
-  if (!view) return StoreFailure(view.error());
-  if (!*view) return faults::ReplicationGroupNotFound(id);
-  const GroupView& g = **view;
-  if (g.group.cluster_enabled)
-    return api::InvalidParameterValue(
-        "RetainPrimaryCluster is only supported for replication groups with cluster mode "
-        "disabled (one primary); " + id + " has cluster mode enabled.");
-  if (g.group.status != GroupStatus::kAvailable)
-    return faults::InvalidReplicationGroupState("Replication group " + id +
-                                                " must be in available state to retain its "
-                                                "primary cluster (it is " +
-                                                GroupStatusName(g.group.status) + ").");
-  const NodeRecord* primary = CurrentPrimary(g, "0001");
-  if (!primary) return StoreFailure(MakeError(Errc::kInternal, id + " has no primary"));
-  ReplicaPlan plan;
-  plan.increase = false;
-  plan.retain_primary = primary->node_id;
-  int replicas = 0;
-  for (const auto& n : g.nodes)
-    if (n.node_id != primary->node_id) {
-      plan.remove.push_back(n.node_id);
-      ++replicas;
-    }
-  plan.replicas[primary->node_group_id] = {replicas, 0};
-  const int64_t now = NowMs();
-  OperationRecord op;
-  op.kind = OpKind::kDecreaseReplicas;
-  op.topology = Topology::kClusterModeDisabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
-  op.updated_ms = now;
-  op.payload = ReplicaPlanToJson(plan);
-  auto r = store.BeginDelete(id, op,
-                             "Deleting replication group " + id + ", retaining its primary " +
-                                 primary->node_id + " as a standalone cache cluster");
-  if (!r) {
-    const Error& e = r.error();
-    if (e.code == Errc::kNotFound) return faults::ReplicationGroupNotFound(id);
-    if (e.code == Errc::kFailedPrecondition) return faults::InvalidReplicationGroupState(e.message);
-    return StoreFailure(e);
-  }
-  RenderContext rctx;
-  rctx.region = config.region;
-  rctx.account_id = config.account_id;
-  if (auto hs = store.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(r->first, rctx, result.append_child("ReplicationGroup"));
-  Logger("api")->info("[{}] delete accepted, retaining primary {}", id, primary->node_id);
-  if (poke) poke(r->second);
-  return std::nullopt;
-}
-
 ReplicaCountFrontend::ReplicaCountFrontend(Store& store, const OrchestratorConfig& config,
                                            std::function<void(int64_t)> poke)
     : store_(store), config_(config), poke_(std::move(poke)) {}
@@ -213,11 +144,11 @@ std::optional<ApiError> ReplicaCountFrontend::Handle(const api::ApiRequest& req,
   const ReplicaCountRequest& rr = std::get<ReplicaCountRequest>(parsed);
 
   auto view = store_.GetGroup(rr.group_id);
-  if (!view) return StoreFailure(view.error());
+  if (!view) return faults::StoreFailure(view.error());
   if (!*view) return faults::ReplicationGroupNotFound(rr.group_id);
   const GroupView& g = **view;
   auto hosts = store_.ListHosts();
-  if (!hosts) return StoreFailure(hosts.error());
+  if (!hosts) return faults::StoreFailure(hosts.error());
   const int64_t now = NowMs();
   ReplicaCountContext ctx;
   ctx.limits = config_.limits;
@@ -263,31 +194,8 @@ std::optional<ApiError> ReplicaCountFrontend::Handle(const api::ApiRequest& req,
     return PlaceNewReplicas(snap, g, plan.add, down_after, nodes);
   };
   auto begun = store_.BeginReshard(std::move(r), place);
-  if (!begun) {
-    const Error& e = begun.error();
-    switch (e.code) {
-      case Errc::kNotFound:
-        return faults::ReplicationGroupNotFound(rr.group_id);
-      case Errc::kFailedPrecondition:
-        return faults::InvalidReplicationGroupState(e.message);
-      case Errc::kInvalidArgument:
-        return api::InvalidParameterValue(e.message);
-      case Errc::kResourceExhausted:
-        return faults::InsufficientCacheClusterCapacity(e.message);
-      default:
-        return StoreFailure(e);
-    }
-  }
-  RenderContext rctx;
-  rctx.region = config_.region;
-  rctx.account_id = config_.account_id;
-  if (auto hs = store_.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config_.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(begun->first, rctx, result.append_child("ReplicationGroup"));
+  if (!begun) return faults::GroupChangeFault(begun.error(), rr.group_id);
+  RenderGroupResult(store_, config_, begun->first, result);
   Logger("api")->info("[{}] {} replica count accepted: {}", rr.group_id,
                       increase ? "increase" : "decrease", plan.Summary());
   if (poke_) poke_(begun->second);

@@ -30,18 +30,6 @@ Status PlaceNewReplicas(const FleetSnapshot& snap, const GroupView& group,
                         const std::vector<ReplicaPlan::NewReplica>& add,
                         int64_t host_down_after_ms, std::vector<NodeRecord>& nodes);
 
-// DeleteReplicationGroup with RetainPrimaryCluster=true (called by ReplicationGroupFrontend):
-// only cluster-mode-disabled groups (one primary) qualify (else InvalidParameterValue); the
-// group must be `available` (InvalidReplicationGroupState). One transaction (Store::BeginDelete)
-// records a decrease-replica-count operation whose plan removes every replica and retains the
-// current primary; the answer is the group `deleting`. The operation stops the replicas, then
-// Store::CompleteRetainPrimary turns the primary into a standalone cache cluster and deletes
-// the group.
-std::optional<api::ApiError> DeleteRetainingPrimary(Store& store, const OrchestratorConfig& config,
-                                                    const std::function<void(int64_t)>& poke,
-                                                    const std::string& group_id,
-                                                    pugi::xml_node result);
-
 class ReplicaCountFrontend {
  public:
   ReplicaCountFrontend(Store& store, const OrchestratorConfig& config,

@@ -9,20 +9,10 @@
 #include "orchestrator/operations/group_formation.h"
 #include "orchestrator/store/store.h"
 #include "orchestrator/operations/task_pool.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
 namespace {
-
-constexpr int64_t kRemeetEveryMs = 1000;
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-std::string OpTag(const OperationRecord& op) {
-  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
-}
 
 LoadedGroup Restrict(const LoadedGroup& g, const std::vector<NodeRecord>& nodes) {
   LoadedGroup out;
@@ -145,7 +135,7 @@ Status ReplicaCountReconciler::Step(OperationRecord& op, const std::atomic<bool>
                                 c.plan.retain_primary + " is now a standalone cache cluster";
         if (auto st = deps_.store->CompleteRetainPrimary(op, c.plan.retain_primary, msg); !st)
           return st;
-        Logger("ops")->info("{} {}", OpTag(op), msg);
+        Logger("ops")->info("{} {}", OperationTag(op), msg);
         return {};
       }
       return Complete(op, c);
@@ -157,88 +147,50 @@ Status ReplicaCountReconciler::Step(OperationRecord& op, const std::atomic<bool>
 }
 
 Status ReplicaCountReconciler::Meet(OperationRecord& op, const Context& c) {
-  const auto& nodes = c.g.view.nodes;
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.new_ids.count(n.node_id) > 0;
   };
-  const auto pairs = NewNodeMeetPairs(nodes, is_new);
-  if (auto st = MeetPairs(deps_, c.g, pairs); !st) return st;
+  if (auto st = MeetNewNodes(deps_, c.g, is_new); !st) return st;
   return Advance(op, "waiting for the new replicas to join");
 }
 
 Status ReplicaCountReconciler::AwaitMembership(OperationRecord& op, const Context& c,
                                                const std::atomic<bool>& stop) {
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  int64_t last_meet = SteadyMs();
-  std::string last_why;
-  const auto& nodes = c.g.view.nodes;
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.new_ids.count(n.node_id) > 0;
   };
-  const NodeRecord* first_old = FirstEstablishedNode(nodes, is_new);
-  while (true) {
-    auto statuses = PollStatuses(deps_, c.g);
-    auto probes = BuildProbes(c.g, statuses);
-    std::string why = CheckMembership(probes);
-    if (why.empty()) return Advance(op, "attaching the new replicas");
-    if (why != last_why) {
-      (void)deps_.store->SetOperationStep(op, "waiting for the new replicas to join: " + why);
-      last_why = why;
-    }
-    const int64_t now = SteadyMs();
-    if (now >= deadline)
-      return MakeError(Errc::kTimeout, "the new replicas did not join within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms: " + why);
-    if (now - last_meet >= kRemeetEveryMs && first_old) {
-      last_meet = now;
-      RemeetStragglers(deps_, c.g, statuses, is_new, *first_old);
-    }
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  const NodeRecord* first_old = FirstEstablishedNode(c.g.view.nodes, is_new);
+  auto on_wait = [&](const std::string& why) {
+    (void)deps_.store->SetOperationStep(op, "waiting for the new replicas to join: " + why);
+  };
+  if (auto st = AwaitClusterMembership(deps_, c.g, is_new, first_old,
+                                       "the new replicas did not join", on_wait, stop);
+      !st)
+    return st;
+  return Advance(op, "attaching the new replicas");
 }
 
 Status ReplicaCountReconciler::AwaitHealthy(OperationRecord& op, const Context& c,
                                             const std::atomic<bool>& stop) {
   const bool cme = op.topology == Topology::kClusterModeEnabled;
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  std::string last_why;
-  while (true) {
-    auto statuses = PollStatuses(deps_, c.g);
-    auto probes = BuildProbes(c.g, statuses);
-    std::string why = cme ? CheckClusterHealthy(probes, c.g.view.node_groups)
-                          : CheckReplicationHealthy(probes);
-    if (why.empty()) return Complete(op, c);
-    if (why != last_why) {
-      (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-      last_why = why;
-    }
-    if (SteadyMs() >= deadline)
-      return MakeError(Errc::kTimeout, "replicas not healthy within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms: " + why);
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  FormationWait w;
+  w.check = [&](const std::vector<NodeProbe>& probes) {
+    return cme ? CheckClusterHealthy(probes, c.g.view.node_groups)
+               : CheckReplicationHealthy(probes);
+  };
+  w.on_wait = [&](const std::string& why) {
+    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
+  };
+  w.timeout_message = [&](const std::string& why) {
+    return "replicas not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
+           " ms: " + why;
+  };
+  if (auto st = AwaitFormation(deps_, c.g, w, stop); !st) return st;
+  return Complete(op, c);
 }
 
 Status ReplicaCountReconciler::Forget(const Context& c) {
-  pb::ForgetRequest proto;
-  for (const auto& n : c.removed)
-    if (!n.cluster_node_id.empty()) proto.add_forget_cluster_node_ids(n.cluster_node_id);
-  if (proto.forget_cluster_node_ids_size() == 0) return {};
-  const auto& nodes = c.g.view.nodes;
-  ErrorCollector errors;
-  deps_.pool->ParallelFor(nodes.size(), [&](size_t i) {
-    pb::ForgetRequest req = proto;
-    req.set_node_id(nodes[i].node_id);
-    if (auto st = deps_.agents->ClusterForget(c.g.TargetOf(nodes[i]), req,
-                                              deps_.settings.agent_rpc_timeout_ms);
-        !st)
-      errors.Add(st.error());
-  });
-  return errors.Result(nodes.size(), "cluster forget");
+  return ForgetNodes(deps_, c.g, c.g.view.nodes, c.removed);
 }
 
 Status ReplicaCountReconciler::Complete(OperationRecord& op, const Context& c) {
@@ -252,7 +204,7 @@ Status ReplicaCountReconciler::Complete(OperationRecord& op, const Context& c) {
                        " the replica count of replication group " + op.group_id + " (" +
                        c.plan.Summary() + ") in " + secs + " s";
   if (auto st = deps_.store->CompleteReshard(op, comp); !st) return st;
-  Logger("ops")->info("{} {}", OpTag(op), comp.event_message);
+  Logger("ops")->info("{} {}", OperationTag(op), comp.event_message);
   return {};
 }
 

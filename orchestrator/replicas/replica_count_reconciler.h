@@ -26,15 +26,14 @@
 // No deadline, no rollback: a failing step is retried with backoff (last_error says why).
 #pragma once
 
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/operations/reconciler_context.h"
 #include "orchestrator/replicas/replica_count_validator.h"
 
 namespace cf::orchestrator {
 
-class ReplicaCountReconciler final : public OperationHandler {
+class ReplicaCountReconciler final : public Reconciler {
  public:
-  explicit ReplicaCountReconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {}
+  using Reconciler::Reconciler;
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   Status OnDeadline(OperationRecord& op) override;
 
@@ -47,7 +46,6 @@ class ReplicaCountReconciler final : public OperationHandler {
   Status Forget(const Context& c);
   Status Complete(OperationRecord& op, const Context& c);
 
-  ReconcilerDeps deps_;
 };
 
 // A copy of the group whose desired roles are the effective ones: per node group, the single

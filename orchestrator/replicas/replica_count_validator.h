@@ -1,5 +1,7 @@
 // IncreaseReplicaCount / DecreaseReplicaCount: pure validation (the request alone, then the
-// request against the group) and the plan the operation carries out. No I/O.
+// request against the group) and the plan the operation carries out (ReplicaPlan, in
+// operations/operation_payloads.h: DeleteReplicationGroup RetainPrimaryCluster writes one too).
+// No I/O.
 //
 // Rules (docs/orchestrator.md "Replica count"):
 //   * ReplicationGroupId, ApplyImmediately required (MissingParameter); ApplyImmediately=false
@@ -27,6 +29,7 @@
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
+#include "orchestrator/operations/operation_payloads.h"
 
 namespace cf::orchestrator {
 
@@ -43,27 +46,6 @@ struct ReplicaCountRequest {
   std::vector<std::string> replicas_to_remove;  // Decrease only, lowercase member ids
 };
 
-// What the operation does (also its payload JSON).
-struct ReplicaPlan {
-  bool increase = true;
-  struct NewReplica {
-    std::string node_id;
-    std::string node_group_id;
-    int member_index = 0;
-    std::optional<std::string> preferred_az;
-  };
-  std::vector<NewReplica> add;
-  std::vector<std::string> remove;                      // node ids
-  // DeleteReplicationGroup RetainPrimaryCluster: this node becomes a standalone cache cluster
-  // and the group is deleted once `remove` are stopped.
-  std::string retain_primary;
-  std::map<std::string, std::pair<int, int>> replicas;  // node group -> (before, after)
-  // "0001 1->2, 0002 1->2"
-  std::string Summary() const;
-};
-std::string ReplicaPlanToJson(const ReplicaPlan& p);
-Result<ReplicaPlan> ReplicaPlanFromJson(const std::string& json);
-
 struct ReplicaCountContext {
   GroupLimits limits;
   std::map<std::string, bool> azs;  // every AZ a registered host has -> some host up
@@ -78,11 +60,6 @@ ReplicaValidated<ReplicaCountRequest> ParseReplicaCountRequest(const api::QueryP
 ReplicaValidated<ReplicaPlan> CheckReplicaCount(const ReplicaCountRequest& req,
                                                 const GroupView& group,
                                                 const ReplicaCountContext& ctx);
-
-// The node of a node group that currently acts as primary: the one the agents report as
-// master (among nodes not listed in `ignore`), else the planned primary; nullptr when none.
-const NodeRecord* CurrentPrimary(const GroupView& g, const std::string& node_group_id,
-                                 const std::vector<std::string>& ignore = {});
 
 // Faults of these actions that faults.h does not have.
 api::ApiError NoOperationFault(const std::string& message);

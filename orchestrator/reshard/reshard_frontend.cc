@@ -7,7 +7,7 @@
 #include "orchestrator/api/form_decoder.h"
 #include "orchestrator/core/faults.h"
 #include "orchestrator/core/id_rules.h"
-#include "orchestrator/core/replication_group_xml.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/placement/fleet_placement.h"
 #include "orchestrator/placement/placement_planner.h"
 #include "orchestrator/reshard/reshard_progress.h"
@@ -20,11 +20,6 @@ namespace {
 
 using api::ApiError;
 using nlohmann::json;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
 
 std::string JoinIds(const std::vector<std::string>& ids) {
   std::string s;
@@ -69,10 +64,10 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
   const ShardConfigRequest& sr = std::get<ShardConfigRequest>(parsed);
 
   auto view = store_.GetGroup(sr.group_id);
-  if (!view) return StoreFailure(view.error());
+  if (!view) return faults::StoreFailure(view.error());
   if (!*view) return faults::ReplicationGroupNotFound(sr.group_id);
   auto hosts = store_.ListHosts();
-  if (!hosts) return StoreFailure(hosts.error());
+  if (!hosts) return faults::StoreFailure(hosts.error());
   const int64_t now = NowMs();
   ShardConfigContext ctx;
   ctx.limits = config_.limits;
@@ -94,21 +89,11 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
     ng.status = "creating";
     r.new_node_groups.push_back(ng);
     for (int m = 0; m <= in.replicas_per_node_group; ++m) {
-      NodeRecord n;
-      n.node_id = CmeMemberId(g.group.id, spec.node_group_id, m + 1);
-      n.group_id = g.group.id;
-      n.node_group_id = spec.node_group_id;
-      n.member_index = m + 1;
-      n.desired_role = m == 0 ? NodeRole::kPrimary : NodeRole::kReplica;
-      n.status = "creating";
-      n.create_time_ms = now;
+      // The shard index counts past the old node groups (rotates placement ties past them).
+      auto [n, p] = MakeNewMember(g.group.id, spec.node_group_id,
+                                  CmeMemberId(g.group.id, spec.node_group_id, m + 1), m,
+                                  static_cast<int>(g.node_groups.size() + s), true, now);
       r.new_nodes.push_back(n);
-      PlacementRequest p;
-      p.node_id = n.node_id;
-      p.shard = static_cast<int>(g.node_groups.size() + s);  // rotates ties past the old shards
-      p.member = m;
-      p.role = n.desired_role;
-      p.cluster_mode = true;
       if (static_cast<size_t>(m) < spec.preferred_azs.size())
         p.preferred_az = spec.preferred_azs[m];
       placement.push_back(std::move(p));
@@ -137,31 +122,8 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
     return PlaceOnFleet(snap, placement, version, down_after, nodes);
   };
   auto begun = store_.BeginReshard(std::move(r), place);
-  if (!begun) {
-    const Error& e = begun.error();
-    switch (e.code) {
-      case Errc::kNotFound:
-        return faults::ReplicationGroupNotFound(sr.group_id);
-      case Errc::kFailedPrecondition:
-        return faults::InvalidReplicationGroupState(e.message);
-      case Errc::kInvalidArgument:
-        return api::InvalidParameterValue(e.message);
-      case Errc::kResourceExhausted:
-        return faults::InsufficientCacheClusterCapacity(e.message);
-      default:
-        return StoreFailure(e);
-    }
-  }
-  RenderContext rctx;
-  rctx.region = config_.region;
-  rctx.account_id = config_.account_id;
-  if (auto hs = store_.ListHosts(); hs) {
-    for (auto& h : *hs) {
-      if (!HostIsUp(h, NowMs(), config_.host_down_after_ms)) h.state = HostState::kDown;
-      rctx.hosts[h.host_id] = std::move(h);
-    }
-  }
-  RenderReplicationGroup(begun->first, rctx, result.append_child("ReplicationGroup"));
+  if (!begun) return faults::GroupChangeFault(begun.error(), sr.group_id);
+  RenderGroupResult(store_, config_, begun->first, result);
   Logger("api")->info(
       "[{}] reshard accepted: {} -> {} node groups{}", sr.group_id, in.from_count, in.to_count,
       out ? " (adding " + JoinIds(added) + ")" : " (removing " + JoinIds(in.remove) + ")");

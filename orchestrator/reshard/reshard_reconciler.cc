@@ -20,34 +20,11 @@
 #include "orchestrator/store/store.h"
 
 namespace cf::orchestrator {
-namespace {
 
-constexpr int64_t kRemeetEveryMs = 1000;
-constexpr int64_t kReportEveryMs = 100;
-constexpr int64_t kQuietLogEveryMs = 10000;
-
-// How many source node groups move slots at the same time (CACHEFLEET_RESHARD_MAX_PARALLEL_SOURCES,
-// 0 or unset = all of them). On a small host every parallel source adds a busy redis-server
-// main thread (and its agent) competing for the same cores as the clients.
-size_t MaxParallelSources() {
-  const char* v = std::getenv("CACHEFLEET_RESHARD_MAX_PARALLEL_SOURCES");
-  if (!v || !*v) return 0;
-  return static_cast<size_t>(std::strtoul(v, nullptr, 10));
-}
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
+namespace reshard_detail {
 
 std::string OpTag(const OperationRecord& op) {
   return "[" + op.group_id + "/reshard#" + std::to_string(op.id) + "]";
-}
-
-std::string JoinIds(const std::vector<std::string>& ids) {
-  std::string s;
-  for (const auto& id : ids) s += (s.empty() ? "" : ",") + id;
-  return s;
 }
 
 std::string Bytes(uint64_t b) {
@@ -69,28 +46,22 @@ std::string Fixed(double v, int decimals) {
   return buf;
 }
 
-// Jittered exponential backoff in [base/2, base].
-int64_t Backoff(const OperationSettings& s, int failures) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  int64_t base = s.retry_initial_backoff_ms;
-  for (int i = 1; i < failures && base < s.retry_max_backoff_ms; ++i) base *= 2;
-  base = std::min(base, s.retry_max_backoff_ms);
-  std::uniform_int_distribution<int64_t> d(base / 2, base);
-  return std::max<int64_t>(1, d(rng));
-}
-
 SlotRanges FromPb(const google::protobuf::RepeatedPtrField<pb::SlotRange>& ranges) {
   SlotRanges out;
   for (const auto& r : ranges) out.push_back(SlotRange{r.start(), r.end()});
   return NormalizeSlotRanges(out);
 }
 
-void ToPb(const SlotRanges& ranges, google::protobuf::RepeatedPtrField<pb::SlotRange>* out) {
-  for (const auto& r : NormalizeSlotRanges(ranges)) {
-    auto* p = out->Add();
-    p->set_start(r.start);
-    p->set_end(r.end);
-  }
+}  // namespace reshard_detail
+
+using namespace reshard_detail;
+
+namespace {
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string s;
+  for (const auto& id : ids) s += (s.empty() ? "" : ",") + id;
+  return s;
 }
 
 // A LoadedGroup restricted to some nodes (and node groups).
@@ -107,55 +78,6 @@ LoadedGroup Restrict(const LoadedGroup& g, const std::vector<NodeRecord>& nodes,
 }
 
 }  // namespace
-
-struct ReshardReconciler::Context {
-  LoadedGroup g;
-  ReshardInputs in;
-  std::set<std::string> added;
-  std::set<std::string> removed;
-  std::vector<NodeRecord> new_nodes;
-  std::vector<NodeRecord> removed_nodes;
-  std::vector<NodeRecord> remaining_nodes;  // everything but the removed nodes
-  bool scale_out() const { return !added.empty(); }
-};
-
-struct ReshardReconciler::MoveState {
-  std::mutex mu;
-  std::vector<SlotMoveRecord> moves;   // guarded by mu
-  std::vector<int64_t> last_write_ms;  // guarded by mu; per move (steady)
-  std::vector<bool> dirty;             // guarded by mu; figures newer than the store's
-  OperationRecord ident;               // id + attempt for the store's compare-and-set (const)
-  std::vector<int64_t> last_event_ms;  // guarded by mu; per move (steady)
-  std::optional<Error> abort_error;    // guarded by mu
-  std::atomic<bool> aborted{false};    // a newer attempt owns the operation: stop everything
-  std::mutex op_mu;                    // serialises store calls that update `op`
-  RateWindow rate{5000};               // reporter thread only
-  int64_t last_log_ms = 0;             // reporter thread only
-  int64_t last_logged_milli = -1;      // reporter thread only
-  int64_t last_logged_keys = -1;       // reporter thread only
-
-  void Abort(const Error& e) {
-    std::lock_guard lk(mu);
-    AbortLocked(e);
-  }
-  void AbortLocked(const Error& e) {
-    if (!abort_error) abort_error = e;
-    aborted = true;
-  }
-  // Writes move i's figures (mu held, so writes of one move are ordered). False when the
-  // write failed; a stale attempt also aborts every move.
-  bool FlushLocked(Store& store, size_t i) {
-    if (auto s = ReshardStoreOf(store).RecordSlotMoveProgress(ident, moves[i]); !s) {
-      if (s.error().code == Errc::kFailedPrecondition) AbortLocked(s.error());
-      Logger("reshard")->warn("[{}/reshard#{}] move {}: cannot persist progress: {}",
-                              ident.group_id, ident.id, moves[i].move_id, s.error().message);
-      return false;
-    }
-    dirty[i] = false;
-    last_write_ms[i] = SteadyMs();
-    return true;
-  }
-};
 
 Status ReshardReconciler::Advance(OperationRecord& op, const std::string& step) {
   OpState next = NextState(op.kind, op.topology, op.state);
@@ -229,48 +151,28 @@ Status ReshardReconciler::LaunchNewNodes(OperationRecord& op, const Context& c) 
 
 Status ReshardReconciler::MeetNewNodes(OperationRecord& op, const Context& c) {
   // Launch recorded the cluster ids; reload so that the MEETs below name live nodes.
-  const auto& nodes = c.g.view.nodes;
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.added.count(n.node_group_id) > 0;
   };
-  const auto pairs = NewNodeMeetPairs(nodes, is_new);
-  if (auto st = MeetPairs(deps_, c.g, pairs); !st) return st;
+  if (auto st = orchestrator::MeetNewNodes(deps_, c.g, is_new); !st) return st;
   return Advance(op, "waiting for the new nodes to join");
 }
 
 Status ReshardReconciler::AwaitMembership(OperationRecord& op, const Context& c,
                                           const std::atomic<bool>& stop) {
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  int64_t last_meet = SteadyMs();
-  std::string last_why;
-  const auto& nodes = c.g.view.nodes;
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.added.count(n.node_group_id) > 0;
   };
-  const NodeRecord* first_old = FirstEstablishedNode(nodes, is_new);
-  while (true) {
-    auto statuses = PollStatuses(deps_, c.g);
-    auto probes = BuildProbes(c.g, statuses);
-    std::string why = CheckMembership(probes);
-    if (why.empty()) return Advance(op, "attaching the new replicas");
-    if (why != last_why) {
-      Logger("reshard")->debug("{} waiting for the new nodes to join: {}", OpTag(op), why);
-      (void)deps_.store->SetOperationStep(op, "waiting for the new nodes to join: " + why);
-      last_why = why;
-    }
-    const int64_t now = SteadyMs();
-    if (now >= deadline)
-      return MakeError(Errc::kTimeout, "the new nodes did not join within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms: " + why);
-    if (now - last_meet >= kRemeetEveryMs && first_old) {
-      // Self-healing: new nodes that still miss peers meet an old node again (idempotent).
-      last_meet = now;
-      RemeetStragglers(deps_, c.g, statuses, is_new, *first_old);
-    }
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  const NodeRecord* first_old = FirstEstablishedNode(c.g.view.nodes, is_new);
+  auto on_wait = [&](const std::string& why) {
+    Logger("reshard")->debug("{} waiting for the new nodes to join: {}", OpTag(op), why);
+    (void)deps_.store->SetOperationStep(op, "waiting for the new nodes to join: " + why);
+  };
+  if (auto st = AwaitClusterMembership(deps_, c.g, is_new, first_old,
+                                       "the new nodes did not join", on_wait, stop);
+      !st)
+    return st;
+  return Advance(op, "attaching the new replicas");
 }
 
 Status ReshardReconciler::ReplicateNewNodes(OperationRecord& op, const Context& c,
@@ -399,429 +301,32 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
   return {};
 }
 
-// ---- move-slots -----------------------------------------------------------------------------
-
-Status ReshardReconciler::RunMoves(OperationRecord& op, const Context& c,
-                                   const std::atomic<bool>& stop) {
-  auto moves = ReshardStoreOf(*deps_.store).ListSlotMoves(op.id);
-  if (!moves) return moves.error();
-  MoveState st;
-  st.moves = std::move(*moves);
-  st.last_write_ms.assign(st.moves.size(), 0);
-  st.dirty.assign(st.moves.size(), false);
-  st.ident.id = op.id;
-  st.ident.attempt = op.attempt;
-  st.ident.group_id = op.group_id;
-  st.ident.state = op.state;
-  st.last_event_ms.assign(st.moves.size(), 0);
-  std::map<std::string, std::vector<size_t>> by_source;
-  for (size_t i = 0; i < st.moves.size(); ++i)
-    if (st.moves[i].status != SlotMoveStatus::kDone)
-      by_source[st.moves[i].from_node_group].push_back(i);
-
-  if (!by_source.empty()) {
-    Logger("reshard")->info(
-        "{} moving slots: {} move(s) left from {} source node group(s)", OpTag(op),
-        [&] {
-          size_t n = 0;
-          for (auto& [s, v] : by_source) n += v.size();
-          return n;
-        }(),
-        by_source.size());
-    std::atomic<size_t> running{by_source.size()};
-    // At most MaxParallelSources() sources move at once (the others wait their turn).
-    std::mutex slots_mu;
-    std::condition_variable slots_cv;
-    size_t free_slots = MaxParallelSources();
-    if (free_slots == 0) free_slots = by_source.size();
-    std::vector<std::thread> threads;
-    for (auto& [source, indexes] : by_source) {
-      threads.emplace_back([&, idx = indexes] {
-        bool acquired = false;
-        {
-          std::unique_lock lk(slots_mu);
-          while (free_slots == 0 && !stop && !st.aborted)
-            slots_cv.wait_for(lk, std::chrono::milliseconds(kReportEveryMs));
-          if (free_slots > 0) {
-            --free_slots;
-            acquired = true;
-          }
-        }
-        if (acquired) {
-          RunSourceMoves(op, c, st, idx, stop);
-          {
-            std::lock_guard lk(slots_mu);
-            ++free_slots;
-          }
-          slots_cv.notify_all();
-        }
-        running--;
-      });
-    }
-    while (running > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(kReportEveryMs));
-      Report(op, st, false);
-    }
-    for (auto& t : threads) t.join();
-  }
-  Report(op, st, true);
-  if (stop) return MakeError(Errc::kUnavailable, "stopping");
-  if (st.aborted) {
-    std::lock_guard lk(st.mu);
-    return st.abort_error ? *st.abort_error : MakeError(Errc::kFailedPrecondition, "moves aborted");
-  }
-  ReshardFigures f;
-  {
-    std::lock_guard lk(st.mu);
-    f = SumMoves(st.moves);
-  }
-  if (!f.all_done())
-    return MakeError(Errc::kUnavailable,
-                     std::to_string(f.moves - f.moves_done) + " slot moves are not done yet");
-  return Advance(op, "moved " + std::to_string(f.slots_done) + " slots and " +
-                         std::to_string(f.keys_moved) + " keys; waiting for the cluster to agree");
-}
-
-void ReshardReconciler::RunSourceMoves(OperationRecord& op, const Context& c, MoveState& st,
-                                       std::vector<size_t> move_indexes,
-                                       const std::atomic<bool>& stop) {
-  for (size_t i : move_indexes) {
-    if (stop || st.aborted) return;
-    RunOneMove(op, c, st, i, stop);
-  }
-}
-
-void ReshardReconciler::RunOneMove(OperationRecord& op, const Context& c, MoveState& st,
-                                   size_t index, const std::atomic<bool>& stop) {
-  auto log = Logger("reshard");
-  const OperationRecord& ident = st.ident;
-  std::string move_id, from, to;
-  SlotRanges planned;
-  {
-    std::lock_guard lk(st.mu);
-    move_id = st.moves[index].move_id;
-    from = st.moves[index].from_node_group;
-    to = st.moves[index].to_node_group;
-    planned = st.moves[index].slots;
-  }
-  auto cancelled = [&] { return stop.load() || st.aborted.load(); };
-
-  int failures = 0;
-  while (!cancelled()) {
-    std::string error;
-    int64_t attempt = 0;
-    do {
-      // 1. Who is who now. Reloaded on every attempt: an agent that restarted re-registers
-      // with a new endpoint, and the observed roles may have changed.
-      auto fresh = LoadGroup(*deps_.store, op.group_id);
-      if (!fresh) {
-        error = fresh.error().message;
-        break;
-      }
-      const LoadedGroup& g = *fresh;
-      const auto& nodes = g.view.nodes;
-      auto statuses = PollStatuses(deps_, g);
-      auto master_of = [&](const std::string& ng) -> std::optional<size_t> {
-        std::optional<size_t> any;
-        for (size_t i = 0; i < nodes.size(); ++i) {
-          if (nodes[i].node_group_id != ng || !statuses[i] || statuses[i]->role() != "master")
-            continue;
-          if (statuses[i]->slots_size() > 0) return i;
-          if (!any) any = i;
-        }
-        return any;
-      };
-      // "node group 0001 has no reachable primary (rs-0001-001: no answer, rs-0001-002: slave)"
-      auto no_primary = [&](const std::string& ng) {
-        std::string why;
-        for (size_t i = 0; i < nodes.size(); ++i) {
-          if (nodes[i].node_group_id != ng) continue;
-          why += (why.empty() ? "" : ", ") + nodes[i].node_id + ": " +
-                 (statuses[i] ? (statuses[i]->role().empty() ? "no role" : statuses[i]->role())
-                              : "no answer from " + nodes[i].host_id);
-        }
-        return "node group " + ng + " has no reachable primary (" + why + ")";
-      };
-      auto target_i = master_of(to);
-      if (!target_i) {
-        error = no_primary(to);
-        break;
-      }
-      const pb::NodeStatus& target = *statuses[*target_i];
-      // 2. What is left.
-      SlotRanges done_slots;
-      {
-        std::lock_guard lk(st.mu);
-        done_slots = st.moves[index].slots_done;
-      }
-      SlotRanges owned_by_target = FromPb(target.slots());
-      SlotRanges left = SubtractSlots(SubtractSlots(planned, done_slots), owned_by_target);
-      if (left.empty()) {
-        // Everything is on the target already (moved by an attempt whose last messages were
-        // lost, or by the agent before a crash): done without a call.
-        bool ok = false;
-        {
-          std::lock_guard lk(st.mu);
-          st.moves[index].slots_done = planned;
-          st.moves[index].status = SlotMoveStatus::kDone;
-          st.moves[index].finished_ms = NowMs();
-          ok = st.FlushLocked(*deps_.store, index);
-        }
-        if (ok) {
-          log->info("{} move {} done: the target owns every slot", OpTag(op), move_id);
-          return;
-        }
-        error = "cannot record the move as done";
-        break;
-      }
-      std::optional<size_t> source_i = master_of(from);
-      if (!source_i) {
-        // The source may have become a replica after giving away its last slot; the mover
-        // finishes open slots from there (it tolerates SETSLOT errors on a replica).
-        for (size_t i = 0; i < nodes.size(); ++i)
-          if (nodes[i].node_group_id == from && statuses[i] &&
-              nodes[i].desired_role == NodeRole::kPrimary)
-            source_i = i;
-      }
-      if (!source_i) {
-        error = no_primary(from);
-        break;
-      }
-      const NodeRecord& source = nodes[*source_i];
-      // 3. A new attempt.
-      auto a = ReshardStoreOf(*deps_.store).StartSlotMoveAttempt(ident, move_id);
-      if (!a) {
-        if (a.error().code == Errc::kFailedPrecondition) st.Abort(a.error());
-        error = a.error().message;
-        break;
-      }
-      attempt = *a;
-      uint64_t base_keys = 0, base_bytes = 0;
-      {
-        std::lock_guard lk(st.mu);
-        auto& m = st.moves[index];
-        m.attempt = attempt;
-        m.status = SlotMoveStatus::kRunning;
-        if (m.started_ms == 0) m.started_ms = NowMs();
-        base_keys = m.keys_moved;
-        base_bytes = m.bytes_moved;
-      }
-      pb::MoveSlotsRequest req;
-      req.set_move_id(move_id);
-      req.set_attempt(static_cast<uint64_t>(attempt));
-      req.set_source_node_id(source.node_id);
-      auto* tgt = req.mutable_target();
-      tgt->set_cluster_node_id(target.cluster_node_id());
-      const HostRecord* th = g.HostOf(nodes[*target_i]);
-      tgt->set_ip(th ? th->address : "");
-      tgt->set_port(nodes[*target_i].port);
-      ToPb(left, req.mutable_slots());
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        if (i == *source_i || i == *target_i || !statuses[i] || statuses[i]->role() != "master")
-          continue;
-        auto* o = req.add_other_primaries();
-        o->set_cluster_node_id(statuses[i]->cluster_node_id());
-        const HostRecord* h = g.HostOf(nodes[i]);
-        o->set_ip(h ? h->address : "");
-        o->set_port(nodes[i].port);
-      }
-      log->info("{} move {} attempt {}: {} slots from {} ({}) to {} ({})", OpTag(op), move_id,
-                attempt, CountSlots(left), source.node_id, from, nodes[*target_i].node_id, to);
-      // 4. Stream.
-      uint32_t agent_retries = 0;
-      auto on_progress = [&](const pb::MoveSlotsProgress& msg) -> bool {
-        if (msg.move_id() != move_id || static_cast<int64_t>(msg.attempt()) != attempt)
-          return true;  // a reply of an older attempt: ignored
-        bool ok = true;
-        {
-          std::lock_guard lk(st.mu);
-          auto& m = st.moves[index];
-          SlotRanges d = m.slots_done;
-          auto add = FromPb(msg.completed());
-          d.insert(d.end(), add.begin(), add.end());
-          m.slots_done = NormalizeSlotRanges(d);
-          m.keys_moved = base_keys + msg.keys_moved();
-          m.bytes_moved = base_bytes + msg.bytes_moved();
-          if (msg.keys_total() > 0 || m.keys_total < 0)
-            m.keys_total = static_cast<int64_t>(base_keys + msg.keys_total());
-          if (msg.done()) {
-            m.status = SlotMoveStatus::kDone;
-            m.slots_done = m.slots;
-            m.finished_ms = NowMs();
-          }
-          st.dirty[index] = true;
-          if (msg.done() ||
-              SteadyMs() - st.last_write_ms[index] >= deps_.settings.move_progress_write_ms)
-            ok = st.FlushLocked(*deps_.store, index);
-        }
-        if (msg.retries() > agent_retries) {
-          agent_retries = msg.retries();
-          log->warn("{} move {} attempt {}: the agent retried ({} so far): {}", OpTag(op), move_id,
-                    attempt, msg.retries(), msg.last_error());
-        }
-        return ok || !st.aborted;
-      };
-      MoveStreamLimits limits;
-      limits.deadline_ms = deps_.settings.move_deadline_ms;
-      limits.stall_timeout_ms = deps_.settings.move_stall_timeout_ms;
-      auto r = deps_.agents->MoveSlots(g.TargetOf(source), req, limits, on_progress, cancelled);
-      if (cancelled()) return;
-      bool done = false;
-      {
-        std::lock_guard lk(st.mu);
-        done = st.moves[index].status == SlotMoveStatus::kDone;
-      }
-      if (r && done) {
-        log->info("{} move {} done (attempt {})", OpTag(op), move_id, attempt);
-        return;
-      }
-      error = r ? "the MoveSlots stream ended before the move was done" : r.error().message;
-    } while (false);
-
-    if (cancelled()) return;
-    // 5. Retry with backoff.
-    ++failures;
-    const int64_t delay = Backoff(deps_.settings, failures);
-    std::string event;
-    {
-      std::lock_guard lk(st.mu);
-      auto& m = st.moves[index];
-      m.retries++;
-      m.last_error = error;
-      if (m.status != SlotMoveStatus::kDone) m.status = SlotMoveStatus::kRetrying;
-      const int64_t now = SteadyMs();
-      if (st.last_event_ms[index] == 0 ||
-          now - st.last_event_ms[index] >= deps_.settings.move_error_event_interval_ms) {
-        st.last_event_ms[index] = now;
-        event =
-            "Slot move " + from + " -> " + to + " failed (" +
-            (attempt > 0 ? "attempt " + std::to_string(attempt) : std::string("before a call")) +
-            ", " + std::to_string(m.retries) + " retries so far): " + error + "; retrying";
-      }
-    }
-    if (attempt > 0) {
-      std::lock_guard lk(st.op_mu);
-      if (auto s =
-              ReshardStoreOf(*deps_.store).RecordSlotMoveError(op, move_id, attempt, error, event);
-          !s) {
-        if (s.error().code == Errc::kFailedPrecondition) {
-          st.Abort(s.error());
-          return;
-        }
-      }
-    } else {
-      std::lock_guard lk(st.op_mu);
-      (void)deps_.store->RecordOperationError(op, error);
-      if (!event.empty())
-        (void)deps_.store->AddEvent(op.group_id, "replication-group", event, NowMs());
-    }
-    log->warn("{} move {} {} failed (retry in {} ms): {}", OpTag(op), move_id,
-              attempt > 0 ? "attempt " + std::to_string(attempt) : std::string("preparation"),
-              delay, error);
-    if (!SleepFor(delay, stop)) return;
-  }
-}
-
-void ReshardReconciler::Report(OperationRecord& op, MoveState& st, bool force_log) {
-  ReshardFigures f;
-  const int64_t now = SteadyMs();
-  int running = 0, retrying = 0;
-  {
-    std::lock_guard lk(st.mu);
-    for (const auto& m : st.moves) {
-      running += m.status == SlotMoveStatus::kRunning ? 1 : 0;
-      retrying += m.status == SlotMoveStatus::kRetrying ? 1 : 0;
-    }
-    // A stream that went quiet (a long slot, a pause) still gets its last figures stored.
-    for (size_t i = 0; i < st.moves.size(); ++i)
-      if (st.dirty[i] &&
-          (force_log || now - st.last_write_ms[i] >= deps_.settings.move_progress_write_ms))
-        (void)st.FlushLocked(*deps_.store, i);
-    f = SumMoves(st.moves);
-  }
-  st.rate.Add(now, static_cast<double>(f.keys_moved), WorkDone(f));
-  const double kps = st.rate.KeysPerSecond();
-  const auto eta = EtaSeconds(f, st.rate.UnitsPerSecond());
-  {
-    std::lock_guard lk(st.op_mu);
-    const double shown = ShownProgress(op.progress_milli / 1000.0, f);
-    const int64_t milli = ToMilli(shown);
-    if (milli > op.progress_milli) {
-      if (auto s = ReshardStoreOf(*deps_.store).RaiseReshardProgress(op, milli); !s) {
-        if (s.error().code == Errc::kFailedPrecondition) st.Abort(s.error());
-      }
-    }
-  }
-  if (board_) board_->Publish(op.id, ReshardLiveBoard::Live{kps, eta, NowMs()});
-  if (!force_log && now - st.last_log_ms < deps_.settings.progress_log_interval_ms) return;
-  // Nothing new (a stalled or retrying move): one line every kQuietLogEveryMs is enough.
-  const bool unchanged = st.last_logged_milli == op.progress_milli &&
-                         st.last_logged_keys == static_cast<int64_t>(f.keys_moved);
-  if (unchanged && (force_log || now - st.last_log_ms < kQuietLogEveryMs)) return;
-  st.last_log_ms = now;
-  st.last_logged_milli = op.progress_milli;
-  st.last_logged_keys = static_cast<int64_t>(f.keys_moved);
-  const std::string text =
-      Fixed(op.progress_milli / 1000.0, 1) + "%: slots " + std::to_string(f.slots_done) + "/" +
-      std::to_string(f.slots_planned) + ", keys " + std::to_string(f.keys_moved) + "/" +
-      std::to_string(f.keys_total) + ", " + Bytes(f.bytes_moved) + ", " + Fixed(kps, 0) +
-      " keys/s, eta " + (eta ? Fixed(*eta, 1) + " s" : std::string("?"));
-  Logger("reshard")->info("{} {}", OpTag(op), text);
-  std::lock_guard lk(st.op_mu);
-  // The step says what runs; the figures live in the moves (they would be stale here).
-  (void)deps_.store->SetOperationStep(
-      op, "moving slots: " + std::to_string(f.moves_done) + " of " + std::to_string(f.moves) +
-              " moves done, " + std::to_string(running) + " running" +
-              (retrying ? ", " + std::to_string(retrying) + " retrying" : std::string()));
-}
-
 // ---- await-healthy --------------------------------------------------------------------------
 
 Status ReshardReconciler::AwaitHealthy(OperationRecord& op, const Context& c,
                                        const std::atomic<bool>& stop) {
   const LoadedGroup rem = Restrict(c.g, c.remaining_nodes, c.removed);
-  const int64_t deadline = SteadyMs() + deps_.settings.step_wait_timeout_ms;
-  std::string last_why;
-  while (true) {
-    auto statuses = PollStatuses(deps_, rem);
-    auto probes = BuildProbes(rem, statuses);
-    std::string why = CheckClusterHealthy(probes, rem.view.node_groups);
-    if (why.empty()) {
-      if (c.scale_out()) return Complete(op, c);
-      return Advance(op, "forgetting the removed nodes");
-    }
-    if (why != last_why) {
-      Logger("reshard")->debug("{} waiting: {}", OpTag(op), why);
-      (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-      last_why = why;
-    }
-    if (SteadyMs() >= deadline)
-      return MakeError(Errc::kTimeout, "group not healthy within " +
-                                           std::to_string(deps_.settings.step_wait_timeout_ms) +
-                                           " ms after the moves: " + why);
-    if (!SleepFor(deps_.settings.poll_interval_ms, stop))
-      return MakeError(Errc::kUnavailable, "stopping");
-  }
+  FormationWait w;
+  w.check = [&](const std::vector<NodeProbe>& probes) {
+    return CheckClusterHealthy(probes, rem.view.node_groups);
+  };
+  w.on_wait = [&](const std::string& why) {
+    Logger("reshard")->debug("{} waiting: {}", OpTag(op), why);
+    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
+  };
+  w.timeout_message = [&](const std::string& why) {
+    return "group not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
+           " ms after the moves: " + why;
+  };
+  if (auto st = AwaitFormation(deps_, rem, w, stop); !st) return st;
+  if (c.scale_out()) return Complete(op, c);
+  return Advance(op, "forgetting the removed nodes");
 }
 
 // ---- scale-in: forget, stop -----------------------------------------------------------------
 
 Status ReshardReconciler::ForgetEverywhere(const Context& c) {
-  pb::ForgetRequest proto;
-  for (const auto& n : c.removed_nodes)
-    if (!n.cluster_node_id.empty()) proto.add_forget_cluster_node_ids(n.cluster_node_id);
-  if (proto.forget_cluster_node_ids_size() == 0) return {};
-  const auto& nodes = c.remaining_nodes;
-  ErrorCollector errors;
-  deps_.pool->ParallelFor(nodes.size(), [&](size_t i) {
-    pb::ForgetRequest req = proto;
-    req.set_node_id(nodes[i].node_id);
-    if (auto st = deps_.agents->ClusterForget(c.g.TargetOf(nodes[i]), req,
-                                              deps_.settings.agent_rpc_timeout_ms);
-        !st)
-      errors.Add(st.error());
-  });
-  return errors.Result(nodes.size(), "cluster forget");
+  return ForgetNodes(deps_, c.g, c.remaining_nodes, c.removed_nodes);
 }
 
 Status ReshardReconciler::ForgetRemoved(OperationRecord& op, const Context& c) {

@@ -67,18 +67,23 @@
 // (mutex). No cancel: the point of no return is the first SETSLOT NODE of move-slots.
 #pragma once
 
-#include "orchestrator/operations/operation_runner.h"
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "orchestrator/operations/reconciler_context.h"
 #include "orchestrator/reshard/reshard_progress.h"
 #include "orchestrator/reshard/reshard_types.h"
 
 namespace cf::orchestrator {
 
-class ReshardReconciler final : public OperationHandler {
+class ReshardReconciler final : public Reconciler {
  public:
   // board may be nullptr (no live rate published).
   ReshardReconciler(ReconcilerDeps deps, ReshardLiveBoard* board)
-      : deps_(std::move(deps)), board_(board) {}
+      : Reconciler(std::move(deps)), board_(board) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   // Reshards have no deadline; if one was set anyway, keep going.
   Status OnDeadline(OperationRecord& op) override;
@@ -96,9 +101,29 @@ class ReshardReconciler final : public OperationHandler {
   Status RunMoves(OperationRecord& op, const Context& c, const std::atomic<bool>& stop);
   void RunSourceMoves(OperationRecord& op, const Context& c, MoveState& st,
                       std::vector<size_t> move_indexes, const std::atomic<bool>& stop);
-  // One move until done, stopped or aborted (stale attempt).
+  // One move until done, stopped or aborted (stale attempt): attempts with backoff between
+  // them (reshard_moves.cc).
   void RunOneMove(OperationRecord& op, const Context& c, MoveState& st, size_t index,
                   const std::atomic<bool>& stop);
+  struct MoveEnds;  // who is who for one attempt of a move, and what is left of it
+  // Who is who now (reloaded: an agent that restarted re-registers with a new endpoint) and
+  // what is left of the move; no source when nothing is left. nullopt (and `error`) when an
+  // end has no reachable primary or the group cannot be loaded.
+  std::optional<MoveEnds> FindMoveEnds(const OperationRecord& op, MoveState& st, size_t index,
+                                       const SlotMoveRecord& plan, std::string& error);
+  // One attempt: the ends, a new attempt number, the MoveSlots stream. True when the move is
+  // done or the reshard stops; else `error` says why (`attempt` 0: no call was made).
+  bool AttemptMove(OperationRecord& op, MoveState& st, size_t index, const SlotMoveRecord& plan,
+                   const std::atomic<bool>& stop, int64_t& attempt, std::string& error);
+  // The MoveSlots stream of one attempt; its progress messages update and persist the move
+  // (replies of older attempts are ignored). True when done or stopped.
+  bool StreamMove(OperationRecord& op, MoveState& st, size_t index, const MoveEnds& ends,
+                  const pb::MoveSlotsRequest& req, uint64_t base_keys, uint64_t base_bytes,
+                  const std::atomic<bool>& stop, std::string& error);
+  // A failed attempt: retries and last_error on the move, a rate-limited event, the store.
+  // False when a newer attempt owns the operation (stop).
+  bool RecordMoveFailure(OperationRecord& op, MoveState& st, size_t index,
+                         const SlotMoveRecord& plan, int64_t attempt, const std::string& error);
   void Report(OperationRecord& op, MoveState& st, bool force_log);
   Status AwaitHealthy(OperationRecord& op, const Context& c, const std::atomic<bool>& stop);
   Status ForgetRemoved(OperationRecord& op, const Context& c);
@@ -106,8 +131,33 @@ class ReshardReconciler final : public OperationHandler {
   Status StopRemoved(OperationRecord& op, const Context& c, const std::atomic<bool>& stop);
   Status Complete(OperationRecord& op, const Context& c);
 
-  ReconcilerDeps deps_;
   ReshardLiveBoard* board_;
 };
+
+// ---- internal to the reconciler's two files (reshard_reconciler.cc, reshard_moves.cc) ---------
+// The per-Step context and the small helpers both use. Not for other folders.
+
+struct ReshardReconciler::Context {
+  LoadedGroup g;
+  ReshardInputs in;
+  std::set<std::string> added;
+  std::set<std::string> removed;
+  std::vector<NodeRecord> new_nodes;
+  std::vector<NodeRecord> removed_nodes;
+  std::vector<NodeRecord> remaining_nodes;  // everything but the removed nodes
+  bool scale_out() const { return !added.empty(); }
+};
+
+namespace reshard_detail {
+
+// "[<group>/reshard#<id>]", the entity every log line of the operation starts with.
+std::string OpTag(const OperationRecord& op);
+// "1.5 MB"
+std::string Bytes(uint64_t b);
+// v with `decimals` decimals.
+std::string Fixed(double v, int decimals);
+SlotRanges FromPb(const google::protobuf::RepeatedPtrField<pb::SlotRange>& ranges);
+
+}  // namespace reshard_detail
 
 }  // namespace cf::orchestrator

@@ -36,7 +36,7 @@
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
-#include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/core/query_params.h"
 #include "orchestrator/reshard/reshard_types.h"
 
 namespace cf::orchestrator {

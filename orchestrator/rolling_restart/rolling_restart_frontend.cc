@@ -6,9 +6,8 @@
 #include "orchestrator/api/xml_util.h"
 #include "orchestrator/core/faults.h"
 #include "orchestrator/core/query_params.h"
-#include "orchestrator/failover/failover_frontend.h"
 #include "orchestrator/groups/cache_cluster_frontend.h"
-#include "orchestrator/groups/replication_group_validator.h"
+#include "orchestrator/operations/group_result.h"
 #include "orchestrator/rolling_restart/rolling_restart_store.h"
 #include "orchestrator/rolling_restart/rolling_restart_types.h"
 #include "orchestrator/store/store.h"
@@ -17,11 +16,6 @@ namespace cf::orchestrator {
 namespace {
 
 using api::ApiError;
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
-}
 
 OperationRecord RollingRestartOp(const GroupView& v, const RollingRestartPayload& p) {
   OperationRecord op;
@@ -124,19 +118,19 @@ std::optional<ApiError> RebootFrontend::RebootCacheCluster(const api::ApiRequest
 
   // Which group holds the cluster.
   auto groups = store_.ListGroups("", 1 << 30);
-  if (!groups) return StoreFailure(groups.error());
+  if (!groups) return faults::StoreFailure(groups.error());
   std::optional<GroupView> owner;
   for (auto& g : *groups)
     for (const auto& n : g.nodes)
       if (n.node_id == id) owner = g;
   if (!owner) {
     auto standalone = store_.ListStandaloneClusters();
-    if (!standalone) return StoreFailure(standalone.error());
+    if (!standalone) return faults::StoreFailure(standalone.error());
     for (const auto& c : *standalone)
       if (c.cluster_id == id)
         return api::InvalidParameterValue("Rebooting the standalone cache cluster " + id +
                                           " is not supported by cachefleet yet.");
-    return failover_faults::CacheClusterNotFound(id);
+    return faults::CacheClusterNotFound(id);
   }
   for (const auto& nid : *node_ids)
     if (nid != "0001")
@@ -159,18 +153,18 @@ std::optional<ApiError> RebootFrontend::RebootCacheCluster(const api::ApiRequest
         for (const auto& n : g.nodes)
           if (n.node_id == id) node = &n;
         if (!node) {
-          refused = failover_faults::CacheClusterNotFound(id);
+          refused = faults::CacheClusterNotFound(id);
           return MakeError(Errc::kNotFound, "gone");
         }
         if (g.group.status != GroupStatus::kAvailable) {
-          refused = failover_faults::InvalidCacheClusterState(
+          refused = faults::InvalidCacheClusterState(
               "Cache cluster " + id + " is not in available state (its replication group " +
               g.group.id + " is " + GroupStatusName(g.group.status) + ").");
           return MakeError(Errc::kFailedPrecondition, "busy");
         }
         if (node->status != "available") {
-          refused = failover_faults::InvalidCacheClusterState("Cache cluster " + id +
-                                                              " is not in available state.");
+          refused = faults::InvalidCacheClusterState("Cache cluster " + id +
+                                                     " is not in available state.");
           return MakeError(Errc::kFailedPrecondition, "busy");
         }
         return {};
@@ -179,11 +173,11 @@ std::optional<ApiError> RebootFrontend::RebootCacheCluster(const api::ApiRequest
   if (!r) {
     if (refused) return *refused;
     if (r.error().code == Errc::kFailedPrecondition)
-      return failover_faults::InvalidCacheClusterState(
+      return faults::InvalidCacheClusterState(
           "Cache cluster " + id + " is not in available state (replication group " +
           owner->group.id + " has an operation in progress).");
-    if (r.error().code == Errc::kNotFound) return failover_faults::CacheClusterNotFound(id);
-    return StoreFailure(r.error());
+    if (r.error().code == Errc::kNotFound) return faults::CacheClusterNotFound(id);
+    return faults::StoreFailure(r.error());
   }
   if (poke_) poke_(r->second);
   Logger("api")->info("[{}] RebootCacheCluster {}: rolling restart #{}", owner->group.id, id,
@@ -193,11 +187,11 @@ std::optional<ApiError> RebootFrontend::RebootCacheCluster(const api::ApiRequest
   const NodeRecord* node = nullptr;
   for (const auto& n : after.nodes)
     if (n.node_id == id) node = &n;
-  if (!node) return StoreFailure(Error{Errc::kInternal, "cache cluster vanished"});
+  if (!node) return faults::StoreFailure(Error{Errc::kInternal, "cache cluster vanished"});
   auto statuses = store_.ParameterApplyStatuses();
-  if (!statuses) return StoreFailure(statuses.error());
+  if (!statuses) return faults::StoreFailure(statuses.error());
   auto hosts = store_.ListHosts();
-  if (!hosts) return StoreFailure(hosts.error());
+  if (!hosts) return faults::StoreFailure(hosts.error());
   ClusterRenderInput in;
   in.group = &after.group;
   in.node = node;
@@ -219,7 +213,7 @@ EngineVersionCheck ValidateEngineVersion(Store& store, const OrchestratorConfig&
   const std::string raw = req.params.Get("EngineVersion").value_or("");
   auto hosts = store.ListHosts();
   if (!hosts) {
-    out.fault = StoreFailure(hosts.error());
+    out.fault = faults::StoreFailure(hosts.error());
     return out;
   }
   // The versions every host that runs one of the group's nodes reports.
@@ -311,7 +305,7 @@ void AddEngineVersionSet(ModifyGroupFrontend& frontend, Store& store,
             return faults::InvalidReplicationGroupState(r.error().message);
           if (r.error().code == Errc::kNotFound)
             return faults::ReplicationGroupNotFound(g.group.id);
-          return StoreFailure(r.error());
+          return faults::StoreFailure(r.error());
         }
         if (poke) poke(r->second);
         Logger("api")->info("[{}] EngineVersion {} -> {}: rolling restart #{}", g.group.id,

@@ -3,39 +3,14 @@
 #include <chrono>
 
 #include "common/log.h"
-#include "orchestrator/failover/failover_types.h"
+#include "orchestrator/operations/operation_payloads.h"
 #include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/operations/group_formation.h"
 #include "orchestrator/operations/node_params.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/operations/reconciler_context.h"
 
 namespace cf::orchestrator {
-namespace {
-
-std::string OpTag(const OperationRecord& op) {
-  return "[" + op.group_id + "/" + OpKindName(op.kind) + "#" + std::to_string(op.id) + "]";
-}
-
-const NodeRecord* FindNode(const GroupView& v, const std::string& id) {
-  for (const auto& n : v.nodes)
-    if (n.node_id == id) return &n;
-  return nullptr;
-}
-
-EventToWrite GroupEvent(const std::string& group, std::string msg) {
-  return {group, "replication-group", std::move(msg)};
-}
-EventToWrite NodeEvent(const std::string& node, std::string msg) {
-  return {node, "cache-cluster", std::move(msg)};
-}
-
-int64_t SteadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 void RollingRestartReconciler::Observe(const NodeRecord& n, const pb::NodeStatus& s) {
   (void)deps_.store->RecordObservations(n.host_id, {{n.node_id, ToObserved(s, NowMs())}});
 }
@@ -108,7 +83,7 @@ Status RollingRestartReconciler::Restart(OperationRecord& op, RollingRestartPayl
     FailoverChange c;
     c.node_status[n->node_id] = "rebooting";
     c.events.push_back(NodeEvent(n->node_id, CacheNodeRebootingEvent()));
-    log->info("{} restarting {} ({}{})", OpTag(op), n->node_id,
+    log->info("{} restarting {} ({}{})", OperationTag(op), n->node_id,
               a.in_place_primary ? "primary, in place" : "replica",
               p.reason == RestartReason::kEngineVersion ? ", engine " + p.engine_version : "");
     return deps_.store->UpdateOperationWithChange(op, "restarting " + n->node_id,
@@ -151,7 +126,7 @@ Status RollingRestartReconciler::Restart(OperationRecord& op, RollingRestartPayl
     }
   } else {
     log->info("{} {} was restarted before the resume (pid {} -> {}): not restarted again",
-              OpTag(op), n->node_id, prog.pid_before, status->pid());
+              OperationTag(op), n->node_id, prog.pid_before, status->pid());
   }
   prog.phase = "restarted";
   return deps_.store->UpdateOperationWithChange(op, "waiting for " + n->node_id,
@@ -262,7 +237,7 @@ Status RollingRestartReconciler::Await(OperationRecord& op, RollingRestartPayloa
   // next rolling restart when it is static, catches up).
   if (prog.generation != 0)
     c.params_applied[n->node_id] = {g.view.group.parameter_group, prog.generation};
-  Logger("ops")->info("{} {} is back ({} of {} restarted)", OpTag(op), n->node_id,
+  Logger("ops")->info("{} {} is back ({} of {} restarted)", OperationTag(op), n->node_id,
                       RestartedCount(p), p.nodes.size());
   return deps_.store->UpdateOperationWithChange(op, "restarted " + n->node_id,
                                                 RollingRestartPayloadToJson(p), c);
@@ -289,8 +264,8 @@ Status RollingRestartReconciler::SwitchOver(OperationRecord& op, RollingRestartP
       Observe(*c, *s);
       if (s->state() == pb::NODE_RUNNING && s->role() == "slave" && s->master_link_up()) {
         p.switch_to[a.node_group_id] = c->node_id;
-        log->info("{} switching node group {} over from {} to {}", OpTag(op), a.node_group_id,
-                  old->node_id, c->node_id);
+        log->info("{} switching node group {} over from {} to {}", OperationTag(op),
+                  a.node_group_id, old->node_id, c->node_id);
         return deps_.store->UpdateOperationWithChange(
             op, "switching node group " + a.node_group_id + " over to " + c->node_id,
             RollingRestartPayloadToJson(p), FailoverChange{});
@@ -311,7 +286,7 @@ Status RollingRestartReconciler::SwitchOver(OperationRecord& op, RollingRestartP
   auto r = deps_.agents->Failover(g.TargetOf(*target), req, fo_.failover_timeout_ms + rpc);
   if (!r) return r.error();
   if (r->has_status()) Observe(*target, r->status());
-  log->info("{} {} is the primary of node group {} ({}, {} ms)", OpTag(op), target->node_id,
+  log->info("{} {} is the primary of node group {} ({}, {} ms)", OperationTag(op), target->node_id,
             a.node_group_id, r->method(), r->elapsed_ms());
 
   // The other members (the old primary included) follow the new primary. Idempotent.
@@ -357,7 +332,7 @@ Status RollingRestartReconciler::Finish(OperationRecord& op, const RollingRestar
   if (p.reason == RestartReason::kEngineVersion && !p.engine_version.empty())
     c.engine_version = p.engine_version;
   c.events.push_back(GroupEvent(op.group_id, RollingRestartFinishedEvent(op.group_id, p)));
-  Logger("ops")->info("{} rolling restart finished ({} node(s))", OpTag(op), p.nodes.size());
+  Logger("ops")->info("{} rolling restart finished ({} node(s))", OperationTag(op), p.nodes.size());
   return deps_.store->TransitionWithChange(op, OpState::kSucceeded, "", c);
 }
 

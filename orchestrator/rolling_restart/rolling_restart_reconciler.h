@@ -34,18 +34,17 @@
 // failover.restart_ready_timeout_ms more; the switch-over failover.failover_timeout_ms more).
 #pragma once
 
-#include "orchestrator/operations/operation_runner.h"
 #include "orchestrator/catalog/parameter_group_catalog.h"
 #include "orchestrator/operations/reconciler_context.h"
 #include "orchestrator/rolling_restart/rolling_restart_types.h"
 
 namespace cf::orchestrator {
 
-class RollingRestartReconciler final : public OperationHandler {
+class RollingRestartReconciler final : public Reconciler {
  public:
   RollingRestartReconciler(ReconcilerDeps deps, FailoverSettings settings,
                            const ParameterCatalog& catalog, const ParameterGroupCatalogue& builtins)
-      : deps_(std::move(deps)), fo_(settings), catalog_(catalog), builtins_(builtins) {}
+      : Reconciler(std::move(deps)), fo_(settings), catalog_(catalog), builtins_(builtins) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
   // Rolling restarts have no deadline (deadline_ms 0): never called; steps on if it were.
   Status OnDeadline(OperationRecord& op) override;
@@ -69,7 +68,6 @@ class RollingRestartReconciler final : public OperationHandler {
   Result<Params> LoadParams(const std::string& parameter_group);
   void Observe(const NodeRecord& n, const pb::NodeStatus& s);
 
-  ReconcilerDeps deps_;
   FailoverSettings fo_;
   const ParameterCatalog& catalog_;
   const ParameterGroupCatalogue& builtins_;

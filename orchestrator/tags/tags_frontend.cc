@@ -20,7 +20,7 @@ ApiError NotFound(const ParsedArn& a) {
     case TagResource::kReplicationGroup:
       return faults::ReplicationGroupNotFound(a.id);
     case TagResource::kCacheCluster:
-      return {404, "CacheClusterNotFound", "CacheCluster " + a.id + " not found."};
+      return faults::CacheClusterNotFound(a.id);
     case TagResource::kParameterGroup:
     default:
       return faults::CacheParameterGroupNotFound(a.id);
@@ -34,11 +34,6 @@ void RenderTags(const std::vector<Tag>& tags, pugi::xml_node result) {
     api::AppendText(n, "Key", t.key);
     api::AppendText(n, "Value", t.value);
   }
-}
-
-ApiError StoreFailure(const Error& e) {
-  Logger("api")->error("store error: {}", e.message);
-  return api::InternalFailure("An internal error occurred: " + e.message);
 }
 
 }  // namespace
@@ -105,7 +100,7 @@ std::optional<ApiError> TagsFrontend::ListTagsForResource(const api::ApiRequest&
   const bool builtin =
       a.kind == TagResource::kParameterGroup && config_.parameter_groups.Find(a.id) != nullptr;
   auto tags = TagStoreOf(store_).GetTags(a.kind, a.id, builtin);
-  if (!tags) return StoreFailure(tags.error());
+  if (!tags) return faults::StoreFailure(tags.error());
   if (!*tags) return NotFound(a);
   RenderTags(**tags, result);
   return std::nullopt;
@@ -164,7 +159,7 @@ std::optional<ApiError> TagsFrontend::Change(const api::ApiRequest& req, pugi::x
       return faults::TagQuotaPerResourceExceeded(r.error().message);
     if (r.error().code == Errc::kInvalidArgument)
       return api::InvalidParameterValue(r.error().message);
-    return StoreFailure(r.error());
+    return faults::StoreFailure(r.error());
   }
   if (!*r) return NotFound(a);
   RenderTags(**r, result);
