@@ -119,15 +119,15 @@ Status CreateGroupReconciler::Meet(OperationRecord& op, const LoadedGroup& g) {
 
 Status CreateGroupReconciler::AwaitMembership(OperationRecord& op, const LoadedGroup& g,
                                               const std::atomic<bool>& stop) {
-  // Nodes that still miss peers meet the first node again.
+  // Every node but the first is "new": nodes that still miss peers meet the first again.
   const NodeRecord* first = g.view.nodes.empty() ? nullptr : &g.view.nodes[0];
   const NewNodeFilter not_first = [first](const NodeRecord& n) { return &n != first; };
-  auto on_wait = [&](const std::string& why) {
-    Logger("ops")->debug("{} waiting for the nodes to meet: {}", GroupTag(g), why);
-    (void)deps_.store->SetOperationStep(op, "waiting for the nodes to meet: " + why);
-  };
-  if (auto st = AwaitClusterMembership(deps_, g, not_first, first,
-                                       "cluster membership not complete", on_wait, stop);
+  const WaitReport report{&op, "waiting for the nodes to meet", [&](const std::string& why) {
+                            Logger("ops")->debug("{} waiting for the nodes to meet: {}",
+                                                 GroupTag(g), why);
+                          }};
+  if (auto st = AwaitClusterMembership(deps_, g, not_first, report,
+                                       "cluster membership not complete", stop);
       !st)
     return st;
   return Advance(op, "configuring replicas");
@@ -145,20 +145,13 @@ Status CreateGroupReconciler::Replicate(OperationRecord& op, const LoadedGroup& 
 
 Status CreateGroupReconciler::AwaitHealthy(OperationRecord& op, const LoadedGroup& g,
                                            const std::atomic<bool>& stop) {
-  FormationWait w;
-  w.check = [&](const std::vector<NodeProbe>& probes) {
-    return g.view.group.cluster_enabled ? CheckClusterHealthy(probes, g.view.node_groups)
-                                        : CheckReplicationHealthy(probes);
-  };
-  w.on_wait = [&](const std::string& why) {
-    Logger("ops")->debug("{} waiting: {}", GroupTag(g), why);
-    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-  };
-  w.timeout_message = [&](const std::string& why) {
-    return "group not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
-           " ms: " + why;
-  };
-  if (auto st = AwaitFormation(deps_, g, w, stop); !st) return st;
+  const WaitReport report{&op, "waiting", [&](const std::string& why) {
+                            Logger("ops")->debug("{} waiting: {}", GroupTag(g), why);
+                          }};
+  if (auto st = AwaitGroupHealthy(deps_, g, g.view.group.cluster_enabled, report,
+                                  "group not healthy", "", stop);
+      !st)
+    return st;
   if (auto st =
           deps_.store->CompleteCreate(op, "Replication group " + g.view.group.id + " created");
       !st)

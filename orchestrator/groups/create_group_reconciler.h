@@ -38,7 +38,9 @@ namespace cf::orchestrator {
 class CreateGroupReconciler final : public Reconciler {
  public:
   using Reconciler::Reconciler;
+  // One state of the create (the path above); the last one marks the group available.
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
+  // Past create_timeout_ms: moves the operation to rolling-back.
   Status OnDeadline(OperationRecord& op) override;
 
  private:

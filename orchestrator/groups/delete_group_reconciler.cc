@@ -26,10 +26,4 @@ Status DeleteGroupReconciler::Step(OperationRecord& op, const std::atomic<bool>&
   }
 }
 
-Status DeleteGroupReconciler::OnDeadline(OperationRecord& op) {
-  // Deletes have no deadline (deadline_ms = 0); keep going if one was set anyway.
-  std::atomic<bool> never{false};
-  return Step(op, never);
-}
-
 }  // namespace cf::orchestrator

@@ -18,7 +18,6 @@ class DeleteGroupReconciler final : public Reconciler {
  public:
   using Reconciler::Reconciler;
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
-  Status OnDeadline(OperationRecord& op) override;
 };
 
 }  // namespace cf::orchestrator

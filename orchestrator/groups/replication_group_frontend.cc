@@ -177,13 +177,8 @@ std::optional<ApiError> ReplicationGroupFrontend::DeleteReplicationGroup(const a
   if (std::get<DeleteGroupRequest>(validated).retain_primary)
     return DeleteRetainingPrimary(id, result);
 
-  const int64_t now = NowMs();
-  OperationRecord op;
-  op.kind = OpKind::kDeleteGroup;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
-  op.updated_ms = now;
+  const OperationRecord op =
+      NewPendingOperation(OpKind::kDeleteGroup, Topology::kClusterModeDisabled, NowMs());
   auto r = store_.BeginDelete(id, op, "Deleting replication group " + id);
   if (!r) return faults::GroupChangeFault(r.error(), id);
   auto rctx = MakeRenderContext(store_, config_);
@@ -221,14 +216,8 @@ std::optional<ApiError> ReplicationGroupFrontend::DeleteRetainingPrimary(const s
       ++replicas;
     }
   plan.replicas[primary->node_group_id] = {replicas, 0};
-  const int64_t now = NowMs();
-  OperationRecord op;
-  op.kind = OpKind::kDecreaseReplicas;
-  op.topology = Topology::kClusterModeDisabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
-  op.updated_ms = now;
+  OperationRecord op =
+      NewPendingOperation(OpKind::kDecreaseReplicas, Topology::kClusterModeDisabled, NowMs());
   op.payload = ReplicaPlanToJson(plan);
   auto r = store_.BeginDelete(id, op,
                              "Deleting replication group " + id + ", retaining its primary " +

@@ -255,15 +255,26 @@ Status AwaitFormation(const ReconcilerDeps& deps, const LoadedGroup& g, const Fo
   }
 }
 
+namespace {
+
+std::function<void(const std::string&)> Reporter(const ReconcilerDeps& deps,
+                                                 const WaitReport& report) {
+  return [&deps, &report](const std::string& why) {
+    if (report.log) report.log(why);
+    (void)deps.store->SetOperationStep(*report.op, report.step_text + ": " + why);
+  };
+}
+
+}  // namespace
+
 Status AwaitClusterMembership(const ReconcilerDeps& deps, const LoadedGroup& g,
-                              const NewNodeFilter& is_new, const NodeRecord* anchor,
-                              const std::string& timeout_text,
-                              const std::function<void(const std::string&)>& on_wait,
-                              const std::atomic<bool>& stop) {
+                              const NewNodeFilter& is_new, const WaitReport& report,
+                              const std::string& timeout_text, const std::atomic<bool>& stop) {
+  const NodeRecord* anchor = FirstEstablishedNode(g.view.nodes, is_new);
   int64_t last_meet = SteadyMs();
   FormationWait w;
   w.check = CheckMembership;
-  w.on_wait = on_wait;
+  w.on_wait = Reporter(deps, report);
   w.timeout_message = [&](const std::string& why) {
     return timeout_text + " within " + std::to_string(deps.settings.step_wait_timeout_ms) +
            " ms: " + why;
@@ -274,6 +285,22 @@ Status AwaitClusterMembership(const ReconcilerDeps& deps, const LoadedGroup& g,
       last_meet = now;
       RemeetStragglers(deps, g, statuses, is_new, *anchor);
     }
+  };
+  return AwaitFormation(deps, g, w, stop);
+}
+
+Status AwaitGroupHealthy(const ReconcilerDeps& deps, const LoadedGroup& g, bool cluster_mode,
+                         const WaitReport& report, const std::string& timeout_text,
+                         const std::string& timeout_suffix, const std::atomic<bool>& stop) {
+  FormationWait w;
+  w.check = [&](const std::vector<NodeProbe>& probes) {
+    return cluster_mode ? CheckClusterHealthy(probes, g.view.node_groups)
+                        : CheckReplicationHealthy(probes);
+  };
+  w.on_wait = Reporter(deps, report);
+  w.timeout_message = [&](const std::string& why) {
+    return timeout_text + " within " + std::to_string(deps.settings.step_wait_timeout_ms) +
+           " ms" + timeout_suffix + ": " + why;
   };
   return AwaitFormation(deps, g, w, stop);
 }

@@ -89,15 +89,28 @@ struct FormationWait {
 Status AwaitFormation(const ReconcilerDeps& deps, const LoadedGroup& g, const FormationWait& w,
                       const std::atomic<bool>& stop);
 
+// Reports of a wait on the operation: every new reason becomes its step "<step_text>: <why>"
+// and, when `log` is set, a debug line.
+struct WaitReport {
+  OperationRecord* op = nullptr;
+  std::string step_text;
+  std::function<void(const std::string&)> log;
+};
+
 // Waits (AwaitFormation) until every node of g knows all the others (CheckMembership); the
 // timeout says "<timeout_text> within N ms: <why>". Every kRemeetEveryMs the `is_new` nodes
-// that still miss peers meet `anchor` again (RemeetStragglers; nullptr: no re-meets).
+// that still miss peers meet the first node that is not new again (RemeetStragglers).
 inline constexpr int64_t kRemeetEveryMs = 1000;
 Status AwaitClusterMembership(const ReconcilerDeps& deps, const LoadedGroup& g,
-                              const NewNodeFilter& is_new, const NodeRecord* anchor,
-                              const std::string& timeout_text,
-                              const std::function<void(const std::string&)>& on_wait,
-                              const std::atomic<bool>& stop);
+                              const NewNodeFilter& is_new, const WaitReport& report,
+                              const std::string& timeout_text, const std::atomic<bool>& stop);
+
+// Waits (AwaitFormation) until g is healthy: CheckClusterHealthy (cluster mode) or
+// CheckReplicationHealthy; step "waiting: <why>"; the timeout says "<timeout_text> within N
+// ms<timeout_suffix>: <why>".
+Status AwaitGroupHealthy(const ReconcilerDeps& deps, const LoadedGroup& g, bool cluster_mode,
+                         const WaitReport& report, const std::string& timeout_text,
+                         const std::string& timeout_suffix, const std::atomic<bool>& stop);
 
 // CLUSTER FORGET of the `forgotten` nodes (by their recorded cluster ids; none recorded:
 // nothing to do) on every node of `on`, in parallel.

@@ -5,6 +5,17 @@
 
 namespace cf::orchestrator {
 
+OperationRecord NewPendingOperation(OpKind kind, Topology topology, int64_t now_ms) {
+  OperationRecord op;
+  op.kind = kind;
+  op.topology = topology;
+  op.state = OpState::kPending;
+  op.step = "waiting for a worker";
+  op.created_ms = now_ms;
+  op.updated_ms = now_ms;
+  return op;
+}
+
 Result<RenderContext> MakeRenderContext(Store& store, const OrchestratorConfig& config) {
   RenderContext ctx;
   ctx.region = config.region;

@@ -1,11 +1,13 @@
-// The replication group as an action's answer: every frontend that accepts a change answers
-// with the group (result/ReplicationGroup), rendered with the hosts' current liveness — a host
-// past host_down_after_ms is shown down even before the fleet monitor has marked it.
+// What a frontend that accepts a group change records and answers: the new operation (pending,
+// for the runner) and the group (result/ReplicationGroup), rendered with the hosts' current
+// liveness — a host past host_down_after_ms is shown down even before the fleet monitor has
+// marked it.
 #pragma once
 
 #include <pugixml.hpp>
 
 #include "common/result.h"
+#include "orchestrator/core/operation_types.h"
 #include "orchestrator/core/orch_types.h"
 #include "orchestrator/core/orchestrator_config.h"
 #include "orchestrator/core/replication_group_xml.h"
@@ -13,6 +15,10 @@
 namespace cf::orchestrator {
 
 class Store;
+
+// A new operation as a frontend records it: pending, step "waiting for a worker", created and
+// updated at now_ms.
+OperationRecord NewPendingOperation(OpKind kind, Topology topology, int64_t now_ms);
 
 // Region, account and every host with its effective state; the store's error when the hosts
 // cannot be read.

@@ -35,6 +35,8 @@ struct ReconcilerDeps {
 class Reconciler : public OperationHandler {
  public:
   explicit Reconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {}
+  // For operations without a deadline: if one was set anyway, the step runs as usual.
+  Status OnDeadline(OperationRecord& op) override;
 
  protected:
   ReconcilerDeps deps_;

@@ -176,14 +176,11 @@ std::optional<ApiError> ReplicaCountFrontend::Handle(const api::ApiRequest& req,
     r.new_nodes.push_back(std::move(n));
   }
   r.removed_nodes = plan.remove;
+  r.operation = NewPendingOperation(
+      increase ? OpKind::kIncreaseReplicas : OpKind::kDecreaseReplicas,
+      g.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled,
+      now);
   OperationRecord& op = r.operation;
-  op.kind = increase ? OpKind::kIncreaseReplicas : OpKind::kDecreaseReplicas;
-  op.topology =
-      g.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
-  op.updated_ms = now;
   op.payload = ReplicaPlanToJson(plan);
   r.event_message = std::string(increase ? "Increasing" : "Decreasing") +
                     " the replica count of replication group " + g.group.id + " (" +

@@ -50,11 +50,6 @@ Status ReplicaCountReconciler::Advance(OperationRecord& op, const std::string& s
   return deps_.store->TransitionOperation(op, NextState(op.kind, op.topology, op.state), step);
 }
 
-Status ReplicaCountReconciler::OnDeadline(OperationRecord& op) {
-  std::atomic<bool> never{false};
-  return Step(op, never);
-}
-
 Status ReplicaCountReconciler::Step(OperationRecord& op, const std::atomic<bool>& stop) {
   auto loaded = LoadGroup(*deps_.store, op.group_id);
   if (!loaded) return loaded.error();
@@ -159,12 +154,9 @@ Status ReplicaCountReconciler::AwaitMembership(OperationRecord& op, const Contex
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.new_ids.count(n.node_id) > 0;
   };
-  const NodeRecord* first_old = FirstEstablishedNode(c.g.view.nodes, is_new);
-  auto on_wait = [&](const std::string& why) {
-    (void)deps_.store->SetOperationStep(op, "waiting for the new replicas to join: " + why);
-  };
-  if (auto st = AwaitClusterMembership(deps_, c.g, is_new, first_old,
-                                       "the new replicas did not join", on_wait, stop);
+  const WaitReport report{&op, "waiting for the new replicas to join", nullptr};
+  if (auto st = AwaitClusterMembership(deps_, c.g, is_new, report,
+                                       "the new replicas did not join", stop);
       !st)
     return st;
   return Advance(op, "attaching the new replicas");
@@ -173,19 +165,9 @@ Status ReplicaCountReconciler::AwaitMembership(OperationRecord& op, const Contex
 Status ReplicaCountReconciler::AwaitHealthy(OperationRecord& op, const Context& c,
                                             const std::atomic<bool>& stop) {
   const bool cme = op.topology == Topology::kClusterModeEnabled;
-  FormationWait w;
-  w.check = [&](const std::vector<NodeProbe>& probes) {
-    return cme ? CheckClusterHealthy(probes, c.g.view.node_groups)
-               : CheckReplicationHealthy(probes);
-  };
-  w.on_wait = [&](const std::string& why) {
-    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-  };
-  w.timeout_message = [&](const std::string& why) {
-    return "replicas not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
-           " ms: " + why;
-  };
-  if (auto st = AwaitFormation(deps_, c.g, w, stop); !st) return st;
+  const WaitReport report{&op, "waiting", nullptr};
+  if (auto st = AwaitGroupHealthy(deps_, c.g, cme, report, "replicas not healthy", "", stop); !st)
+    return st;
   return Complete(op, c);
 }
 

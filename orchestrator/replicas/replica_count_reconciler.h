@@ -34,8 +34,8 @@ namespace cf::orchestrator {
 class ReplicaCountReconciler final : public Reconciler {
  public:
   using Reconciler::Reconciler;
+  // One state of an increase/decrease-replica-count operation (the path above).
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
-  Status OnDeadline(OperationRecord& op) override;
 
  private:
   struct Context;

@@ -101,13 +101,9 @@ std::optional<ApiError> ReshardFrontend::ModifyReplicationGroupShardConfiguratio
   }
   r.removed_node_groups = in.remove;
   const bool out = !in.add.empty();
+  r.operation = NewPendingOperation(out ? OpKind::kReshardScaleOut : OpKind::kReshardScaleIn,
+                                    Topology::kClusterModeEnabled, now);
   OperationRecord& op = r.operation;
-  op.kind = out ? OpKind::kReshardScaleOut : OpKind::kReshardScaleIn;
-  op.topology = Topology::kClusterModeEnabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
-  op.updated_ms = now;
   op.payload = ReshardInputsToJson(in);
   std::vector<std::string> added;
   for (const auto& a : in.add) added.push_back(a.node_group_id);

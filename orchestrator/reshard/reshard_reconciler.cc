@@ -84,11 +84,6 @@ Status ReshardReconciler::Advance(OperationRecord& op, const std::string& step) 
   return deps_.store->TransitionOperation(op, next, step);
 }
 
-Status ReshardReconciler::OnDeadline(OperationRecord& op) {
-  std::atomic<bool> never{false};
-  return Step(op, never);
-}
-
 Status ReshardReconciler::Step(OperationRecord& op, const std::atomic<bool>& stop) {
   auto loaded = LoadGroup(*deps_.store, op.group_id);
   if (!loaded) return loaded.error();
@@ -163,13 +158,12 @@ Status ReshardReconciler::AwaitMembership(OperationRecord& op, const Context& c,
   const NewNodeFilter is_new = [&c](const NodeRecord& n) {
     return c.added.count(n.node_group_id) > 0;
   };
-  const NodeRecord* first_old = FirstEstablishedNode(c.g.view.nodes, is_new);
-  auto on_wait = [&](const std::string& why) {
-    Logger("reshard")->debug("{} waiting for the new nodes to join: {}", OpTag(op), why);
-    (void)deps_.store->SetOperationStep(op, "waiting for the new nodes to join: " + why);
-  };
-  if (auto st = AwaitClusterMembership(deps_, c.g, is_new, first_old,
-                                       "the new nodes did not join", on_wait, stop);
+  const WaitReport report{&op, "waiting for the new nodes to join", [&](const std::string& why) {
+                            Logger("reshard")->debug("{} waiting for the new nodes to join: {}",
+                                                     OpTag(op), why);
+                          }};
+  if (auto st =
+          AwaitClusterMembership(deps_, c.g, is_new, report, "the new nodes did not join", stop);
       !st)
     return st;
   return Advance(op, "attaching the new replicas");
@@ -306,19 +300,13 @@ Status ReshardReconciler::PlanMoves(OperationRecord& op, const Context& c,
 Status ReshardReconciler::AwaitHealthy(OperationRecord& op, const Context& c,
                                        const std::atomic<bool>& stop) {
   const LoadedGroup rem = Restrict(c.g, c.remaining_nodes, c.removed);
-  FormationWait w;
-  w.check = [&](const std::vector<NodeProbe>& probes) {
-    return CheckClusterHealthy(probes, rem.view.node_groups);
-  };
-  w.on_wait = [&](const std::string& why) {
-    Logger("reshard")->debug("{} waiting: {}", OpTag(op), why);
-    (void)deps_.store->SetOperationStep(op, "waiting: " + why);
-  };
-  w.timeout_message = [&](const std::string& why) {
-    return "group not healthy within " + std::to_string(deps_.settings.step_wait_timeout_ms) +
-           " ms after the moves: " + why;
-  };
-  if (auto st = AwaitFormation(deps_, rem, w, stop); !st) return st;
+  const WaitReport report{&op, "waiting", [&](const std::string& why) {
+                            Logger("reshard")->debug("{} waiting: {}", OpTag(op), why);
+                          }};
+  if (auto st = AwaitGroupHealthy(deps_, rem, true, report, "group not healthy",
+                                  " after the moves", stop);
+      !st)
+    return st;
   if (c.scale_out()) return Complete(op, c);
   return Advance(op, "forgetting the removed nodes");
 }

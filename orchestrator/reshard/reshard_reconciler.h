@@ -85,8 +85,6 @@ class ReshardReconciler final : public Reconciler {
   ReshardReconciler(ReconcilerDeps deps, ReshardLiveBoard* board)
       : Reconciler(std::move(deps)), board_(board) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
-  // Reshards have no deadline; if one was set anyway, keep going.
-  Status OnDeadline(OperationRecord& op) override;
 
  private:
   struct Context;  // the group, the inputs and the node partition of one Step

@@ -56,11 +56,6 @@ Status RollingRestartReconciler::Step(OperationRecord& op, const std::atomic<boo
   return MakeError(Errc::kInternal, "rolling restart: unknown action");
 }
 
-Status RollingRestartReconciler::OnDeadline(OperationRecord& op) {
-  static const std::atomic<bool> kNoStop{false};
-  return Step(op, kNoStop);
-}
-
 Status RollingRestartReconciler::Restart(OperationRecord& op, RollingRestartPayload p,
                                          const LoadedGroup& g, const RestartAction& a) {
   auto log = Logger("ops");

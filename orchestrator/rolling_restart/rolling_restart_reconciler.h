@@ -46,8 +46,6 @@ class RollingRestartReconciler final : public Reconciler {
                            const ParameterCatalog& catalog, const ParameterGroupCatalogue& builtins)
       : Reconciler(std::move(deps)), fo_(settings), catalog_(catalog), builtins_(builtins) {}
   Status Step(OperationRecord& op, const std::atomic<bool>& stop) override;
-  // Rolling restarts have no deadline (deadline_ms 0): never called; steps on if it were.
-  Status OnDeadline(OperationRecord& op) override;
 
  private:
   Status Restart(OperationRecord& op, RollingRestartPayload p, const LoadedGroup& g,
