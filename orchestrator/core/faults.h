@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/log.h"
 #include "common/result.h"
 #include "orchestrator/api/api_types.h"
 
@@ -53,13 +54,31 @@ inline api::ApiError CacheClusterNotFound(const std::string& id) {
 }
 
 // A store error no fault describes: logged (logger "api") and answered InternalFailure (500).
-api::ApiError StoreFailure(const Error& e);
+inline api::ApiError StoreFailure(const Error& e) {
+  Logger("api")->error("store error: {}", e.message);
+  return api::InternalFailure("An internal error occurred: " + e.message);
+}
 
 // The fault for a group change the store refused (CreateGroup, BeginReshard, BeginDelete, ...):
 // kNotFound -> ReplicationGroupNotFoundFault, kAlreadyExists -> ReplicationGroupAlreadyExists,
 // kFailedPrecondition -> InvalidReplicationGroupState, kInvalidArgument ->
 // InvalidParameterValue, kResourceExhausted -> InsufficientCacheClusterCapacity (the message is
 // the store's), anything else -> StoreFailure.
-api::ApiError GroupChangeFault(const Error& e, const std::string& group_id);
+inline api::ApiError GroupChangeFault(const Error& e, const std::string& group_id) {
+  switch (e.code) {
+    case Errc::kNotFound:
+      return ReplicationGroupNotFound(group_id);
+    case Errc::kAlreadyExists:
+      return ReplicationGroupAlreadyExists(group_id);
+    case Errc::kFailedPrecondition:
+      return InvalidReplicationGroupState(e.message);
+    case Errc::kInvalidArgument:
+      return api::InvalidParameterValue(e.message);
+    case Errc::kResourceExhausted:
+      return InsufficientCacheClusterCapacity(e.message);
+    default:
+      return StoreFailure(e);
+  }
+}
 
 }  // namespace cf::orchestrator::faults
