@@ -1,5 +1,7 @@
 #include "orchestrator/core/operation_types.h"
 
+#include <algorithm>
+
 namespace cf::orchestrator {
 
 const char* OpKindName(OpKind k) {
@@ -107,137 +109,115 @@ std::optional<OpState> ParseOpState(const std::string& s) {
 
 bool IsTerminal(OpState s) { return s == OpState::kSucceeded || s == OpState::kFailed; }
 
+namespace {
+
+constexpr auto kCme = Topology::kClusterModeEnabled;
+constexpr auto kCmd = Topology::kClusterModeDisabled;
+using S = OpState;
+
+// THE operation table: every kind's paths and side exits. NextState, IsValidTransition and the
+// state diagrams of docs/orchestrator.md ("The operation table", checked by a core unit test)
+// all come from here.
+std::vector<OpKindPaths> BuildTable() {
+  return {
+      {OpKind::kCreateGroup,
+       false,
+       {{"cluster mode enabled", kCme,
+         {S::kPending, S::kLaunchNodes, S::kAssignSlots, S::kMeet, S::kAwaitMembership,
+          S::kReplicate, S::kAwaitHealthy, S::kSucceeded}},
+        {"cluster mode disabled", kCmd,
+         {S::kPending, S::kLaunchNodes, S::kReplicate, S::kAwaitHealthy, S::kSucceeded}},
+        {"rollback", std::nullopt, {S::kRollingBack, S::kFailed}}},
+       {{{}, S::kRollingBack, "past operations.create_timeout_ms; the point of no return"}}},
+      {OpKind::kDeleteGroup,
+       false,
+       {{"", std::nullopt, {S::kPending, S::kStopNodes, S::kSucceeded}}},
+       {}},
+      {OpKind::kReshardScaleOut,
+       true,
+       {{"", std::nullopt,
+         {S::kPending, S::kLaunchNodes, S::kMeet, S::kAwaitMembership, S::kReplicate,
+          S::kPlanMoves, S::kMoveSlots, S::kAwaitHealthy, S::kSucceeded}}},
+       {}},
+      {OpKind::kReshardScaleIn,
+       true,
+       {{"", std::nullopt,
+         {S::kPending, S::kPlanMoves, S::kMoveSlots, S::kAwaitHealthy, S::kForgetNodes,
+          S::kStopNodes, S::kSucceeded}}},
+       {}},
+      {OpKind::kIncreaseReplicas,
+       false,
+       {{"cluster mode enabled", kCme,
+         {S::kPending, S::kLaunchNodes, S::kMeet, S::kAwaitMembership, S::kReplicate,
+          S::kAwaitHealthy, S::kSucceeded}},
+        {"cluster mode disabled", kCmd,
+         {S::kPending, S::kLaunchNodes, S::kReplicate, S::kAwaitHealthy, S::kSucceeded}}},
+       {}},
+      {OpKind::kDecreaseReplicas,
+       false,
+       {{"cluster mode enabled", kCme, {S::kPending, S::kForgetNodes, S::kStopNodes, S::kSucceeded}},
+        {"cluster mode disabled", kCmd, {S::kPending, S::kStopNodes, S::kSucceeded}}},
+       {}},
+      {OpKind::kFailover,
+       false,
+       {{"automatic", std::nullopt,
+         {S::kPending, S::kPromote, S::kRepointReplicas, S::kRecoverNode, S::kSucceeded}},
+        {"TestFailover", std::nullopt,
+         {S::kPending, S::kKillPrimary, S::kPromote, S::kRepointReplicas, S::kRecoverNode,
+          S::kSucceeded}},
+        {"old primary follows (nothing to recover)", std::nullopt,
+         {S::kPending, S::kPromote, S::kRepointReplicas, S::kSucceeded}},
+        {"nothing to fail over (the primary is back)", std::nullopt,
+         {S::kPending, S::kSucceeded}}},
+       {{{S::kPending, S::kKillPrimary, S::kPromote}, S::kFailed,
+         "past the deadline before the promotion; the old primary restarted in place"}}},
+      {OpKind::kRecoverNode,
+       false,
+       {{"", std::nullopt, {S::kPending, S::kRecoverNode, S::kSucceeded}},
+        {"the node already runs as it should", std::nullopt, {S::kPending, S::kSucceeded}}},
+       {{{S::kPending, S::kRecoverNode}, S::kFailed, "past the deadline"}}},
+      {OpKind::kModifyFailover,
+       false,
+       {{"", std::nullopt, {S::kPending, S::kSucceeded}}},
+       {{{S::kPending}, S::kFailed, "legal; the reconciler never takes it today"}}},
+      {OpKind::kRollingRestart,
+       false,
+       {{"", std::nullopt, {S::kPending, S::kRestartNodes, S::kSucceeded}},
+        {"nothing to restart", std::nullopt, {S::kPending, S::kSucceeded}}},
+       {}},
+      {OpKind::kModifyNodeType,
+       false,
+       {{"", std::nullopt, {S::kPending, S::kResizeNodes, S::kSucceeded}},
+        {"rollback (the old type back on every node)", std::nullopt,
+         {S::kRollingBack, S::kFailed}}},
+       {{{S::kPending}, S::kFailed, "a node holds more than the new type; nothing was sent"},
+        {{S::kPending, S::kResizeNodes}, S::kRollingBack,
+         "a node refused the limit, or past operations.node_type_timeout_ms"}}},
+  };
+}
+
+bool Applies(const OpVariant& v, Topology topology) {
+  return !v.topology || *v.topology == topology;
+}
+
+}  // namespace
+
+const std::vector<OpKindPaths>& OperationTable() {
+  static const std::vector<OpKindPaths> table = BuildTable();
+  return table;
+}
+
+const OpKindPaths& PathsOf(OpKind kind) {
+  for (const auto& k : OperationTable())
+    if (k.kind == kind) return k;
+  return OperationTable().front();  // unreachable: every kind has a row (a unit test checks)
+}
+
 OpState NextState(OpKind kind, Topology topology, OpState from) {
-  const bool cme = topology == Topology::kClusterModeEnabled;
-  switch (kind) {
-    case OpKind::kCreateGroup:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kLaunchNodes;
-        case OpState::kLaunchNodes:
-          return cme ? OpState::kAssignSlots : OpState::kReplicate;
-        case OpState::kAssignSlots:
-          return OpState::kMeet;
-        case OpState::kMeet:
-          return OpState::kAwaitMembership;
-        case OpState::kAwaitMembership:
-          return OpState::kReplicate;
-        case OpState::kReplicate:
-          return OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy:
-          return OpState::kSucceeded;
-        case OpState::kRollingBack:
-          return OpState::kFailed;
-        default:
-          return from;
-      }
-    case OpKind::kDeleteGroup:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kStopNodes;
-        case OpState::kStopNodes:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kReshardScaleOut:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kLaunchNodes;
-        case OpState::kLaunchNodes:
-          return OpState::kMeet;
-        case OpState::kMeet:
-          return OpState::kAwaitMembership;
-        case OpState::kAwaitMembership:
-          return OpState::kReplicate;
-        case OpState::kReplicate:
-          return OpState::kPlanMoves;
-        case OpState::kPlanMoves:
-          return OpState::kMoveSlots;
-        case OpState::kMoveSlots:
-          return OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kReshardScaleIn:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kPlanMoves;
-        case OpState::kPlanMoves:
-          return OpState::kMoveSlots;
-        case OpState::kMoveSlots:
-          return OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy:
-          return OpState::kForgetNodes;
-        case OpState::kForgetNodes:
-          return OpState::kStopNodes;
-        case OpState::kStopNodes:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kIncreaseReplicas:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kLaunchNodes;
-        case OpState::kLaunchNodes:
-          return cme ? OpState::kMeet : OpState::kReplicate;
-        case OpState::kMeet:
-          return OpState::kAwaitMembership;
-        case OpState::kAwaitMembership:
-          return OpState::kReplicate;
-        case OpState::kReplicate:
-          return OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kDecreaseReplicas:
-      switch (from) {
-        case OpState::kPending:
-          return cme ? OpState::kForgetNodes : OpState::kStopNodes;
-        case OpState::kForgetNodes:
-          return OpState::kStopNodes;
-        case OpState::kStopNodes:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kFailover:
-      switch (from) {
-        case OpState::kPending:
-        case OpState::kKillPrimary:
-          return OpState::kPromote;
-        case OpState::kPromote:
-          return OpState::kRepointReplicas;
-        case OpState::kRepointReplicas:
-          return OpState::kRecoverNode;
-        case OpState::kRecoverNode:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kRecoverNode:
-      switch (from) {
-        case OpState::kPending:
-          return OpState::kRecoverNode;
-        case OpState::kRecoverNode:
-          return OpState::kSucceeded;
-        default:
-          return from;
-      }
-    case OpKind::kModifyFailover:
-      return from == OpState::kPending ? OpState::kSucceeded : from;
-    case OpKind::kRollingRestart:
-      if (from == OpState::kPending) return OpState::kRestartNodes;
-      return from == OpState::kRestartNodes ? OpState::kSucceeded : from;
-    case OpKind::kModifyNodeType:
-      if (from == OpState::kPending) return OpState::kResizeNodes;
-      if (from == OpState::kResizeNodes) return OpState::kSucceeded;
-      return from == OpState::kRollingBack ? OpState::kFailed : from;
+  for (const auto& v : PathsOf(kind).variants) {
+    if (!Applies(v, topology)) continue;
+    for (size_t i = 0; i + 1 < v.states.size(); ++i)
+      if (v.states[i] == from) return v.states[i + 1];
   }
   return from;
 }
@@ -245,87 +225,40 @@ OpState NextState(OpKind kind, Topology topology, OpState from) {
 bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to) {
   if (IsTerminal(from)) return false;  // a finished operation is never overwritten
   if (from == to) return false;
-  const bool cme = topology == Topology::kClusterModeEnabled;
-  switch (kind) {
-    case OpKind::kCreateGroup:
-      if (to == OpState::kRollingBack) return from != OpState::kRollingBack;
-      switch (from) {
-        case OpState::kPending:
-          return to == OpState::kLaunchNodes;
-        case OpState::kLaunchNodes:
-          return to == (cme ? OpState::kAssignSlots : OpState::kReplicate);
-        case OpState::kAssignSlots:
-          return cme && to == OpState::kMeet;
-        case OpState::kMeet:
-          return cme && to == OpState::kAwaitMembership;
-        case OpState::kAwaitMembership:
-          return cme && to == OpState::kReplicate;
-        case OpState::kReplicate:
-          return to == OpState::kAwaitHealthy;
-        case OpState::kAwaitHealthy:
-          return to == OpState::kSucceeded;
-        case OpState::kRollingBack:
-          return to == OpState::kFailed;
-        default:
-          return false;
-      }
-    case OpKind::kDeleteGroup:
-      switch (from) {
-        case OpState::kPending:
-          return to == OpState::kStopNodes;
-        case OpState::kStopNodes:
-          return to == OpState::kSucceeded;
-        default:
-          return false;
-      }
-    case OpKind::kReshardScaleOut:
-    case OpKind::kReshardScaleIn:
-      // One path each, no rollback, no skips: exactly the diagram's successor.
-      return cme && NextState(kind, topology, from) == to;
-    case OpKind::kIncreaseReplicas:
-    case OpKind::kDecreaseReplicas:
-      // One path per topology (NextState), no rollback, no skips.
-      return NextState(kind, topology, from) == to;
-    case OpKind::kFailover:
-      switch (from) {
-        case OpState::kPending:  // kSucceeded: nothing to fail over (the primary is back)
-          return to == OpState::kKillPrimary || to == OpState::kPromote ||
-                 to == OpState::kSucceeded || to == OpState::kFailed;
-        case OpState::kKillPrimary:
-          return to == OpState::kPromote || to == OpState::kFailed;
-        case OpState::kPromote:
-          return to == OpState::kRepointReplicas || to == OpState::kFailed;
-        case OpState::kRepointReplicas:
-          return to == OpState::kRecoverNode || to == OpState::kSucceeded;
-        case OpState::kRecoverNode:
-          return to == OpState::kSucceeded;
-        default:
-          return false;
-      }
-    case OpKind::kRecoverNode:
-      switch (from) {
-        case OpState::kPending:  // kSucceeded: the node already runs as it should
-          return to == OpState::kRecoverNode || to == OpState::kSucceeded ||
-                 to == OpState::kFailed;
-        case OpState::kRecoverNode:
-          return to == OpState::kSucceeded || to == OpState::kFailed;
-        default:
-          return false;
-      }
-    case OpKind::kModifyFailover:
-      return from == OpState::kPending && (to == OpState::kSucceeded || to == OpState::kFailed);
-    case OpKind::kRollingRestart:  // no rollback: a node runs its new spec once restarted
-      if (from == OpState::kPending)
-        return to == OpState::kRestartNodes || to == OpState::kSucceeded;
-      return from == OpState::kRestartNodes && to == OpState::kSucceeded;
-    case OpKind::kModifyNodeType:  // the old type comes back on failure
-      if (from == OpState::kPending)
-        return to == OpState::kResizeNodes || to == OpState::kRollingBack || to == OpState::kFailed;
-      if (from == OpState::kResizeNodes)
-        return to == OpState::kSucceeded || to == OpState::kRollingBack;
-      return from == OpState::kRollingBack && to == OpState::kFailed;
+  const OpKindPaths& k = PathsOf(kind);
+  if (k.cluster_mode_only && topology != kCme) return false;
+  for (const auto& v : k.variants) {
+    if (!Applies(v, topology)) continue;
+    for (size_t i = 0; i + 1 < v.states.size(); ++i)
+      if (v.states[i] == from && v.states[i + 1] == to) return true;
   }
+  for (const auto& e : k.exits)
+    if (e.to == to &&
+        (e.from.empty() || std::find(e.from.begin(), e.from.end(), from) != e.from.end()))
+      return true;
   return false;
+}
+
+std::string OperationTableMarkdown() {
+  std::string out = "```\n";
+  for (const auto& k : OperationTable()) {
+    out += OpKindName(k.kind);
+    out += k.cluster_mode_only ? " (cluster mode enabled groups only)\n" : "\n";
+    for (const auto& v : k.variants) {
+      std::string line = "  ";
+      if (*v.name) line += std::string(v.name) + ": ";
+      for (size_t i = 0; i < v.states.size(); ++i)
+        line += (i ? " → " : "") + std::string(OpStateName(v.states[i]));
+      out += line + "\n";
+    }
+    for (const auto& e : k.exits) {
+      std::string from;
+      for (OpState s : e.from) from += (from.empty() ? "" : " | ") + std::string(OpStateName(s));
+      out += "  exit: " + (from.empty() ? std::string("any non-terminal state") : from) + " → " +
+             OpStateName(e.to) + ": " + e.why + "\n";
+    }
+  }
+  return out + "```\n";
 }
 
 Status CheckTransition(OpKind kind, Topology topology, OpState from, OpState to) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -40,67 +41,28 @@ bool IsReshard(OpKind k);
 // Which create sequence applies (cluster mode enabled groups need slots and a cluster bus).
 enum class Topology { kClusterModeDisabled, kClusterModeEnabled };
 
-// The states of every operation kind.
-//
-// Create, cluster mode enabled (CME):
-//
-//   kPending ─► kLaunchNodes ─► kAssignSlots ─► kMeet ─► kAwaitMembership ─► kReplicate
-//                                                                                │
-//                                      kSucceeded ◄─ kAwaitHealthy ◄─────────────┘
-//
-// Create, cluster mode disabled (CMD):
-//
-//   kPending ─► kLaunchNodes ─► kReplicate ─► kAwaitHealthy ─► kSucceeded
-//
-// Create, either topology: once the create deadline (operations.create_timeout_ms) has passed,
-// any non-terminal state may go to kRollingBack (stop every node, purge its data), which ends in
-// kFailed (group `create-failed`). kRollingBack is the point of no return of a create.
-//
-// Delete (no way back once recorded; the group never becomes `available` again):
-//
-//   kPending ─► kStopNodes ─► kSucceeded   (the last transition removes the group's records)
-//
-// Reshard, scale out (ModifyReplicationGroupShardConfiguration with a larger NodeGroupCount;
-// no deadline, see reshard_reconciler.h):
-//
-//   kPending ─► kLaunchNodes ─► kMeet ─► kAwaitMembership ─► kReplicate ─► kPlanMoves
-//                                                                              │
-//                          kSucceeded ◄─ kAwaitHealthy ◄─ kMoveSlots ◄─────────┘
-//
-// Reshard, scale in (a smaller NodeGroupCount):
-//
-//   kPending ─► kPlanMoves ─► kMoveSlots ─► kAwaitHealthy ─► kForgetNodes ─► kStopNodes
-//                                                                               │
-//                                                                  kSucceeded ◄─┘
-//
-// A reshard has no cancel and no rollback (ElastiCache has none either); its point of no
-// return is the first SETSLOT NODE of kMoveSlots. Before that nothing has changed for clients.
-//
-// Replica count (IncreaseReplicaCount / DecreaseReplicaCount; no deadline, no rollback):
-//
-//   increase CME: kPending ─► kLaunchNodes ─► kMeet ─► kAwaitMembership ─► kReplicate
-//                                      ─► kAwaitHealthy ─► kSucceeded
-//   increase CMD: kPending ─► kLaunchNodes ─► kReplicate ─► kAwaitHealthy ─► kSucceeded
-//   decrease CME: kPending ─► kForgetNodes ─► kStopNodes ─► kSucceeded
-//   decrease CMD: kPending ─► kStopNodes ─► kSucceeded
-//
-// Failover (failover_reconciler.h; the reason in the payload picks the path):
-//
-//   kPending ─► [kKillPrimary] ─► kPromote ─► kRepointReplicas ─► [kRecoverNode] ─► kSucceeded
-//   (past its deadline before the promotion: ─► kFailed, the old primary restarted in place)
-//
-// Recover node:  kPending ─► kRecoverNode ─► kSucceeded      Modify failover: kPending ─► kSucceeded
-//
-// Rolling restart (rolling_restart_reconciler.h; per-node progress lives in the payload):
-//
-//   kPending ─► kRestartNodes ─► kSucceeded      (kPending ─► kSucceeded: nothing to restart)
-//
-// Modify node type (node_type_reconciler.h; the old type comes back on failure):
-//
-//   kPending ─► kResizeNodes ─► kSucceeded
-//   kPending ─► kFailed                       (a node holds more than the new type: nothing sent)
-//   kPending / kResizeNodes ─► kRollingBack ─► kFailed   (a node refused, or the deadline passed)
-//
+// The states of every operation kind. Which states each kind walks, in which order, is data:
+// the operation table (OperationTable() below, in operation_types.cc), from which NextState,
+// IsValidTransition and the state diagrams of docs/orchestrator.md ("The operation table")
+// all come. In words:
+//   * create: per topology (CME adds assign-slots, meet, await-membership); past the create
+//     deadline (operations.create_timeout_ms) any non-terminal state may go to kRollingBack
+//     (stop every node, purge its data), which ends in kFailed (group `create-failed`);
+//     kRollingBack is the point of no return of a create;
+//   * delete: no way back once recorded (the group never becomes `available` again); the last
+//     transition removes the group's records;
+//   * reshard (scale out / scale in; cluster mode enabled only): no deadline, no cancel, no
+//     rollback (ElastiCache has none either); the point of no return is the first SETSLOT NODE
+//     of kMoveSlots, before which nothing has changed for clients (reshard_reconciler.h);
+//   * replica count: one path per topology, no deadline, no rollback;
+//   * failover: the reason in the payload picks the path (TestFailover kills the primary
+//     first; a failover past its deadline before the promotion fails, the old primary
+//     restarted in place); recover node; modify failover;
+//   * rolling restart: per-node progress lives in the payload; no rollback;
+//   * modify node type (node_type_reconciler.h): the old type comes back on failure: straight
+//     to kFailed from kPending (a node holds more than the new type: nothing sent), through
+//     kRollingBack (every node gets the old maxmemory again) when a node refused or the
+//     deadline (operations.node_type_timeout_ms) passed.
 // kSucceeded and kFailed are terminal: a finished operation is never overwritten.
 enum class OpState {
   kPending,          // recorded, not yet started
@@ -129,11 +91,38 @@ const char* OpStateName(OpState s);
 std::optional<OpState> ParseOpState(const std::string& s);
 bool IsTerminal(OpState s);
 
-// The one place that knows the legal transitions (see the diagram above).
+// One path of a kind: its states in order (ending in a terminal state, or in the next path's
+// start), for one topology or both.
+struct OpVariant {
+  const char* name = "";  // "" for a kind's only/main path; shown in the docs
+  std::optional<Topology> topology;  // nullopt: either topology
+  std::vector<OpState> states;
+};
+// A side exit: from any of `from` (empty: every non-terminal state) straight to `to`.
+struct OpSideExit {
+  std::vector<OpState> from;
+  OpState to = OpState::kFailed;
+  const char* why = "";
+};
+// A kind's row of the operation table.
+struct OpKindPaths {
+  OpKind kind = OpKind::kCreateGroup;
+  bool cluster_mode_only = false;  // no transition is legal in a cluster mode disabled group
+  std::vector<OpVariant> variants;  // NextState: the first variant (of the topology) holding `from`
+  std::vector<OpSideExit> exits;
+};
+// The operation table: one row per OpKind, in OpKind order.
+const std::vector<OpKindPaths>& OperationTable();
+const OpKindPaths& PathsOf(OpKind kind);
+// The table as the Markdown block of docs/orchestrator.md ("The operation table").
+std::string OperationTableMarkdown();
+
+// Legal: consecutive states of one of the kind's variants for the topology, or a side exit.
 bool IsValidTransition(OpKind kind, Topology topology, OpState from, OpState to);
 // IsValidTransition as a Status: an error naming both states when illegal.
 Status CheckTransition(OpKind kind, Topology topology, OpState from, OpState to);
-// The state after `from` on the happy path (kSucceeded after the last step).
+// The state after `from` on the happy path (kSucceeded after the last step; `from` itself when
+// no variant of the topology holds it).
 OpState NextState(OpKind kind, Topology topology, OpState from);
 
 struct OperationRecord {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 namespace cf::orchestrator {
@@ -124,6 +128,76 @@ TEST(OperationStates, ModifyNodeTypePaths) {
   EXPECT_EQ(ParseOpKind("modify-node-type"), k);
   EXPECT_STREQ(OpKindName(k), "modify-node-type");
   EXPECT_EQ(ParseOpState("resize-nodes"), OpState::kResizeNodes);
+}
+
+// ---- the operation table ---------------------------------------------------------------------
+
+TEST(OperationTable, OneRowPerKindAndEveryPathEndsTerminal) {
+  const auto& table = OperationTable();
+  ASSERT_EQ(table.size(), static_cast<size_t>(OpKind::kModifyNodeType) + 1);
+  for (size_t i = 0; i < table.size(); ++i) {
+    EXPECT_EQ(table[i].kind, static_cast<OpKind>(i));
+    EXPECT_EQ(&PathsOf(table[i].kind), &table[i]);
+    ASSERT_FALSE(table[i].variants.empty()) << OpKindName(table[i].kind);
+    for (const auto& v : table[i].variants) {
+      ASSERT_GE(v.states.size(), 2u) << OpKindName(table[i].kind) << " " << v.name;
+      EXPECT_TRUE(IsTerminal(v.states.back())) << OpKindName(table[i].kind) << " " << v.name;
+    }
+  }
+}
+
+TEST(OperationTable, TransitionsAreTheTablesEdges) {
+  // A path of the topology walked state by state is legal.
+  for (const auto& k : OperationTable())
+    for (Topology t : {Topology::kClusterModeDisabled, Topology::kClusterModeEnabled})
+      for (const auto& v : k.variants) {
+        if (v.topology && *v.topology != t) continue;
+        const bool legal = !k.cluster_mode_only || t == Topology::kClusterModeEnabled;
+        for (size_t i = 0; i + 1 < v.states.size(); ++i)
+          EXPECT_EQ(IsValidTransition(k.kind, t, v.states[i], v.states[i + 1]), legal)
+              << OpKindName(k.kind) << " " << OpStateName(v.states[i]);
+      }
+  // Reshards are cluster mode enabled only; NextState still names the successor.
+  EXPECT_FALSE(IsValidTransition(OpKind::kReshardScaleIn, Topology::kClusterModeDisabled,
+                                 OpState::kPending, OpState::kPlanMoves));
+  EXPECT_EQ(NextState(OpKind::kReshardScaleIn, Topology::kClusterModeDisabled, OpState::kPending),
+            OpState::kPlanMoves);
+  // Off every path of the topology: no successor.
+  EXPECT_EQ(NextState(OpKind::kDeleteGroup, Topology::kClusterModeEnabled, OpState::kMeet),
+            OpState::kMeet);
+  EXPECT_EQ(NextState(OpKind::kCreateGroup, Topology::kClusterModeDisabled, OpState::kMeet),
+            OpState::kMeet);
+  // Side exits: failover fails only before the promotion.
+  EXPECT_TRUE(IsValidTransition(OpKind::kFailover, Topology::kClusterModeEnabled,
+                                OpState::kKillPrimary, OpState::kFailed));
+  EXPECT_FALSE(IsValidTransition(OpKind::kFailover, Topology::kClusterModeEnabled,
+                                 OpState::kRepointReplicas, OpState::kFailed));
+}
+
+// docs/orchestrator.md's state diagrams are the table's (CF_WRITE_DOCS=1 rewrites them).
+TEST(OperationTable, DocsMatchTheTable) {
+  const std::string path = std::string(CF_SOURCE_DIR) + "/docs/orchestrator.md";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  const std::string begin = "<!-- operation-table:begin";
+  const std::string end = "<!-- operation-table:end -->";
+  const size_t b = doc.find(begin);
+  ASSERT_NE(b, std::string::npos) << "no " << begin << " marker in " << path;
+  const size_t body = doc.find('\n', b) + 1;
+  const size_t e = doc.find(end, body);
+  ASSERT_NE(e, std::string::npos) << "no " << end << " marker in " << path;
+  const std::string want = OperationTableMarkdown();
+  if (const char* w = std::getenv("CF_WRITE_DOCS"); w && std::string(w) == "1") {
+    doc.replace(body, e - body, want);
+    std::ofstream(path) << doc;
+    return;
+  }
+  EXPECT_EQ(doc.substr(body, e - body), want)
+      << "docs/orchestrator.md's operation table differs from orchestrator/core/"
+         "operation_types.cc; run this test with CF_WRITE_DOCS=1 to rewrite it";
 }
 
 }  // namespace
