@@ -92,6 +92,7 @@ void StandaloneReaper::Stop() {
 }
 
 void StandaloneReaper::Poke() {
+  ++pokes_;
   {
     std::lock_guard lk(mu_);
     poked_ = true;

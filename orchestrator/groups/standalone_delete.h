@@ -61,10 +61,13 @@ class StandaloneReaper {
   void Start();
   void Stop();
   void Poke();
+  // How many times Poke was called (the application's wiring is observable in tests).
+  int pokes() const { return pokes_; }
   // One pass over the `deleting` standalone clusters; returns how many were deleted.
   int RunOnce();
 
  private:
+  std::atomic<int> pokes_{0};
   void Loop();
   Store& store_;
   AgentApi& agents_;

@@ -52,6 +52,7 @@ void MaintenanceScheduler::Stop() {
 }
 
 void MaintenanceScheduler::Poke() {
+  ++pokes_;
   {
     std::lock_guard lk(mu_);
     poked_ = true;

@@ -60,6 +60,8 @@ class MaintenanceScheduler {
   void Start();
   void Stop();
   void Poke();
+  // How many times Poke was called (the application's wiring is observable in tests).
+  int pokes() const { return pokes_; }
 
   // One pass at virtual time `virtual_now_ms`; returns how many batches were applied or
   // dropped.
@@ -70,6 +72,7 @@ class MaintenanceScheduler {
   std::string StatusJson();
 
  private:
+  std::atomic<int> pokes_{0};
   void Loop();
   Store& store_;
   const MaintenanceSettings settings_;

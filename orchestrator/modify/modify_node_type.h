@@ -1,7 +1,7 @@
 // ModifyReplicationGroup's "node-type" set (registered on ModifyGroupFrontend with
-// AddDeferrableParameterSet at wiring time): CacheNodeType. ApplyImmediately=false records it
-// for the maintenance window after the same validation (modify_group_frontend.h); the
-// scheduler replays it through the same handler.
+// AddDeferrableParameterSet from modify_feature.cc): CacheNodeType. ApplyImmediately=false
+// records it for the maintenance window after the same validation (modify_group_frontend.h);
+// the scheduler replays it through the same handler.
 //
 // Validation (in the request, nothing sent to an agent): the type must be in the node-type
 // catalogue (configs/node_types.yaml; else InvalidParameterValue). Scaling down below the

@@ -29,6 +29,7 @@ void ParameterApplier::Stop() {
 }
 
 void ParameterApplier::Poke() {
+  ++pokes_;
   {
     std::lock_guard lk(mu_);
     poked_ = true;

@@ -16,7 +16,7 @@
 // (rolling_restart_reconciler.h) makes them run them. Nodes of a group whose rolling restart is
 // running are left to it (it restarts each node with the latest values). A node that never ran
 // the group's values (generation 0: just created) while the group sets a static value other than
-// the default becomes pending-reboot too. After each pass `after_pass` (if set) runs: main.cc
+// the default becomes pending-reboot too. After each pass `after_pass` (if set) runs: app.cc
 // starts the rolling restarts of pending-reboot groups there.
 #pragma once
 
@@ -44,12 +44,15 @@ class ParameterApplier {
   void Start();
   void Stop();
   void Poke();
+  // How many times Poke was called (the application's wiring is observable in tests).
+  int pokes() const { return pokes_; }
   // One pass over the work list; returns how many nodes were brought up to date.
   int RunOnce();
   // Runs after every pass of the loop (before Start).
   void SetAfterPass(std::function<void()> f) { after_pass_ = std::move(f); }
 
  private:
+  std::atomic<int> pokes_{0};
   void Loop();
   Store& store_;
   AgentApi& agents_;

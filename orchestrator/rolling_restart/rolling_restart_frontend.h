@@ -1,7 +1,7 @@
 // What starts a rolling restart (rolling_restart_reconciler.h):
 //
 //   * static parameters: StartPendingRollingRestarts, run after every pass of the parameter
-//     applier (main.cc): every `available` group without an unfinished operation whose nodes
+//     applier (wired in app.cc): every `available` group without an unfinished operation whose nodes
 //     are pending-reboot (a static parameter of its user parameter group changed, it switched
 //     to a group that sets one, or it was created with one) gets a rolling restart of those
 //     nodes. A busy group gets it once it is available again. ElastiCache itself waits for a

@@ -93,6 +93,19 @@ inline std::optional<api::ApiError> CallApi(api::Dispatcher& d, const std::strin
   return d.Dispatch(Request(action, params), doc.append_child("Result"));
 }
 
+// ModifyCacheParameterGroup's parameters: group `name` takes `values` (parameter -> value).
+inline std::map<std::string, std::string> ParameterValuesRequest(
+    const std::string& name, const std::map<std::string, std::string>& values) {
+  std::map<std::string, std::string> p{{"CacheParameterGroupName", name}};
+  int i = 0;
+  for (const auto& [k, v] : values) {
+    const std::string pre = "ParameterNameValues.ParameterNameValue." + std::to_string(++i);
+    p[pre + ".ParameterName"] = k;
+    p[pre + ".ParameterValue"] = v;
+  }
+  return p;
+}
+
 // Children of `parent` named `name`, in order.
 inline std::vector<pugi::xml_node> Children(pugi::xml_node parent, const char* name) {
   std::vector<pugi::xml_node> out;

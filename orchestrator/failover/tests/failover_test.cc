@@ -9,30 +9,17 @@
 #include <chrono>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/failover/failover_frontend.h"
-#include "orchestrator/failover/failover_monitor.h"
-#include "orchestrator/failover/failover_reconciler.h"
 #include "orchestrator/failover/failover_types.h"
 #include "orchestrator/fleet/formation_checks.h"
-#include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/groups/replication_group_frontend.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
+#include "orchestrator/app.h"
+#include "orchestrator/failover/failover_feature.h"
 #include "orchestrator/testing/crash_at.h"
-#include "orchestrator/testing/test_support.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
-using testing::FakeAgent;
-using testing::FakeNetwork;
-using testing::CallApi;
-using testing::TempDir;
-using testing::TestHost;
 
 // ---------------------------------------------------------------------------------------------
 // pure decisions
@@ -162,55 +149,6 @@ TEST(FailoverStates, Transitions) {
 
 using testing::CrashAt;
 
-struct Orchestrator {
-  Orchestrator(const std::string& db, const OrchestratorConfig& cfg) : config(cfg) {
-    EXPECT_TRUE(store.Open(db).ok());
-    agents = MakeGrpcAgentApi();
-    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store;
-    deps.agents = agents.get();
-    deps.pool = pool.get();
-    deps.settings = cfg.operations;
-    create = std::make_unique<CreateGroupReconciler>(deps);
-    failover = std::make_unique<FailoverReconciler>(deps, cfg.failover);
-    runner = std::make_unique<OperationRunner>(store, cfg.operations);
-    auto poke = [this](int64_t id) { runner->Poke(id); };
-    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
-    frontend->Register(dispatcher);
-    failover_frontend = std::make_unique<FailoverFrontend>(store, config, poke);
-    failover_frontend->Register(dispatcher);
-    modify_frontend = std::make_unique<ModifyGroupFrontend>(store, config, poke);
-    modify_frontend->Register(dispatcher);
-    monitor = std::make_unique<FailoverMonitor>(store, cfg.failover, poke);
-  }
-  void Start(OperationHandler* failover_handler = nullptr) {
-    runner->SetHandler(OpKind::kCreateGroup, create.get());
-    OperationHandler* h = failover_handler ? failover_handler : failover.get();
-    runner->SetHandler(OpKind::kFailover, h);
-    runner->SetHandler(OpKind::kRecoverNode, h);
-    runner->SetHandler(OpKind::kModifyFailover, h);
-    ASSERT_TRUE(runner->Start().ok());
-  }
-  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
-                                    pugi::xml_document* out = nullptr) {
-    return CallApi(dispatcher, action, p, out);
-  }
-
-  OrchestratorConfig config;
-  Store store;
-  std::unique_ptr<AgentApi> agents;
-  std::unique_ptr<TaskPool> pool;
-  std::unique_ptr<CreateGroupReconciler> create;
-  std::unique_ptr<FailoverReconciler> failover;
-  std::unique_ptr<OperationRunner> runner;
-  api::Dispatcher dispatcher;
-  std::unique_ptr<ReplicationGroupFrontend> frontend;
-  std::unique_ptr<FailoverFrontend> failover_frontend;
-  std::unique_ptr<ModifyGroupFrontend> modify_frontend;
-  std::unique_ptr<FailoverMonitor> monitor;
-};
-
 const Params kCmd3 = {{"ReplicationGroupId", "cmd"},
                       {"ReplicationGroupDescription", "primary + 2"},
                       {"NumCacheClusters", "3"},
@@ -220,48 +158,13 @@ const Params kCme3x1 = {{"ReplicationGroupId", "cme"},
                         {"NumNodeGroups", "3"},
                         {"ReplicasPerNodeGroup", "1"}};
 
-class FailoverTest : public ::testing::Test {
+class FailoverTest : public testing::FakeFleet {
  protected:
-  void SetUp() override {
-    cfg_ = testing::TestConfig();
-    cfg_.failover.host_down_after_ms = 60000;
-    cfg_.failover.restart_ready_timeout_ms = 1000;
-    cfg_.failover.failover_timeout_ms = 1000;
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      std::string id = std::string("host-") + static_cast<char>('a' + i);
-      agents_.push_back(std::make_unique<FakeAgent>(net_, id, "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    orch_ = NewOrchestrator();
+  void Configure(OrchestratorConfig& cfg) override {
+    cfg.failover.host_down_after_ms = 60000;
+    cfg.failover.restart_ready_timeout_ms = 1000;
+    cfg.failover.failover_timeout_ms = 1000;
   }
-  void TearDown() override {
-    if (orch_) orch_->runner->Stop();
-  }
-
-  std::unique_ptr<Orchestrator> NewOrchestrator() {
-    auto o = std::make_unique<Orchestrator>(dir_.file("orch.db"), cfg_);
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i) {
-      auto h = TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i, agents_[i]->endpoint());
-      EXPECT_TRUE(o->store.UpsertHost(h).ok());
-    }
-    return o;
-  }
-
-  bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 10000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      auto g = orch_->store.GetGroup(id);
-      if (g.ok() && *g && GroupStatusName((*g)->group.status) == status &&
-          orch_->store.ListUnfinishedOperations()->empty())
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
-
-  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
 
   const NodeRecord* Primary(const GroupView& v, const std::string& ng) {
     for (const auto& n : v.nodes)
@@ -270,7 +173,7 @@ class FailoverTest : public ::testing::Test {
   }
 
   void Create(const Params& p) {
-    ASSERT_FALSE(orch_->Call("CreateReplicationGroup", p));
+    ASSERT_FALSE(Call("CreateReplicationGroup", p));
     ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
   }
 
@@ -278,7 +181,7 @@ class FailoverTest : public ::testing::Test {
   std::vector<std::string> Events(const std::string& group) {
     std::vector<EventRecord> all;
     auto add = [&](const std::string& src) {
-      auto ev = orch_->store.ListEvents(src);
+      auto ev = store().ListEvents(src);
       all.insert(all.end(), ev->begin(), ev->end());
     };
     add(group);
@@ -297,19 +200,6 @@ class FailoverTest : public ::testing::Test {
     net_->nodes.at(node).repl_offset = offset;
   }
 
-  // A heartbeat: the agents' view of every node of the group into the store.
-  void Heartbeat(const std::string& group) {
-    GroupView v = View(group);
-    std::lock_guard lk(net_->mu);
-    for (const auto& n : v.nodes) {
-      auto& f = net_->nodes.at(n.node_id);
-      ASSERT_TRUE(
-          orch_->store
-              .RecordObservations(n.host_id, {{n.node_id, ToObserved(net_->StatusOf(f), NowMs())}})
-              .ok());
-    }
-  }
-
   void Kill(const std::string& node) {
     std::lock_guard lk(net_->mu);
     net_->nodes.at(node).exited = true;
@@ -323,22 +213,16 @@ class FailoverTest : public ::testing::Test {
     std::lock_guard lk(net_->mu);
     return std::to_string(net_->nodes.at(node).master_port);
   }
-
-  TempDir dir_;
-  OrchestratorConfig cfg_;
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  std::unique_ptr<Orchestrator> orch_;
 };
 
 TEST_F(FailoverTest, TestFailoverClusterModeDisabled) {
-  orch_->Start();
+  StartApp();
   Create(kCmd3);
   SetOffset("cmd-002", 100);
   SetOffset("cmd-003", 500);  // the most replicated data
   pugi::xml_document doc;
   ASSERT_FALSE(
-      orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "1"}}, &doc));
+      Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "1"}}, &doc));
   auto rg = doc.child("Result").child("ReplicationGroup");
   EXPECT_STREQ(rg.child_value("Status"), "modifying");
   ASSERT_TRUE(WaitFor("cmd", "available"));
@@ -367,7 +251,7 @@ TEST_F(FailoverTest, TestFailoverClusterModeDisabled) {
   // Describe: the new roles, PrimaryEndpoint follows the new primary.
   Heartbeat("cmd");
   pugi::xml_document d2;
-  ASSERT_FALSE(orch_->Call("DescribeReplicationGroups", {{"ReplicationGroupId", "cmd"}}, &d2));
+  ASSERT_FALSE(Call("DescribeReplicationGroups", {{"ReplicationGroupId", "cmd"}}, &d2));
   auto ng = d2.child("Result")
                 .child("ReplicationGroups")
                 .child("ReplicationGroup")
@@ -380,12 +264,12 @@ TEST_F(FailoverTest, TestFailoverClusterModeDisabled) {
 }
 
 TEST_F(FailoverTest, TestFailoverClusterModeEnabledMovesTheSlots) {
-  orch_->Start();
+  StartApp();
   Create(kCme3x1);
   GroupView before = View("cme");
   const NodeRecord* old = Primary(before, "0002");
   ASSERT_FALSE(
-      orch_->Call("TestFailover", {{"ReplicationGroupId", "cme"}, {"NodeGroupId", "0002"}}));
+      Call("TestFailover", {{"ReplicationGroupId", "cme"}, {"NodeGroupId", "0002"}}));
   ASSERT_TRUE(WaitFor("cme", "available"));
   GroupView v = View("cme");
   const NodeRecord* now = Primary(v, "0002");
@@ -405,14 +289,14 @@ TEST_F(FailoverTest, TestFailoverClusterModeEnabledMovesTheSlots) {
 }
 
 TEST_F(FailoverTest, TestFailoverFaults) {
-  orch_->Start();
+  StartApp();
   Create(kCmd3);
-  ASSERT_FALSE(orch_->Call("CreateReplicationGroup", {{"ReplicationGroupId", "noaf"},
+  ASSERT_FALSE(Call("CreateReplicationGroup", {{"ReplicationGroupId", "noaf"},
                                                       {"ReplicationGroupDescription", "d"},
                                                       {"NumCacheClusters", "2"}}));
   ASSERT_TRUE(WaitFor("noaf", "available"));
   auto code = [&](const Params& p) {
-    auto e = orch_->Call("TestFailover", p);
+    auto e = Call("TestFailover", p);
     return e ? e->code + "/" + std::to_string(e->http_status) : std::string("ok");
   };
   EXPECT_EQ(code({{"ReplicationGroupId", "cmd"}}), "MissingParameter/400");
@@ -433,20 +317,20 @@ TEST_F(FailoverTest, TestFailoverFaults) {
 }
 
 TEST_F(FailoverTest, OneFailoverPerGroupButGroupsInParallel) {
-  orch_->Start();
+  StartApp();
   Create(kCmd3);
   Params other = kCmd3;
   other["ReplicationGroupId"] = "other";
   Create(other);
   for (auto& a : agents_) a->failover_fail = true;  // the promotion keeps failing for now
   ASSERT_FALSE(
-      orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
-  auto e = orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}});
+      Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
+  auto e = Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidReplicationGroupState");
   // Another group is independent.
   ASSERT_FALSE(
-      orch_->Call("TestFailover", {{"ReplicationGroupId", "other"}, {"NodeGroupId", "0001"}}));
+      Call("TestFailover", {{"ReplicationGroupId", "other"}, {"NodeGroupId", "0001"}}));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(View("cmd").group.status, GroupStatus::kModifying);
   EXPECT_EQ(View("other").group.status, GroupStatus::kModifying);
@@ -459,15 +343,15 @@ TEST_F(FailoverTest, OneFailoverPerGroupButGroupsInParallel) {
 
 TEST_F(FailoverTest, RateLimitPerRollingWindow) {
   cfg_.failover.test_failover_max_per_window = 2;
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
   Create(kCmd3);
   for (int i = 0; i < 2; ++i) {
     ASSERT_FALSE(
-        orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
+        Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
     ASSERT_TRUE(WaitFor("cmd", "available"));
   }
-  auto e = orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}});
+  auto e = Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "TestFailoverNotAvailableFault");
   EXPECT_EQ(e->http_status, 400);
@@ -485,18 +369,18 @@ TEST_F(FailoverTest, CrashBeforeEveryCommitResumes) {
       net_->failover_methods.clear();
     }
     std::filesystem::remove(dir_.file("orch.db"));
-    orch_ = NewOrchestrator();
-    CrashAt crash(*orch_->failover, at);
-    orch_->Start(&crash);
+    NewApp();
+    CrashAt crash(Handler(OpKind::kFailover), at);
+    StartWith({OpKind::kFailover, OpKind::kRecoverNode, OpKind::kModifyFailover}, &crash);
     Create(kCmd3);
     ASSERT_FALSE(
-        orch_->Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
+        Call("TestFailover", {{"ReplicationGroupId", "cmd"}, {"NodeGroupId", "0001"}}));
     for (int i = 0; i < 400 && !crash.crashed(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ASSERT_TRUE(crash.crashed());
-    orch_->runner->Stop();
-    orch_ = NewOrchestrator();  // same database: a restarted process
-    orch_->Start();
+    app().StopRunner();
+    NewApp();  // same database: a restarted process
+    StartApp();
     ASSERT_TRUE(WaitFor("cmd", "available"));
     GroupView v = View("cmd");
     const std::string prim = Primary(v, "0001")->node_id;
@@ -512,13 +396,13 @@ TEST_F(FailoverTest, CrashBeforeEveryCommitResumes) {
 }
 
 TEST_F(FailoverTest, AutomaticFailoverWhenThePrimaryProcessExits) {
-  orch_->Start();
+  StartApp();
   Create(kCme3x1);
   GroupView before = View("cme");
   const std::string old = Primary(before, "0001")->node_id;
   Kill(old);
   Heartbeat("cme");  // the agent reports NODE_EXITED at once
-  auto started = orch_->monitor->ScanOnce();
+  auto started = app().failover().monitor.ScanOnce();
   ASSERT_EQ(started.size(), 1u);
   ASSERT_TRUE(WaitFor("cme", "available"));
   const std::string now = Primary(View("cme"), "0001")->node_id;
@@ -533,19 +417,19 @@ TEST_F(FailoverTest, AutomaticFailoverWhenThePrimaryProcessExits) {
           old + ": Recovering cache nodes 0001",
           old + ": Finished recovery for cache nodes 0001"}));
   // The exit report predates the failover: another scan starts nothing.
-  EXPECT_TRUE(orch_->monitor->ScanOnce().empty());
+  EXPECT_TRUE(app().failover().monitor.ScanOnce().empty());
   Heartbeat("cme");
-  EXPECT_TRUE(orch_->monitor->ScanOnce().empty());
+  EXPECT_TRUE(app().failover().monitor.ScanOnce().empty());
 }
 
 TEST_F(FailoverTest, WithoutAutomaticFailoverThePrimaryRestartsInPlace) {
-  orch_->Start();
+  StartApp();
   Create({{"ReplicationGroupId", "noaf"},
           {"ReplicationGroupDescription", "d"},
           {"NumCacheClusters", "2"}});
   Kill("noaf-001");
   Heartbeat("noaf");
-  ASSERT_EQ(orch_->monitor->ScanOnce().size(), 1u);
+  ASSERT_EQ(app().failover().monitor.ScanOnce().size(), 1u);
   ASSERT_TRUE(WaitFor("noaf", "available"));
   EXPECT_EQ(Primary(View("noaf"), "0001")->node_id, "noaf-001");
   EXPECT_EQ(FakeRole("noaf-001"), "master");
@@ -557,8 +441,8 @@ TEST_F(FailoverTest, WithoutAutomaticFailoverThePrimaryRestartsInPlace) {
 
 TEST_F(FailoverTest, HostLossFailsOverAndTheOldPrimaryRejoinsAsAReplica) {
   cfg_.failover.host_down_after_ms = 1500;
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
   Create(kCmd3);
   GroupView v = View("cmd");
   const NodeRecord* old = Primary(v, "0001");
@@ -566,14 +450,14 @@ TEST_F(FailoverTest, HostLossFailsOverAndTheOldPrimaryRejoinsAsAReplica) {
   // The host dies with its nodes: no heartbeat since long ago, the replicas'
   // links go down.
   Kill(old_id);
-  auto h = *orch_->store.GetHost(lost_host);
+  auto h = *store().GetHost(lost_host);
   h->last_heartbeat_ms = NowMs() - 5000;
-  ASSERT_TRUE(orch_->store.UpsertHost(*h).ok());
+  ASSERT_TRUE(store().UpsertHost(*h).ok());
   // Fresh heartbeats of the other hosts (the dead one reports nothing).
-  auto hosts = orch_->store.ListHosts();
+  auto hosts = store().ListHosts();
   for (auto& o : *hosts)
     if (o.host_id != lost_host)
-      ASSERT_TRUE(orch_->store.TouchHost(o.host_id, o.boot_id, NowMs()).ok());
+      ASSERT_TRUE(store().TouchHost(o.host_id, o.boot_id, NowMs()).ok());
   {
     std::lock_guard lk(net_->mu);
     for (const auto& n : v.nodes) {
@@ -581,12 +465,12 @@ TEST_F(FailoverTest, HostLossFailsOverAndTheOldPrimaryRejoinsAsAReplica) {
       auto& f = net_->nodes.at(n.node_id);
       f.polls_since_replicate = 100;
       ASSERT_TRUE(
-          orch_->store
+          store()
               .RecordObservations(n.host_id, {{n.node_id, ToObserved(net_->StatusOf(f), NowMs())}})
               .ok());
     }
   }
-  ASSERT_EQ(orch_->monitor->ScanOnce().size(), 1u);
+  ASSERT_EQ(app().failover().monitor.ScanOnce().size(), 1u);
   ASSERT_TRUE(WaitFor("cmd", "available"));
   const std::string now = Primary(View("cmd"), "0001")->node_id;
   EXPECT_NE(now, old_id);
@@ -595,10 +479,10 @@ TEST_F(FailoverTest, HostLossFailsOverAndTheOldPrimaryRejoinsAsAReplica) {
   // The host comes back (re-registers) and reports its held node: it rejoins as
   // a replica.
   h->last_heartbeat_ms = NowMs();
-  ASSERT_TRUE(orch_->store.UpsertHost(*h).ok());
+  ASSERT_TRUE(store().UpsertHost(*h).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   Heartbeat("cmd");
-  ASSERT_EQ(orch_->monitor->ScanOnce().size(), 1u);
+  ASSERT_EQ(app().failover().monitor.ScanOnce().size(), 1u);
   ASSERT_TRUE(WaitFor("cmd", "available"));
   EXPECT_EQ(FakeRole(old_id), "slave");
   EXPECT_EQ(FakeMasterPort(old_id), std::to_string(Primary(View("cmd"), "0001")->port));
@@ -609,11 +493,11 @@ TEST_F(FailoverTest, HostLossFailsOverAndTheOldPrimaryRejoinsAsAReplica) {
 }
 
 TEST_F(FailoverTest, ModifyPrimaryClusterIdIsACoordinatedSwitchover) {
-  orch_->Start();
+  StartApp();
   Create(kCmd3);
   Heartbeat("cmd");
   auto code = [&](const Params& p) {
-    auto e = orch_->Call("ModifyReplicationGroup", p);
+    auto e = Call("ModifyReplicationGroup", p);
     return e ? e->code : std::string("ok");
   };
   EXPECT_EQ(code({{"ReplicationGroupId", "cmd"},
@@ -627,7 +511,7 @@ TEST_F(FailoverTest, ModifyPrimaryClusterIdIsACoordinatedSwitchover) {
   // ApplyImmediately absent (false): recorded for the maintenance window, nothing started.
   EXPECT_EQ(code({{"ReplicationGroupId", "cmd"}, {"PrimaryClusterId", "cmd-002"}}), "ok");
   EXPECT_EQ(View("cmd").group.pending_modifications.at("PrimaryClusterId"), "cmd-002");
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
   EXPECT_EQ(code({{"ReplicationGroupId", "cmd"},
                   {"PrimaryClusterId", "cmd-002"},
                   {"ApplyImmediately", "true"}}),
@@ -644,7 +528,7 @@ TEST_F(FailoverTest, ModifyPrimaryClusterIdIsACoordinatedSwitchover) {
 }
 
 TEST_F(FailoverTest, ModifyAutomaticFailover) {
-  orch_->Start();
+  StartApp();
   Create({{"ReplicationGroupId", "two"},
           {"ReplicationGroupDescription", "d"},
           {"NumCacheClusters", "2"}});
@@ -653,7 +537,7 @@ TEST_F(FailoverTest, ModifyAutomaticFailover) {
           {"NumCacheClusters", "1"}});
   Create(kCme3x1);
   auto code = [&](const Params& p) {
-    auto e = orch_->Call("ModifyReplicationGroup", p);
+    auto e = Call("ModifyReplicationGroup", p);
     return e ? e->code : std::string("ok");
   };
   EXPECT_EQ(code({{"ReplicationGroupId", "one"}, {"AutomaticFailoverEnabled", "true"}}),
@@ -673,7 +557,7 @@ TEST_F(FailoverTest, ModifyAutomaticFailover) {
             "InvalidParameterValue");
 
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+  ASSERT_FALSE(Call("ModifyReplicationGroup",
                            {{"ReplicationGroupId", "two"},
                             {"AutomaticFailoverEnabled", "true"},
                             {"MultiAZEnabled", "true"},
@@ -690,7 +574,7 @@ TEST_F(FailoverTest, ModifyAutomaticFailover) {
   EXPECT_EQ(code({{"ReplicationGroupId", "two"}, {"AutomaticFailoverEnabled", "false"}}),
             "InvalidParameterCombination");
   pugi::xml_document d2;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+  ASSERT_FALSE(Call("ModifyReplicationGroup",
                            {{"ReplicationGroupId", "two"},
                             {"AutomaticFailoverEnabled", "false"},
                             {"MultiAZEnabled", "false"},

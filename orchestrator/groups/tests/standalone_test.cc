@@ -8,101 +8,32 @@
 #include <chrono>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/cache_cluster_frontend.h"
-#include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/groups/delete_group_reconciler.h"
 #include "orchestrator/core/query_params.h"
-#include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/modify/modify_settings.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/replicas/replica_count_reconciler.h"
-#include "orchestrator/groups/replication_group_frontend.h"
+#include "orchestrator/groups/groups_feature.h"
 #include "orchestrator/groups/standalone_delete.h"
-#include "orchestrator/tags/tags_frontend.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
-#include "orchestrator/testing/test_support.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
 using testing::FakeAgent;
-using testing::FakeNetwork;
 using testing::Request;
-using testing::TempDir;
-using testing::TestHost;
 
-class StandaloneTest : public ::testing::Test {
+class StandaloneTest : public testing::FakeFleet {
  protected:
   void SetUp() override {
-    cfg_ = testing::TestConfig();
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      agents_.push_back(std::make_unique<FakeAgent>(net_, std::string("host-") + char('a' + i),
-                                                    "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    ASSERT_TRUE(store_.Open(dir_.file("orch.db")).ok());
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i)
-      ASSERT_TRUE(store_
-                      .UpsertHost(TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i,
-                                           agents_[i]->endpoint()))
-                      .ok());
-    api_ = MakeGrpcAgentApi();
-    pool_ = std::make_unique<TaskPool>(cfg_.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store_;
-    deps.agents = api_.get();
-    deps.pool = pool_.get();
-    deps.settings = cfg_.operations;
-    create_ = std::make_unique<CreateGroupReconciler>(deps);
-    del_ = std::make_unique<DeleteGroupReconciler>(deps);
-    replicas_ = std::make_unique<ReplicaCountReconciler>(deps);
-    runner_ = std::make_unique<OperationRunner>(store_, cfg_.operations);
-    runner_->SetHandler(OpKind::kCreateGroup, create_.get());
-    runner_->SetHandler(OpKind::kDeleteGroup, del_.get());
-    runner_->SetHandler(OpKind::kDecreaseReplicas, replicas_.get());
-    ASSERT_TRUE(runner_->Start().ok());
-    auto poke = [this](int64_t id) { runner_->Poke(id); };
-    groups_ = std::make_unique<ReplicationGroupFrontend>(store_, cfg_, poke);
-    groups_->Register(d_);
-    modify_ = std::make_unique<ModifyGroupFrontend>(store_, cfg_, poke);
-    AddSettingsParameterSet(*modify_, store_, cfg_);
-    modify_->Register(d_);
-    clusters_ = std::make_unique<CacheClusterFrontend>(store_, cfg_);
-    clusters_->Register(d_);
-    tags_ = std::make_unique<TagsFrontend>(store_, cfg_);
-    tags_->Register(d_);
-    standalone_ = std::make_unique<StandaloneFrontend>(store_, cfg_, [this] { ++pokes_; });
-    standalone_->Register(d_);
+    FakeFleet::SetUp();
+    StartApp();
   }
-  void TearDown() override { runner_->Stop(); }
+  int ReaperPokes() { return app().groups().reaper.pokes(); }
 
-  std::string Call(const std::string& action, const Params& p) {
-    doc_.reset();
-    auto e = d_.Dispatch(Request(action, p), doc_.append_child("Result"));
-    return e ? e->code + "/" + std::to_string(e->http_status) : "ok";
-  }
+  std::string Call(const std::string& action, const Params& p) { return CallCode(action, p); }
   pugi::xml_node Result() { return doc_.child("Result"); }
-  template <class Pred>
-  bool WaitUntil(Pred pred, int timeout_ms = 15000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
+  bool WaitUntil(const std::function<bool()>& pred, int timeout_ms = 15000) {
+    return FakeFleet::WaitUntil(pred, timeout_ms);
   }
-  bool Available(const std::string& id) {
-    return WaitUntil([&] {
-      auto g = store_.GetGroup(id);
-      return g.ok() && *g && (*g)->group.status == GroupStatus::kAvailable &&
-             store_.ListUnfinishedOperations()->empty();
-    });
-  }
+  bool Available(const std::string& id) { return WaitFor(id, "available", 15000); }
   void CreateGroup(const std::string& id, int nodes) {
     ASSERT_EQ(Call("CreateReplicationGroup", {{"ReplicationGroupId", id},
                                               {"ReplicationGroupDescription", "d"},
@@ -120,12 +51,12 @@ class StandaloneTest : public ::testing::Test {
                                               {"NotificationTopicStatus", "inactive"},
                                               {"ApplyImmediately", "true"}}),
               "ok");
-    primary_ = store_.GetGroup("g")->value().nodes[0];
+    primary_ = store().GetGroup("g")->value().nodes[0];
     ASSERT_EQ(Call("DeleteReplicationGroup",
                    {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}}),
               "ok");
-    ASSERT_TRUE(WaitUntil([&] { return !*store_.GetGroup("g"); }));
-    ASSERT_EQ(store_.ListStandaloneClusters()->size(), 1u);
+    ASSERT_TRUE(WaitUntil([&] { return !*store().GetGroup("g"); }));
+    ASSERT_EQ(store().ListStandaloneClusters()->size(), 1u);
   }
   std::vector<std::string> DescribedIds(const Params& p) {
     EXPECT_EQ(Call("DescribeCacheClusters", p), "ok");
@@ -140,7 +71,7 @@ class StandaloneTest : public ::testing::Test {
     std::vector<uint32_t> out;
     NewGroup ng;
     ng.group.id = "probe";
-    auto r = store_.CreateGroup(ng, [&](const FleetSnapshot& s, std::vector<NodeRecord>&) {
+    auto r = store().CreateGroup(ng, [&](const FleetSnapshot& s, std::vector<NodeRecord>&) {
       for (size_t i = 0; i < s.hosts.size(); ++i)
         if (s.hosts[i].host_id == host_id) out = s.used_ports[i];
       return MakeError(Errc::kResourceExhausted, "probe");
@@ -153,26 +84,7 @@ class StandaloneTest : public ::testing::Test {
     return net_->nodes.count(node_id) != 0;
   }
 
-  TempDir dir_;
-  OrchestratorConfig cfg_;
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  Store store_;
-  std::unique_ptr<AgentApi> api_;
-  std::unique_ptr<TaskPool> pool_;
-  std::unique_ptr<CreateGroupReconciler> create_;
-  std::unique_ptr<DeleteGroupReconciler> del_;
-  std::unique_ptr<ReplicaCountReconciler> replicas_;
-  std::unique_ptr<OperationRunner> runner_;
-  api::Dispatcher d_;
-  std::unique_ptr<ReplicationGroupFrontend> groups_;
-  std::unique_ptr<ModifyGroupFrontend> modify_;
-  std::unique_ptr<CacheClusterFrontend> clusters_;
-  std::unique_ptr<TagsFrontend> tags_;
-  std::unique_ptr<StandaloneFrontend> standalone_;
-  pugi::xml_document doc_;
   NodeRecord primary_;
-  int pokes_ = 0;
 };
 
 TEST_F(StandaloneTest, DescribeCacheClustersShowsTheRetainedCluster) {
@@ -248,7 +160,7 @@ TEST_F(StandaloneTest, DeleteCacheClusterFaultsChangeNothing) {
             "InvalidParameterValue/400");
   EXPECT_EQ(Call("DeleteCacheCluster", {{"CacheClusterId", "nope"}}), "CacheClusterNotFound/404");
   doc_.reset();
-  auto e = d_.Dispatch(Request("DeleteCacheCluster", {{"CacheClusterId", "a-002"}}),
+  auto e = app().dispatcher().Dispatch(Request("DeleteCacheCluster", {{"CacheClusterId", "a-002"}}),
                        doc_.append_child("Result"));
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidCacheClusterState");
@@ -258,10 +170,10 @@ TEST_F(StandaloneTest, DeleteCacheClusterFaultsChangeNothing) {
                                             {"ReplicationGroupDescription", "d"},
                                             {"NumCacheClusters", "2"}}),
             "CacheClusterAlreadyExists/400");
-  EXPECT_FALSE(*store_.GetGroup("g"));
-  EXPECT_EQ(store_.GetGroup("a")->value().nodes.size(), 2u);
-  EXPECT_EQ(store_.ListStandaloneClusters()->at(0).status, "available");
-  EXPECT_EQ(pokes_, 0);
+  EXPECT_FALSE(*store().GetGroup("g"));
+  EXPECT_EQ(store().GetGroup("a")->value().nodes.size(), 2u);
+  EXPECT_EQ(store().ListStandaloneClusters()->at(0).status, "available");
+  EXPECT_EQ(ReaperPokes(), 0);
   EXPECT_TRUE(AgentHas("g-001"));
 }
 
@@ -274,7 +186,7 @@ TEST_F(StandaloneTest, DeleteCacheClusterStopsTheNodeAndFreesThePort) {
   EXPECT_STREQ(c.child_value("CacheClusterId"), "g-001");
   EXPECT_STREQ(c.child_value("CacheClusterStatus"), "deleting");
   EXPECT_TRUE(c.child("ReplicationGroupId").empty());
-  EXPECT_EQ(pokes_, 1);
+  EXPECT_EQ(ReaperPokes(), 1);
   // Describe shows it deleting; a second delete is refused.
   DescribedIds({{"CacheClusterId", "g-001"}});
   EXPECT_STREQ(Result().child("CacheClusters").child("CacheCluster").child_value(
@@ -283,16 +195,16 @@ TEST_F(StandaloneTest, DeleteCacheClusterStopsTheNodeAndFreesThePort) {
   EXPECT_EQ(Call("DeleteCacheCluster", {{"CacheClusterId", "g-001"}}),
             "InvalidCacheClusterState/400");
 
-  StandaloneReaper reaper(store_, *api_, cfg_);
+  StandaloneReaper reaper(store(), app().agents(), cfg_);
   EXPECT_EQ(reaper.RunOnce(), 1);
   EXPECT_FALSE(AgentHas("g-001"));
-  EXPECT_TRUE(store_.ListStandaloneClusters()->empty());
+  EXPECT_TRUE(store().ListStandaloneClusters()->empty());
   auto after = UsedPorts(primary_.host_id);
   EXPECT_EQ(std::find(after.begin(), after.end(), primary_.port), after.end());
   EXPECT_EQ(Call("DescribeCacheClusters", {{"CacheClusterId", "g-001"}}),
             "CacheClusterNotFound/404");
   EXPECT_EQ(Call("DeleteCacheCluster", {{"CacheClusterId", "g-001"}}), "CacheClusterNotFound/404");
-  auto events = store_.ListEvents("g-001");
+  auto events = store().ListEvents("g-001");
   ASSERT_TRUE(events.ok());
   bool deleting = false, deleted = false;
   for (const auto& ev : *events) {
@@ -318,16 +230,16 @@ TEST_F(StandaloneTest, AnUnreachableAgentOnlyDelaysTheDelete) {
   ASSERT_NE(agent, nullptr);
   agent->fail_all = true;
   {
-    StandaloneReaper reaper(store_, *api_, cfg_);
+    StandaloneReaper reaper(store(), app().agents(), cfg_);
     EXPECT_EQ(reaper.RunOnce(), 0);
   }
-  EXPECT_EQ(store_.ListStandaloneClusters()->at(0).status, "deleting");
+  EXPECT_EQ(store().ListStandaloneClusters()->at(0).status, "deleting");
   EXPECT_TRUE(AgentHas("g-001"));
   agent->fail_all = false;
   // A fresh reaper (as after an orchestrator restart) finishes it from the store alone.
-  StandaloneReaper reaper(store_, *api_, cfg_);
+  StandaloneReaper reaper(store(), app().agents(), cfg_);
   reaper.Start();
-  EXPECT_TRUE(WaitUntil([&] { return store_.ListStandaloneClusters()->empty(); }));
+  EXPECT_TRUE(WaitUntil([&] { return store().ListStandaloneClusters()->empty(); }));
   reaper.Stop();
   EXPECT_FALSE(AgentHas("g-001"));
 }

@@ -12,35 +12,18 @@
 #include <fstream>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/cache_cluster_frontend.h"
-#include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/failover/failover_reconciler.h"
 #include "orchestrator/fleet/formation_checks.h"
 #include "orchestrator/modify/maintenance_scheduler.h"
+#include "orchestrator/modify/modify_feature.h"
+#include "orchestrator/modify/modify_store.h"
+#include "orchestrator/testing/fake_fleet.h"
 #include "orchestrator/core/maintenance_window.h"
-#include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/modify/modify_node_type.h"
-#include "orchestrator/modify/node_type_reconciler.h"
-#include "orchestrator/modify/tests/modify_fleet_fixture.h"
-#include "orchestrator/modify/modify_settings.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/store/store.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
-#include "orchestrator/testing/test_support.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
-using testing::FakeAgent;
-using testing::FakeNetwork;
-using testing::CallApi;
-using testing::TempDir;
-using testing::TestHost;
 
 constexpr int64_t kMin = 60 * 1000;
 constexpr int64_t kHour = 60 * kMin;
@@ -211,11 +194,79 @@ TEST(MaintenanceConfigExample, ExampleDocumentsTheKeys) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the deferred path and the scheduler, against the fake agents (modify_fleet_fixture.h)
+// the deferred path and the scheduler, against the fake agents
 
-using testing::ModifyFleetTest;
+class MaintenanceTest : public testing::FakeFleet {
+ protected:
+  void Configure(OrchestratorConfig& cfg) override {
+    cfg.failover.restart_ready_timeout_ms = 1000;
+    cfg.failover.failover_timeout_ms = 1000;
+  }
+  void SetUp() override {
+    FakeFleet::SetUp();
+    StartApp();
+    // A scheduler as the App builds it (same store, settings, replay), recording the replays.
+    scheduler_ = std::make_unique<MaintenanceScheduler>(
+        store(), cfg_.maintenance,
+        [this](const std::string& id, const std::map<std::string, std::string>& p) {
+          replays_.push_back(p);
+          pugi::xml_document doc;
+          return app().modify().frontend.ReplayPending(id, p, doc.append_child("R"));
+        });
+  }
+  void TearDown() override {
+    scheduler_.reset();
+    FakeFleet::TearDown();
+  }
+  int PendingPokes() { return app().modify().scheduler.pokes(); }
 
-class MaintenanceTest : public ModifyFleetTest {};
+  void Create(const Params& p) {
+    ASSERT_FALSE(Call("CreateReplicationGroup", p));
+    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
+  }
+  std::string Code(const Params& p) {
+    auto e = Call("ModifyReplicationGroup", p);
+    return e ? e->code : std::string("ok");
+  }
+  std::vector<std::string> Events(const std::string& id) { return EventMessages(id); }
+  bool HasEvent(const std::string& id, const std::string& part) {
+    for (const auto& m : Events(id))
+      if (m.find(part) != std::string::npos) return true;
+    return false;
+  }
+  std::string FakeRole(const std::string& node) {
+    std::lock_guard lk(net_->mu);
+    return net_->nodes.at(node).role;
+  }
+  // DescribeCacheClusters' PendingModifiedValues of one cluster, as "Name=value;...".
+  std::string ClusterPending(const std::string& cluster) {
+    pugi::xml_document doc;
+    EXPECT_FALSE(Call("DescribeCacheClusters", {{"CacheClusterId", cluster}}, &doc));
+    std::string s;
+    for (auto c : doc.child("Result").child("CacheClusters").child("CacheCluster")
+                      .child("PendingModifiedValues").children())
+      s += std::string(c.name()) + "=" + c.child_value() + ";";
+    return s;
+  }
+  std::string GroupPending(const std::string& id) {
+    pugi::xml_document doc;
+    EXPECT_FALSE(Call("DescribeReplicationGroups", {{"ReplicationGroupId", id}}, &doc));
+    std::string s;
+    for (auto c : doc.child("Result").child("ReplicationGroups").child("ReplicationGroup")
+                      .child("PendingModifiedValues").children())
+      s += std::string(c.name()) + "=" + c.child_value() + ";";
+    return s;
+  }
+  // The window is "sun:23:00-mon:01:30" (the default) unless set.
+  void SetWindow(const std::string& id, const std::string& w) {
+    GroupSettingsUpdate u;
+    u.preferred_maintenance_window = w;
+    ASSERT_TRUE(ModifyStoreOf(store()).UpdateGroupSettings(id, u, "window " + w).ok());
+  }
+
+  std::unique_ptr<MaintenanceScheduler> scheduler_;
+  std::vector<std::map<std::string, std::string>> replays_;
+};
 
 const Params kCmd = {{"ReplicationGroupId", "g"},
                      {"ReplicationGroupDescription", "d"},
@@ -230,13 +281,13 @@ TEST_F(MaintenanceTest, DeferredChangesAreRecordedAndShown) {
   const uint64_t micro = cfg_.node_types.Find("cache.t3.micro")->memory_bytes;
   pugi::xml_document doc;
   // No ApplyImmediately: ElastiCache's default is false.
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+  ASSERT_FALSE(Call("ModifyReplicationGroup",
                            {{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}},
                            &doc));
   auto rg = doc.child("Result").child("ReplicationGroup");
   EXPECT_STREQ(rg.child_value("Status"), "available");
   EXPECT_STREQ(rg.child_value("CacheNodeType"), "cache.t3.micro");
-  EXPECT_EQ(orch_->pending_pokes, 1);
+  EXPECT_EQ(PendingPokes(), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.t3.micro");
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{micro});
   for (const auto& n : View("g").nodes)
@@ -256,11 +307,11 @@ TEST_F(MaintenanceTest, DeferredChangesAreRecordedAndShown) {
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "G-002"}}), "ok");
   EXPECT_EQ(GroupPending("g"), "PrimaryClusterId=g-002;AutomaticFailoverStatus=enabled;");
   EXPECT_EQ(FakeRole("g-001"), "master");
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
 }
 
 TEST_F(MaintenanceTest, DeferredFaultsWriteNothing) {
-  ASSERT_FALSE(orch_->Call("CreateReplicationGroup", kCmd));
+  ASSERT_FALSE(Call("CreateReplicationGroup", kCmd));
   // Still creating: the same fault as with ApplyImmediately=true.
   EXPECT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}),
             "InvalidReplicationGroupState");
@@ -309,7 +360,7 @@ TEST_F(MaintenanceTest, DeferredFaultsWriteNothing) {
     EXPECT_EQ(GroupPending(id), "") << id;
   }
   EXPECT_EQ(Events("g"), events_before);
-  EXPECT_EQ(orch_->pending_pokes, 0);
+  EXPECT_EQ(PendingPokes(), 0);
 }
 
 TEST_F(MaintenanceTest, LaterRequestsReplaceAndImmediateOnesSupersede) {
@@ -343,12 +394,12 @@ TEST_F(MaintenanceTest, LaterRequestsReplaceAndImmediateOnesSupersede) {
             (std::map<std::string, std::string>{{"AutomaticFailoverEnabled", "true"}}));
   EXPECT_EQ(ClusterPending("g-001"), "");
   // Deleting the group deletes its pending rows.
-  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup", {{"ReplicationGroupId", "g"}}));
+  ASSERT_FALSE(Call("DeleteReplicationGroup", {{"ReplicationGroupId", "g"}}));
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (orch_->store.GetGroup("g")->has_value() && std::chrono::steady_clock::now() < until)
+  while (store().GetGroup("g")->has_value() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_FALSE(orch_->store.GetGroup("g")->has_value());
-  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
+  ASSERT_FALSE(store().GetGroup("g")->has_value());
+  EXPECT_TRUE(ModifyStoreOf(store()).ListPendingGroups()->empty());
 }
 
 TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
@@ -359,10 +410,10 @@ TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-002"}}), "ok");
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"AutomaticFailoverEnabled", "true"}}), "ok");
-  auto& sched = *orch_->scheduler;
+  auto& sched = *scheduler_;
   // Outside the window: nothing.
   EXPECT_EQ(sched.RunOnce(kOutside), 0);
-  EXPECT_TRUE(orch_->replays.empty());
+  EXPECT_TRUE(replays_.empty());
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{micro});
   // Inside: the oldest batch, the node type, exactly as the immediate path does it.
   EXPECT_EQ(sched.RunOnce(kInside), 1);
@@ -382,42 +433,42 @@ TEST_F(MaintenanceTest, SchedulerReplaysInTheWindowAndClears) {
   ASSERT_TRUE(WaitFor("g", "available"));
   EXPECT_TRUE(View("g").group.automatic_failover);
   EXPECT_EQ(GroupPending("g"), "");
-  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
-  ASSERT_EQ(orch_->replays.size(), 3u);
-  EXPECT_EQ(orch_->replays[1], (std::map<std::string, std::string>{{"PrimaryClusterId", "g-002"}}));
+  EXPECT_TRUE(ModifyStoreOf(store()).ListPendingGroups()->empty());
+  ASSERT_EQ(replays_.size(), 3u);
+  EXPECT_EQ(replays_[1], (std::map<std::string, std::string>{{"PrimaryClusterId", "g-002"}}));
   // A replay repeated after a crash between apply and clear changes nothing.
   pugi::xml_document doc;
-  EXPECT_FALSE(orch_->modify->ReplayPending("g", {{"CacheNodeType", "cache.r6g.large"}},
+  EXPECT_FALSE(app().modify().frontend.ReplayPending("g", {{"CacheNodeType", "cache.r6g.large"}},
                                             doc.append_child("R")));
-  EXPECT_FALSE(orch_->modify->ReplayPending("g", {{"AutomaticFailoverEnabled", "true"}},
+  EXPECT_FALSE(app().modify().frontend.ReplayPending("g", {{"AutomaticFailoverEnabled", "true"}},
                                             doc.append_child("R")));
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
 }
 
 TEST_F(MaintenanceTest, ABusyGroupWaitsInTheWindow) {
   Create(kCmd);
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   // An operation that cannot run yet (the runner is stopped) keeps the group modifying.
-  orch_->runner->Stop();
+  app().StopRunner();
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"},
                   {"AutomaticFailoverEnabled", "true"},
                   {"ApplyImmediately", "true"}}),
             "ok");
   EXPECT_EQ(GroupStatusName(View("g").group.status), std::string("modifying"));
-  EXPECT_EQ(orch_->scheduler->RunOnce(kInside), 0);
-  EXPECT_EQ(orch_->scheduler->RunOnce(kInside + kMin), 0);
-  EXPECT_TRUE(orch_->replays.empty());
+  EXPECT_EQ(scheduler_->RunOnce(kInside), 0);
+  EXPECT_EQ(scheduler_->RunOnce(kInside + kMin), 0);
+  EXPECT_TRUE(replays_.empty());
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
-  orch_->RestartRunner();
+  EXPECT_TRUE(app().StartRunner().ok());
   ASSERT_TRUE(WaitFor("g", "available"));
-  EXPECT_EQ(orch_->scheduler->RunOnce(kInside + 2 * kMin), 1);
+  EXPECT_EQ(scheduler_->RunOnce(kInside + 2 * kMin), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
   EXPECT_TRUE(View("g").group.automatic_failover);
   ASSERT_TRUE(WaitFor("g", "available"));  // the modify-node-type operation
   // Past the window's end: pending values wait for the next window.
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.t3.micro"}}), "ok");
-  EXPECT_EQ(orch_->scheduler->RunOnce(kSun + kDay + 90 * kMin), 0);
-  EXPECT_EQ(orch_->scheduler->RunOnce(kSun + 7 * kDay + 23 * kHour), 1);
+  EXPECT_EQ(scheduler_->RunOnce(kSun + kDay + 90 * kMin), 0);
+  EXPECT_EQ(scheduler_->RunOnce(kSun + 7 * kDay + 23 * kHour), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.t3.micro");
 }
 
@@ -428,28 +479,28 @@ TEST_F(MaintenanceTest, ATransientReplayFaultIsRetriedLaterInTheWindow) {
   int replays = 0;
   bool race = true;
   MaintenanceScheduler sched(
-      orch_->store, cfg_.maintenance,
+      store(), cfg_.maintenance,
       [&](const std::string& id, const std::map<std::string, std::string>& p) {
         ++replays;
         if (race) {
           // An immediate request started an operation after the scheduler found the group
           // idle (the runner is stopped: it stays running): the replay answers
           // InvalidReplicationGroupState.
-          orch_->runner->Stop();
+          app().StopRunner();
           EXPECT_EQ(Code({{"ReplicationGroupId", "g"},
                           {"AutomaticFailoverEnabled", "true"},
                           {"ApplyImmediately", "true"}}),
                     "ok");
         }
         pugi::xml_document doc;
-        return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+        return app().modify().frontend.ReplayPending(id, p, doc.append_child("R"));
       },
       [&] { return real; });
   EXPECT_EQ(sched.RunOnce(kInside), 0);
   EXPECT_EQ(replays, 1);
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
   race = false;
-  orch_->RestartRunner();
+  ASSERT_TRUE(app().StartRunner().ok());
   ASSERT_TRUE(WaitFor("g", "available"));
   real += kTransientRetryMs - 1;
   EXPECT_EQ(sched.RunOnce(kInside + kMin), 0);  // not asked again so soon
@@ -468,23 +519,23 @@ TEST_F(MaintenanceTest, ARefusedReplayIsDroppedWithAnEvent) {
   SetWindow("g", "wed:11:00-wed:13:00");
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"PrimaryClusterId", "g-003"}}), "ok");
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
-  EXPECT_EQ(orch_->scheduler->RunOnce(kInside), 0);  // sunday: not this group's window
+  EXPECT_EQ(scheduler_->RunOnce(kInside), 0);  // sunday: not this group's window
   // kOutside (Wednesday 12:00) is outside the default window but inside this one.
   // The chosen replica died in the meantime.
   auto v = View("g");
   ObservedNode dead;
   dead.known = true;
   dead.state = "exited";
-  ASSERT_TRUE(orch_->store.RecordObservations(v.nodes[2].host_id, {{"g-003", dead}}).ok());
-  EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
+  ASSERT_TRUE(store().RecordObservations(v.nodes[2].host_id, {{"g-003", dead}}).ok());
+  EXPECT_EQ(scheduler_->RunOnce(kOutside), 1);
   EXPECT_TRUE(HasEvent("g", "(PrimaryClusterId=g-003) could not be applied in the maintenance "
                             "window wed:11:00-wed:13:00 and was dropped: InvalidCacheClusterState"));
   EXPECT_EQ(GroupPending("g"), "");
   EXPECT_EQ(ClusterPending("g-001"), "CacheNodeType=cache.r6g.large;");
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
-  EXPECT_EQ(orch_->scheduler->RunOnce(kOutside), 1);
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
+  EXPECT_EQ(scheduler_->RunOnce(kOutside), 1);
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
-  EXPECT_TRUE(ModifyStoreOf(orch_->store).ListPendingGroups()->empty());
+  EXPECT_TRUE(ModifyStoreOf(store()).ListPendingGroups()->empty());
 }
 
 TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
@@ -495,11 +546,11 @@ TEST_F(MaintenanceTest, BackgroundThreadUsesTheVirtualClock) {
   fast.maintenance.clock_start_ms = kSun + 23 * kHour - 2 * kMin;
   fast.maintenance.tick_ms = 20;
   int replays = 0;
-  MaintenanceScheduler sched(orch_->store, fast.maintenance,
+  MaintenanceScheduler sched(store(), fast.maintenance,
                              [&](const std::string& id, const std::map<std::string, std::string>& p) {
                                ++replays;
                                pugi::xml_document doc;
-                               return orch_->modify->ReplayPending(id, p, doc.append_child("R"));
+                               return app().modify().frontend.ReplayPending(id, p, doc.append_child("R"));
                              });
   ASSERT_EQ(Code({{"ReplicationGroupId", "g"}, {"CacheNodeType", "cache.r6g.large"}}), "ok");
   EXPECT_LT(sched.VirtualNowMs(), kSun + 23 * kHour);

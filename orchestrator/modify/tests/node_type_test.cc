@@ -5,33 +5,52 @@
 // refused limit at once, an agent that does not answer once the deadline passed).
 #include <gtest/gtest.h>
 
-#include "orchestrator/modify/tests/modify_fleet_fixture.h"
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
 #include "orchestrator/testing/crash_at.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using testing::CrashAt;
-using testing::ModifyFleetTest;
+using testing::FakeFleet;
 using Params = std::map<std::string, std::string>;
 
 const Params kCmd = {{"ReplicationGroupId", "g"},
                      {"ReplicationGroupDescription", "d"},
                      {"NumCacheClusters", "3"}};
 
-class NodeTypeTest : public ModifyFleetTest {
+class NodeTypeTest : public FakeFleet {
  protected:
+  void Configure(OrchestratorConfig& cfg) override {
+    cfg.failover.restart_ready_timeout_ms = 1000;
+    cfg.failover.failover_timeout_ms = 1000;
+  }
   void SetUp() override {
-    ModifyFleetTest::SetUp();
+    FakeFleet::SetUp();
+    StartApp();
     micro_ = cfg_.node_types.Find("cache.t3.micro")->memory_bytes;
     large_ = cfg_.node_types.Find("cache.r6g.large")->memory_bytes;
+  }
+  void Create(const Params& p) {
+    ASSERT_FALSE(Call("CreateReplicationGroup", p));
+    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
+  }
+  std::string Code(const Params& p) {
+    auto e = Call("ModifyReplicationGroup", p);
+    return e ? e->code : std::string("ok");
   }
   static Params Scale(const std::string& type) {
     return {{"ReplicationGroupId", "g"}, {"CacheNodeType", type}, {"ApplyImmediately", "true"}};
   }
   int EventCount(const std::string& part) {
     int n = 0;
-    for (const auto& m : Events("g")) n += m.find(part) != std::string::npos ? 1 : 0;
+    for (const auto& m : EventMessages("g")) n += m.find(part) != std::string::npos ? 1 : 0;
     return n;
   }
   std::map<std::string, int64_t> Pids() {
@@ -42,7 +61,7 @@ class NodeTypeTest : public ModifyFleetTest {
   }
   // The group's latest modify-node-type operation.
   OperationRecord LastOp() {
-    auto ops = orch_->store.ListOperations("g", 20);
+    auto ops = store().ListOperations("g", 20);
     EXPECT_TRUE(ops.ok());
     for (const auto& op : *ops)
       if (op.kind == OpKind::kModifyNodeType) return op;
@@ -63,9 +82,9 @@ TEST_F(NodeTypeTest, AnswersModifyingAtOnceAndEndsWithTheTypeOnEveryNode) {
   Create(kCmd);
   Heartbeat("g");
   const auto pids = Pids();
-  orch_->runner->Stop();  // the state between the request and the worker
+  app().StopRunner();  // the state between the request and the worker
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup", Scale("cache.r6g.large"), &doc));
+  ASSERT_FALSE(Call("ModifyReplicationGroup", Scale("cache.r6g.large"), &doc));
   auto rg = doc.child("Result").child("ReplicationGroup");
   EXPECT_STREQ(rg.child_value("Status"), "modifying");
   EXPECT_STREQ(rg.child_value("CacheNodeType"), "cache.r6g.large");
@@ -77,7 +96,7 @@ TEST_F(NodeTypeTest, AnswersModifyingAtOnceAndEndsWithTheTypeOnEveryNode) {
                   {"AutomaticFailoverEnabled", "true"},
                   {"ApplyImmediately", "true"}}),
             "InvalidReplicationGroupState");
-  orch_->RestartRunner();
+  ASSERT_TRUE(app().StartRunner().ok());
   ASSERT_TRUE(WaitFor("g", "available"));
   EXPECT_EQ(FakeMaxmemory("g"), std::set<uint64_t>{large_});
   EXPECT_EQ(View("g").group.cache_node_type, "cache.r6g.large");
@@ -88,7 +107,7 @@ TEST_F(NodeTypeTest, AnswersModifyingAtOnceAndEndsWithTheTypeOnEveryNode) {
   // The same type again: nothing to do, no operation.
   ASSERT_EQ(Code(Scale("cache.r6g.large")), "ok");
   EXPECT_EQ(LastOp().state, OpState::kSucceeded);
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
 }
 
 TEST_F(NodeTypeTest, ACrashBeforeEachCommitResumesAtItsStep) {
@@ -106,18 +125,18 @@ TEST_F(NodeTypeTest, ACrashBeforeEachCommitResumesAtItsStep) {
     SCOPED_TRACE(std::string(OpStateName(c.at)) + " -> " + c.type);
     const std::string scaled = "scaled from " + View("g").group.cache_node_type + " to " + c.type;
     const int scaled_before = EventCount(scaled);
-    CrashAt crash(*orch_->node_type, c.at);
-    orch_->node_type_handler = &crash;
-    orch_->RestartRunner();
+    app().StopRunner();
+    NewApp();
+    CrashAt crash(Handler(OpKind::kModifyNodeType), c.at);
+    StartWith({OpKind::kModifyNodeType}, &crash);
     ASSERT_EQ(Code(Scale(c.type)), "ok");
     ASSERT_TRUE(WaitCrashed(crash));
-    orch_->runner->Stop();
+    app().StopRunner();
     // The orchestrator "died" before the commit: the operation is still at that step.
     EXPECT_EQ(LastOp().state, c.at);
     EXPECT_EQ(GroupStatusName(View("g").group.status), std::string("modifying"));
     // A new process resumes it.
-    orch_->node_type_handler = nullptr;
-    orch_->RestartRunner();
+    Restart();
     ASSERT_TRUE(WaitFor("g", "available"));
     const OperationRecord op = LastOp();
     EXPECT_EQ(op.state, OpState::kSucceeded);
@@ -133,19 +152,19 @@ TEST_F(NodeTypeTest, ARefusedLimitBringsTheOldTypeBackAndACrashWhileRollingBackR
   Create(kCmd);
   Heartbeat("g");
   agents_[1]->refuse_maxmemory = large_;
-  CrashAt crash(*orch_->node_type, OpState::kRollingBack);
-  orch_->node_type_handler = &crash;
-  orch_->RestartRunner();
+  app().StopRunner();
+  NewApp();
+  CrashAt crash(Handler(OpKind::kModifyNodeType), OpState::kRollingBack);
+  StartWith({OpKind::kModifyNodeType}, &crash);
   ASSERT_EQ(Code(Scale("cache.r6g.large")), "ok");
   ASSERT_TRUE(WaitCrashed(crash));
-  orch_->runner->Stop();
+  app().StopRunner();
   EXPECT_EQ(LastOp().state, OpState::kRollingBack);
   // The old type is the desired state again from the moment the rollback starts.
   EXPECT_EQ(View("g").group.cache_node_type, "cache.t3.micro");
   EXPECT_EQ(View("g").group.maxmemory_bytes, micro_);
   EXPECT_EQ(GroupStatusName(View("g").group.status), std::string("modifying"));
-  orch_->node_type_handler = nullptr;
-  orch_->RestartRunner();
+  Restart();
   ASSERT_TRUE(WaitFor("g", "available"));
   const OperationRecord op = LastOp();
   EXPECT_EQ(op.state, OpState::kFailed);
@@ -165,7 +184,8 @@ TEST_F(NodeTypeTest, ARefusedLimitBringsTheOldTypeBackAndACrashWhileRollingBackR
 TEST_F(NodeTypeTest, AnAgentThatDoesNotAnswerIsRetriedUntilTheDeadlineThenRolledBack) {
   Create(kCmd);
   Heartbeat("g");
-  orch_->config.operations.node_type_timeout_ms = 300;
+  cfg_.operations.node_type_timeout_ms = 300;
+  Restart();  // the App with this deadline, over the same store
   agents_[2]->fail_all = true;
   ASSERT_EQ(Code(Scale("cache.r6g.large")), "ok");
   // Retried meanwhile; past the deadline it rolls back, which waits for the agent too.

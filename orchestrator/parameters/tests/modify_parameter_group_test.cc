@@ -128,14 +128,8 @@ class ModifyParameterGroupTest : public ::testing::Test {
                                                   {"CacheParameterGroupFamily", "redis7"},
                                                   {"Description", "d"}}),
               "ok");
-    Params p{{"CacheParameterGroupName", name}};
-    int i = 0;
-    for (const auto& [k, v] : values) {
-      const std::string pre = "ParameterNameValues.ParameterNameValue." + std::to_string(++i);
-      p[pre + ".ParameterName"] = k;
-      p[pre + ".ParameterValue"] = v;
-    }
-    ASSERT_EQ(Fault("ModifyCacheParameterGroup", p), "ok");
+    ASSERT_EQ(Fault("ModifyCacheParameterGroup", testing::ParameterValuesRequest(name, values)),
+              "ok");
   }
   void MakeAvailable(const std::string& id) {
     auto ops = store_.ListUnfinishedOperations();

@@ -8,31 +8,15 @@
 #include <set>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/create_group_reconciler.h"
 #include "orchestrator/core/id_rules.h"
-#include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/modify/modify_settings.h"
-#include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/replicas/replica_count_frontend.h"
-#include "orchestrator/replicas/replica_count_reconciler.h"
 #include "orchestrator/replicas/replica_count_validator.h"
-#include "orchestrator/groups/replication_group_frontend.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
 #include "orchestrator/testing/crash_at.h"
-#include "orchestrator/testing/test_support.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
-using testing::FakeAgent;
-using testing::FakeNetwork;
-using testing::CallApi;
-using testing::Request;
-using testing::TempDir;
 using testing::TestHost;
 
 // ---- validator ------------------------------------------------------------------------------
@@ -278,109 +262,14 @@ TEST(ReplicaPlacement, NewReplicasAvoidTheirShardsHostsAndAZs) {
 
 using testing::CrashAt;
 
-struct Orch {
-  Orch(const std::string& db, const OrchestratorConfig& cfg) : config(cfg) {
-    EXPECT_TRUE(store.Open(db).ok());
-    agents = MakeGrpcAgentApi();
-    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store;
-    deps.agents = agents.get();
-    deps.pool = pool.get();
-    deps.settings = cfg.operations;
-    create = std::make_unique<CreateGroupReconciler>(deps);
-    del = std::make_unique<DeleteGroupReconciler>(deps);
-    replicas = std::make_unique<ReplicaCountReconciler>(deps);
-    runner = std::make_unique<OperationRunner>(store, cfg.operations);
-    auto poke = [this](int64_t id) { runner->Poke(id); };
-    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
-    frontend->Register(dispatcher);
-    replica_frontend = std::make_unique<ReplicaCountFrontend>(store, config, poke);
-    replica_frontend->Register(dispatcher);
-    modify_frontend = std::make_unique<ModifyGroupFrontend>(store, config, poke);
-    AddSettingsParameterSet(*modify_frontend, store, config);
-    modify_frontend->Register(dispatcher);
-  }
-  void Start(OperationHandler* h = nullptr) {
-    runner->SetHandler(OpKind::kCreateGroup, create.get());
-    runner->SetHandler(OpKind::kDeleteGroup, del.get());
-    runner->SetHandler(OpKind::kIncreaseReplicas, h ? h : replicas.get());
-    runner->SetHandler(OpKind::kDecreaseReplicas, h ? h : replicas.get());
-    ASSERT_TRUE(runner->Start().ok());
-  }
-  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
-                                    pugi::xml_document* doc = nullptr) {
-    return CallApi(dispatcher, action, p, doc);
-  }
-  OrchestratorConfig config;
-  Store store;
-  std::unique_ptr<AgentApi> agents;
-  std::unique_ptr<TaskPool> pool;
-  std::unique_ptr<CreateGroupReconciler> create;
-  std::unique_ptr<DeleteGroupReconciler> del;
-  std::unique_ptr<ReplicaCountReconciler> replicas;
-  std::unique_ptr<OperationRunner> runner;
-  api::Dispatcher dispatcher;
-  std::unique_ptr<ReplicationGroupFrontend> frontend;
-  std::unique_ptr<ReplicaCountFrontend> replica_frontend;
-  std::unique_ptr<ModifyGroupFrontend> modify_frontend;
-};
-
-class ReplicaOpsTest : public ::testing::Test {
+class ReplicaOpsTest : public testing::FakeFleet {
  protected:
-  void SetUp() override {
-    cfg_ = testing::TestConfig();
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      agents_.push_back(std::make_unique<FakeAgent>(net_, std::string("host-") + char('a' + i),
-                                                    "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    orch_ = NewOrch();
-  }
-  void TearDown() override {
-    if (orch_) orch_->runner->Stop();
-  }
-  std::unique_ptr<Orch> NewOrch() {
-    auto o = std::make_unique<Orch>(dir_.file("orch.db"), cfg_);
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i)
-      EXPECT_TRUE(o->store
-                      .UpsertHost(TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i,
-                                           agents_[i]->endpoint()))
-                      .ok());
-    return o;
-  }
-  void Restart(OperationHandler* h = nullptr) {
-    orch_->runner->Stop();
-    orch_.reset();
-    orch_ = NewOrch();
-    orch_->Start(h);
-  }
   bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 15000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      auto g = orch_->store.GetGroup(id);
-      if (g.ok() && *g && GroupStatusName((*g)->group.status) == status &&
-          orch_->store.ListUnfinishedOperations()->empty())
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
+    return FakeFleet::WaitFor(id, status, timeout_ms);
   }
-  template <class Pred>
-  bool WaitUntil(Pred pred, int timeout_ms = 10000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
-  }
-  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
 
   void Create(bool cme, bool start = true) {
-    if (start) orch_->Start();
+    if (start) StartApp();
     Params p = {{"ReplicationGroupId", "g"}, {"ReplicationGroupDescription", "d"}};
     if (cme) {
       p["NumNodeGroups"] = "3";
@@ -388,7 +277,7 @@ class ReplicaOpsTest : public ::testing::Test {
     } else {
       p["NumCacheClusters"] = "2";
     }
-    ASSERT_FALSE(orch_->Call("CreateReplicationGroup", p));
+    ASSERT_FALSE(Call("CreateReplicationGroup", p));
     ASSERT_TRUE(WaitFor("g", "available"));
   }
 
@@ -428,18 +317,12 @@ class ReplicaOpsTest : public ::testing::Test {
   }
 
   bool HasEvent(const std::string& prefix) {
-    auto events = orch_->store.ListEvents("g");
+    auto events = store().ListEvents("g");
     if (!events) return false;
     for (const auto& e : *events)
       if (e.message.rfind(prefix, 0) == 0) return true;
     return false;
   }
-
-  TempDir dir_;
-  OrchestratorConfig cfg_;
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  std::unique_ptr<Orch> orch_;
 };
 
 const Params kUp2 = {{"ReplicationGroupId", "g"}, {"ApplyImmediately", "true"},
@@ -450,7 +333,7 @@ const Params kDown1 = {{"ReplicationGroupId", "g"}, {"ApplyImmediately", "true"}
 TEST_F(ReplicaOpsTest, ClusterModeUpAndDown) {
   Create(true);
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", kUp2, &doc));
+  ASSERT_FALSE(Call("IncreaseReplicaCount", kUp2, &doc));
   auto rg = doc.child("Result").child("ReplicationGroup");
   EXPECT_STREQ(rg.child_value("Status"), "modifying");
   EXPECT_EQ(View("g").nodes.size(), 9u);
@@ -461,7 +344,7 @@ TEST_F(ReplicaOpsTest, ClusterModeUpAndDown) {
 
   int forgets_before = 0;
   for (auto& a : agents_) forgets_before += a->forget_calls;
-  ASSERT_FALSE(orch_->Call("DecreaseReplicaCount", kDown1));
+  ASSERT_FALSE(Call("DecreaseReplicaCount", kDown1));
   ASSERT_TRUE(WaitFor("g", "available"));
   ExpectReplicas(1);
   int forgets = 0;
@@ -476,10 +359,10 @@ TEST_F(ReplicaOpsTest, ClusterModeDisabledUpAndDownByName) {
   Create(false);
   Params p = kUp2;
   p["NewReplicaCount"] = "3";
-  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", p));
+  ASSERT_FALSE(Call("IncreaseReplicaCount", p));
   ASSERT_TRUE(WaitFor("g", "available"));
   ExpectReplicas(3);
-  ASSERT_FALSE(orch_->Call("DecreaseReplicaCount", {{"ReplicationGroupId", "g"},
+  ASSERT_FALSE(Call("DecreaseReplicaCount", {{"ReplicationGroupId", "g"},
                                                     {"ApplyImmediately", "true"},
                                                     {"ReplicasToRemove.member.1", "g-002"},
                                                     {"ReplicasToRemove.member.2", "g-004"}}));
@@ -491,7 +374,7 @@ TEST_F(ReplicaOpsTest, ClusterModeDisabledUpAndDownByName) {
   // Down to zero replicas (no automatic failover).
   p = kDown1;
   p["NewReplicaCount"] = "0";
-  ASSERT_FALSE(orch_->Call("DecreaseReplicaCount", p));
+  ASSERT_FALSE(Call("DecreaseReplicaCount", p));
   ASSERT_TRUE(WaitFor("g", "available"));
   EXPECT_EQ(View("g").nodes.size(), 1u);
 }
@@ -511,7 +394,7 @@ TEST_F(ReplicaOpsTest, NewReplicasFollowTheCurrentPrimary) {
     a.master_port = b.port;
   }
   // Let a poll record the roles.
-  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", kUp2));
+  ASSERT_FALSE(Call("IncreaseReplicaCount", kUp2));
   ASSERT_TRUE(WaitFor("g", "available"));
   std::lock_guard lk(net_->mu);
   const auto& b = net_->nodes.at("g-002");
@@ -546,23 +429,19 @@ TEST_F(ReplicaOpsTest, RejectionsChangeNothing) {
        "InvalidParameterValue"},
   };
   for (const auto& c : cases) {
-    auto e = orch_->Call(c.action, c.p);
+    auto e = Call(c.action, c.p);
     ASSERT_TRUE(e) << c.code;
     EXPECT_EQ(e->code, c.code) << e->message;
   }
   // No capacity: every host is full.
-  for (auto& a : agents_) {
-    auto h = *orch_->store.GetHost(a->host_id());
-    h->max_nodes = 2;
-    ASSERT_TRUE(orch_->store.UpsertHost(*h).ok());
-  }
-  auto e = orch_->Call("IncreaseReplicaCount", kUp2);
+  LimitHosts(2);
+  auto e = Call("IncreaseReplicaCount", kUp2);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InsufficientCacheClusterCapacity");
   GroupView v = View("g");
   EXPECT_EQ(v.group.status, GroupStatus::kAvailable);
   EXPECT_EQ(v.nodes.size(), 6u);
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
   EXPECT_FALSE(HasEvent("Increasing"));
   EXPECT_FALSE(HasEvent("Decreasing"));
 }
@@ -570,11 +449,11 @@ TEST_F(ReplicaOpsTest, RejectionsChangeNothing) {
 TEST_F(ReplicaOpsTest, OneChangeAtATime) {
   Create(true);
   for (auto& a : agents_) a->fail_all = true;  // the increase cannot progress
-  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", kUp2));
-  auto e = orch_->Call("DecreaseReplicaCount", kDown1);
+  ASSERT_FALSE(Call("IncreaseReplicaCount", kUp2));
+  auto e = Call("DecreaseReplicaCount", kDown1);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidReplicationGroupState");
-  e = orch_->Call("DeleteReplicationGroup", {{"ReplicationGroupId", "g"}});
+  e = Call("DeleteReplicationGroup", {{"ReplicationGroupId", "g"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidReplicationGroupState");
   for (auto& a : agents_) a->fail_all = false;
@@ -591,14 +470,14 @@ TEST_P(ReplicaCrashTest, SurvivesACrashBeforeAnyCommit) {
   Create(cme);
   if (!increase) {
     Params p = kUp2;
-    ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", p));
+    ASSERT_FALSE(Call("IncreaseReplicaCount", p));
     ASSERT_TRUE(WaitFor("g", "available"));
   }
-  orch_->runner->Stop();
-  orch_ = NewOrch();
-  CrashAt crash(*orch_->replicas, at);
-  orch_->Start(&crash);
-  ASSERT_FALSE(orch_->Call(increase ? "IncreaseReplicaCount" : "DecreaseReplicaCount",
+  app().StopRunner();
+  NewApp();
+  CrashAt crash(Handler(OpKind::kIncreaseReplicas), at);
+  StartWith({OpKind::kIncreaseReplicas, OpKind::kDecreaseReplicas}, &crash);
+  ASSERT_FALSE(Call(increase ? "IncreaseReplicaCount" : "DecreaseReplicaCount",
                            increase ? kUp2 : kDown1));
   ASSERT_TRUE(WaitUntil([&] { return crash.crashed(); }));
   Restart();
@@ -634,16 +513,16 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(ReplicaOpsTest, DeleteRetainingThePrimary) {
   Create(false);
   Params p = kUp2;
-  ASSERT_FALSE(orch_->Call("IncreaseReplicaCount", p));
+  ASSERT_FALSE(Call("IncreaseReplicaCount", p));
   ASSERT_TRUE(WaitFor("g", "available"));
   const NodeRecord primary = View("g").nodes[0];
   ASSERT_EQ(primary.node_id, "g-001");
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup",
+  ASSERT_FALSE(Call("DeleteReplicationGroup",
                            {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}}, &doc));
   EXPECT_STREQ(doc.child("Result").child("ReplicationGroup").child_value("Status"), "deleting");
-  ASSERT_TRUE(WaitUntil([&] { return !*orch_->store.GetGroup("g"); }));
-  auto standalone = orch_->store.ListStandaloneClusters();
+  ASSERT_TRUE(WaitUntil([&] { return !*store().GetGroup("g"); }));
+  auto standalone = store().ListStandaloneClusters();
   ASSERT_TRUE(standalone.ok());
   ASSERT_EQ(standalone->size(), 1u);
   EXPECT_EQ((*standalone)[0].cluster_id, "g-001");
@@ -655,11 +534,11 @@ TEST_F(ReplicaOpsTest, DeleteRetainingThePrimary) {
     ASSERT_EQ(net_->nodes.size(), 1u);
     EXPECT_EQ(net_->nodes.begin()->first, "g-001");
   }
-  auto events = orch_->store.ListEvents("g-001");
+  auto events = store().ListEvents("g-001");
   ASSERT_TRUE(events.ok());
   EXPECT_FALSE(events->empty());
   // The retained node's port stays reserved: a new group never gets it on that host.
-  ASSERT_FALSE(orch_->Call("CreateReplicationGroup", {{"ReplicationGroupId", "h"},
+  ASSERT_FALSE(Call("CreateReplicationGroup", {{"ReplicationGroupId", "h"},
                                                       {"ReplicationGroupDescription", "d"},
                                                       {"NumCacheClusters", "6"}}));
   ASSERT_TRUE(WaitFor("h", "available"));
@@ -669,26 +548,26 @@ TEST_F(ReplicaOpsTest, DeleteRetainingThePrimary) {
 
 TEST_F(ReplicaOpsTest, RetainPrimaryRefusedForClusterMode) {
   Create(true);
-  auto e = orch_->Call("DeleteReplicationGroup",
+  auto e = Call("DeleteReplicationGroup",
                        {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidParameterValue");
   EXPECT_EQ(View("g").group.status, GroupStatus::kAvailable);
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
 }
 
 TEST_F(ReplicaOpsTest, RetainPrimarySurvivesACrashAtStopNodes) {
   Create(false);
-  orch_->runner->Stop();
-  orch_ = NewOrch();
-  CrashAt crash(*orch_->replicas, OpState::kStopNodes);
-  orch_->Start(&crash);
-  ASSERT_FALSE(orch_->Call("DeleteReplicationGroup",
+  app().StopRunner();
+  NewApp();
+  CrashAt crash(Handler(OpKind::kIncreaseReplicas), OpState::kStopNodes);
+  StartWith({OpKind::kIncreaseReplicas, OpKind::kDecreaseReplicas}, &crash);
+  ASSERT_FALSE(Call("DeleteReplicationGroup",
                            {{"ReplicationGroupId", "g"}, {"RetainPrimaryCluster", "true"}}));
   ASSERT_TRUE(WaitUntil([&] { return crash.crashed(); }));
   Restart();
-  ASSERT_TRUE(WaitUntil([&] { return !*orch_->store.GetGroup("g"); }));
-  ASSERT_EQ(orch_->store.ListStandaloneClusters()->size(), 1u);
+  ASSERT_TRUE(WaitUntil([&] { return !*store().GetGroup("g"); }));
+  ASSERT_EQ(store().ListStandaloneClusters()->size(), 1u);
   std::lock_guard lk(net_->mu);
   EXPECT_EQ(net_->nodes.size(), 1u);
 }
@@ -696,7 +575,7 @@ TEST_F(ReplicaOpsTest, RetainPrimarySurvivesACrashAtStopNodes) {
 TEST_F(ReplicaOpsTest, ModifySettingsAreValidatedStoredAndReturned) {
   Create(false);
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroup",
+  ASSERT_FALSE(Call("ModifyReplicationGroup",
                            {{"ReplicationGroupId", "g"},
                             {"ReplicationGroupDescription", "new words"},
                             {"SnapshottingClusterId", "G-002"},
@@ -739,7 +618,7 @@ TEST_F(ReplicaOpsTest, ModifySettingsAreValidatedStoredAndReturned) {
   };
   for (auto c : cases) {
     c.p["ReplicationGroupId"] = "g";
-    auto e = orch_->Call("ModifyReplicationGroup", c.p);
+    auto e = Call("ModifyReplicationGroup", c.p);
     ASSERT_TRUE(e) << c.code;
     EXPECT_EQ(e->code, c.code) << e->message;
   }

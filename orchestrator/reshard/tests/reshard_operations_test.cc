@@ -9,147 +9,39 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/groups/delete_group_reconciler.h"
-#include "orchestrator/groups/replication_group_frontend.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/reshard/reshard_frontend.h"
-#include "orchestrator/reshard/reshard_progress.h"
-#include "orchestrator/reshard/reshard_reconciler.h"
+#include "orchestrator/reshard/reshard_feature.h"
 #include "orchestrator/reshard/reshard_store.h"
 #include "orchestrator/testing/crash_at.h"
-#include "orchestrator/testing/fake_agent.h"
-#include "orchestrator/testing/test_support.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
 using nlohmann::json;
-using testing::CallApi;
 using testing::FakeAgent;
-using testing::FakeNetwork;
 using testing::Request;
-using testing::TempDir;
 using testing::TestHost;
 
 using testing::CrashAt;
 
-struct Orchestrator {
-  Orchestrator(const std::string& db, const OrchestratorConfig& cfg) : config(cfg) {
-    EXPECT_TRUE(store.Open(db).ok());
-    agents = MakeGrpcAgentApi();
-    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store;
-    deps.agents = agents.get();
-    deps.pool = pool.get();
-    deps.settings = cfg.operations;
-    create = std::make_unique<CreateGroupReconciler>(deps);
-    del = std::make_unique<DeleteGroupReconciler>(deps);
-    reshard = std::make_unique<ReshardReconciler>(deps, &board);
-    runner = std::make_unique<OperationRunner>(store, cfg.operations);
-    auto poke = [this](int64_t id) { runner->Poke(id); };
-    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
-    frontend->Register(dispatcher);
-    reshard_frontend = std::make_unique<ReshardFrontend>(store, config, poke, &board);
-    reshard_frontend->Register(dispatcher);
-  }
-  void Start(OperationHandler* reshard_handler = nullptr) {
-    runner->SetHandler(OpKind::kCreateGroup, create.get());
-    runner->SetHandler(OpKind::kDeleteGroup, del.get());
-    OperationHandler* h = reshard_handler ? reshard_handler : reshard.get();
-    runner->SetHandler(OpKind::kReshardScaleOut, h);
-    runner->SetHandler(OpKind::kReshardScaleIn, h);
-    ASSERT_TRUE(runner->Start().ok());
-  }
-  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
-                                    pugi::xml_document* doc = nullptr) {
-    return CallApi(dispatcher, action, p, doc);
-  }
-
-  OrchestratorConfig config;
-  Store store;
-  ReshardLiveBoard board;
-  std::unique_ptr<AgentApi> agents;
-  std::unique_ptr<TaskPool> pool;
-  std::unique_ptr<CreateGroupReconciler> create;
-  std::unique_ptr<DeleteGroupReconciler> del;
-  std::unique_ptr<ReshardReconciler> reshard;
-  std::unique_ptr<OperationRunner> runner;
-  api::Dispatcher dispatcher;
-  std::unique_ptr<ReplicationGroupFrontend> frontend;
-  std::unique_ptr<ReshardFrontend> reshard_frontend;
-};
-
-class ReshardTest : public ::testing::Test {
+class ReshardTest : public testing::FakeFleet {
  protected:
-  void SetUp() override {
-    cfg_ = testing::TestConfig();
-    cfg_.operations.move_progress_write_ms = 5;
-    cfg_.operations.progress_log_interval_ms = 50;
-    cfg_.operations.move_error_event_interval_ms = 0;
-    cfg_.operations.removed_node_grace_ms = 20;
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      std::string id = std::string("host-") + static_cast<char>('a' + i);
-      agents_.push_back(std::make_unique<FakeAgent>(net_, id, "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    orch_ = NewOrchestrator();
-  }
-  void TearDown() override {
-    for (auto& a : agents_) a->move_paused = false;
-    if (orch_) orch_->runner->Stop();
-  }
-
-  std::unique_ptr<Orchestrator> NewOrchestrator() {
-    auto o = std::make_unique<Orchestrator>(dir_.file("orch.db"), cfg_);
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i) {
-      auto h = TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i, agents_[i]->endpoint());
-      EXPECT_TRUE(o->store.UpsertHost(h).ok());
-    }
-    return o;
-  }
-
-  // A new "process": the old runner stops (its streams are cancelled), a fresh store connection
-  // and runner resume every unfinished operation with a new attempt.
-  void Restart(OperationHandler* handler = nullptr) {
-    orch_->runner->Stop();
-    orch_.reset();
-    orch_ = NewOrchestrator();
-    orch_->Start(handler);
+  void Configure(OrchestratorConfig& cfg) override {
+    cfg.operations.move_progress_write_ms = 5;
+    cfg.operations.progress_log_interval_ms = 50;
+    cfg.operations.move_error_event_interval_ms = 0;
+    cfg.operations.removed_node_grace_ms = 20;
   }
 
   bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 15000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      auto g = orch_->store.GetGroup(id);
-      if (g.ok() && *g && GroupStatusName((*g)->group.status) == status) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
+    return FakeFleet::WaitFor(id, status, timeout_ms, /*settled=*/false);
   }
-
-  template <class Pred>
-  bool WaitUntil(Pred pred, int timeout_ms = 10000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
-  }
-
-  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
 
   // Creates a CME group with `shards` x 1 replica and puts `keys_per_slot` keys in every slot.
   void CreateWithKeys(int shards, uint64_t keys_per_slot = 3) {
-    orch_->Start();
-    ASSERT_FALSE(orch_->Call("CreateReplicationGroup", {{"ReplicationGroupId", "cme"},
+    StartApp();
+    ASSERT_FALSE(Call("CreateReplicationGroup", {{"ReplicationGroupId", "cme"},
                                                         {"ReplicationGroupDescription", "d"},
                                                         {"NumNodeGroups", std::to_string(shards)},
                                                         {"ReplicasPerNodeGroup", "1"}}));
@@ -197,7 +89,7 @@ class ReshardTest : public ::testing::Test {
 
   pugi::xml_node Describe(pugi::xml_document& doc) {
     auto res = doc.append_child("DescribeReplicationGroupsResult");
-    EXPECT_FALSE(orch_->dispatcher.Dispatch(
+    EXPECT_FALSE(app().dispatcher().Dispatch(
         Request("DescribeReplicationGroups", {{"ReplicationGroupId", "cme"}}), res));
     return res.child("ReplicationGroups").child("ReplicationGroup");
   }
@@ -213,13 +105,7 @@ class ReshardTest : public ::testing::Test {
     return std::stod(p.child_value());
   }
 
-  std::vector<std::string> Events() {
-    std::vector<std::string> out;
-    auto events = orch_->store.ListEvents("cme");
-    if (!events) return out;
-    for (const auto& e : *events) out.push_back(e.message);
-    return out;
-  }
+  std::vector<std::string> Events() { return EventMessages("cme"); }
 
   bool HasEvent(const std::string& prefix) {
     for (const auto& e : Events())
@@ -231,11 +117,6 @@ class ReshardTest : public ::testing::Test {
     for (auto& a : agents_) (a.get()->*field) = v;
   }
 
-  TempDir dir_;
-  OrchestratorConfig cfg_;
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  std::unique_ptr<Orchestrator> orch_;
   uint64_t keys_before_ = 0;
 };
 
@@ -246,7 +127,7 @@ TEST_F(ReshardTest, ScaleOutThreeToFive) {
   CreateWithKeys(3);
   SetAll(&FakeAgent::move_slot_delay_ms, 1);  // long enough for the moves to overlap
   pugi::xml_document doc;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5, &doc));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5, &doc));
   auto rg = doc.child("Result").child("ReplicationGroup");
   EXPECT_STREQ(rg.child_value("Status"), "modifying");
   int creating = 0;
@@ -276,7 +157,7 @@ TEST_F(ReshardTest, ScaleOutThreeToFive) {
     EXPECT_GE(CountSlots(*slots), 3276u);
   }
   // The operations JSON of the finished reshard.
-  auto j = json::parse(orch_->reshard_frontend->OperationsJson("group=cme"));
+  auto j = json::parse(app().reshard().frontend.OperationsJson("group=cme"));
   ASSERT_GE(j["operations"].size(), 2u);
   auto op = j["operations"][0];
   EXPECT_EQ(op["kind"], "reshard");
@@ -299,7 +180,7 @@ TEST_F(ReshardTest, ScaleInFiveToThreeForgetsAndStopsTheRemovedNodes) {
     if (n.node_group_id == "0002" || n.node_group_id == "0004")
       removed_ids.push_back(n.cluster_node_id);
   ASSERT_EQ(removed_ids.size(), 4u);
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration",
                            {{"ReplicationGroupId", "cme"},
                             {"NodeGroupCount", "3"},
                             {"ApplyImmediately", "true"},
@@ -325,9 +206,9 @@ TEST_F(ReshardTest, ScaleInFiveToThreeForgetsAndStopsTheRemovedNodes) {
 // with a stale slot map get MOVED instead of a refused connection), then stops them.
 TEST_F(ReshardTest, ScaleInKeepsTheRemovedNodesUpForTheGraceBeforeStoppingThem) {
   cfg_.operations.removed_node_grace_ms = 700;
-  orch_->runner->Stop();
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  app().StopRunner();
+  NewApp();
+  StartApp();
   CreateWithKeys(5);
   auto sum = [&](auto field) {
     int n = 0;
@@ -336,7 +217,7 @@ TEST_F(ReshardTest, ScaleInKeepsTheRemovedNodesUpForTheGraceBeforeStoppingThem) 
   };
   const int stops_before = sum(&FakeAgent::stops);
   const int forgets_before = sum(&FakeAgent::forget_calls);
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration",
                            {{"ReplicationGroupId", "cme"},
                             {"NodeGroupCount", "3"},
                             {"ApplyImmediately", "true"},
@@ -353,14 +234,14 @@ TEST_F(ReshardTest, ScaleInKeepsTheRemovedNodesUpForTheGraceBeforeStoppingThem) 
 
 TEST_F(ReshardTest, ScaleInWithRetainAndBackOut) {
   CreateWithKeys(3);
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration",
                            {{"ReplicationGroupId", "cme"},
                             {"NodeGroupCount", "1"},
                             {"ApplyImmediately", "true"},
                             {"NodeGroupsToRetain.NodeGroupToRetain.1", "0003"}}));
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   ExpectBalanced(1);
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration",
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration",
                            {{"ReplicationGroupId", "cme"},
                             {"NodeGroupCount", "2"},
                             {"ApplyImmediately", "true"},
@@ -381,7 +262,7 @@ TEST_F(ReshardTest, ScaleInWithRetainAndBackOut) {
 TEST_F(ReshardTest, ProgressRisesMonotonicallyAndTheJsonShowsTheMove) {
   CreateWithKeys(3, 20);
   SetAll(&FakeAgent::move_slot_delay_ms, 1);
-  ASSERT_FALSE(orch_->Call(
+  ASSERT_FALSE(Call(
       "ModifyReplicationGroupShardConfiguration",
       {{"ReplicationGroupId", "cme"}, {"NodeGroupCount", "4"}, {"ApplyImmediately", "true"}}));
   std::vector<double> seen;
@@ -389,7 +270,7 @@ TEST_F(ReshardTest, ProgressRisesMonotonicallyAndTheJsonShowsTheMove) {
   while (View("cme").group.status == GroupStatus::kModifying) {
     if (auto p = DescribedProgress()) seen.push_back(*p);
     if (!json_checked && !seen.empty() && seen.back() > 10) {
-      auto j = json::parse(orch_->reshard_frontend->OperationsJson(""));
+      auto j = json::parse(app().reshard().frontend.OperationsJson(""));
       ASSERT_FALSE(j["operations"].empty());
       auto op = j["operations"][0];
       EXPECT_EQ(op["kind"], "reshard");
@@ -420,17 +301,17 @@ TEST_F(ReshardTest, ProgressRisesMonotonicallyAndTheJsonShowsTheMove) {
 TEST_F(ReshardTest, BrokenStreamIsRetriedWithANewAttempt) {
   CreateWithKeys(3);
   for (auto& a : agents_) a->move_fail_after_slots = 20;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   ExpectBalanced(5);
-  auto ops = orch_->store.ListOperations("cme", 5);
+  auto ops = store().ListOperations("cme", 5);
   ASSERT_TRUE(ops.ok());
   const OperationRecord& op = ops->front();
   EXPECT_GE(op.retries, 1);
   EXPECT_NE(op.last_error.find("connection to the source lost"), std::string::npos)
       << op.last_error;
   EXPECT_TRUE(HasEvent("Slot move 000"));
-  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
+  auto moves = ReshardStoreOf(store()).ListSlotMoves(op.id);
   int retried = 0;
   for (const auto& m : *moves) {
     EXPECT_EQ(m.status, SlotMoveStatus::kDone);
@@ -447,11 +328,11 @@ TEST_F(ReshardTest, UnreachableSourceAgentIsRetriedUntilItIsBack) {
   // Host-a's stream breaks (its agent "dies"), then the agent answers nothing for a while.
   agents_[0]->move_fail_after_slots = 10;
   agents_[0]->move_slot_delay_ms = 1;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitUntil([&] { return agents_[0]->move_fail_after_slots.load() == -1; }));
   agents_[0]->fail_all = true;
   ASSERT_TRUE(WaitUntil([&] {
-    auto ops = orch_->store.ListUnfinishedOperations();
+    auto ops = store().ListUnfinishedOperations();
     return ops.ok() && !ops->empty() && (*ops)[0].retries >= 3;
   }));
   EXPECT_EQ(View("cme").group.status, GroupStatus::kModifying);
@@ -464,7 +345,7 @@ TEST_F(ReshardTest, SourceAgentComesBackOnANewEndpoint) {
   CreateWithKeys(3);
   agents_[0]->move_pause_after_slots = 50;
   agents_[0]->move_paused = true;
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitUntil([&] { return agents_[0]->move_pause_after_slots.load() == -1; }));
   // kill -9 of host-a's agent: its streams break; a new agent process registers on another
   // port (its nodes keep running: the fake network keeps them).
@@ -473,10 +354,10 @@ TEST_F(ReshardTest, SourceAgentComesBackOnANewEndpoint) {
   ASSERT_TRUE(agents_[0]->Start());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto h = TestHost("host-a", "lab-a", 30000, agents_[0]->endpoint());
-  ASSERT_TRUE(orch_->store.UpsertHost(h).ok());
+  ASSERT_TRUE(store().UpsertHost(h).ok());
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   ExpectBalanced(5);
-  auto ops = orch_->store.ListOperations("cme", 5);
+  auto ops = store().ListOperations("cme", 5);
   EXPECT_GE(ops->front().retries, 1);
 }
 
@@ -488,10 +369,10 @@ TEST_F(ReshardTest, RepliesOfOlderAttemptsAreIgnored) {
     a->move_send_stale_message = true;
     a->move_fail_after_slots = 5;
   }
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
-  auto ops = orch_->store.ListOperations("cme", 5);
-  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(ops->front().id);
+  auto ops = store().ListOperations("cme", 5);
+  auto moves = ReshardStoreOf(store()).ListSlotMoves(ops->front().id);
   uint64_t keys = 0;
   for (const auto& m : *moves) keys += m.keys_moved;
   EXPECT_EQ(keys, 6553u * 3);  // never double counted across attempts
@@ -504,17 +385,17 @@ TEST_P(ReshardCrashTest, SurvivesACrashBeforeAnyCommit) {
   const bool scale_out = std::get<0>(GetParam());
   const OpState at = std::get<1>(GetParam());
   CreateWithKeys(scale_out ? 3 : 5);
-  orch_->runner->Stop();
-  orch_ = NewOrchestrator();
-  CrashAt crash(*orch_->reshard, at);
-  orch_->Start(&crash);
+  app().StopRunner();
+  NewApp();
+  CrashAt crash(Handler(OpKind::kReshardScaleOut), at);
+  StartWith({OpKind::kReshardScaleOut, OpKind::kReshardScaleIn}, &crash);
   Params p = kOut5;
   if (!scale_out) {
     p["NodeGroupCount"] = "3";
     p["NodeGroupsToRemove.NodeGroupToRemove.1"] = "0001";
     p["NodeGroupsToRemove.NodeGroupToRemove.2"] = "0005";
   }
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", p));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", p));
   ASSERT_TRUE(WaitUntil([&] { return crash.crashed(); }));
   Restart();
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
@@ -547,13 +428,13 @@ class ReshardMidMoveTest : public ReshardTest, public ::testing::WithParamInterf
 TEST_P(ReshardMidMoveTest, ResumesFromPersistedProgress) {
   const bool persist = GetParam();
   if (!persist) cfg_.operations.move_progress_write_ms = 1000000;
-  orch_ = NewOrchestrator();
+  NewApp();
   CreateWithKeys(3, 5);
   for (auto& a : agents_) {
     a->move_pause_after_slots = 200;
     a->move_paused = true;
   }
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   // Wait until the moves are paused mid-way (and, when persisting, their progress is stored).
   ASSERT_TRUE(WaitUntil([&] {
     std::lock_guard lk(net_->mu);
@@ -562,11 +443,11 @@ TEST_P(ReshardMidMoveTest, ResumesFromPersistedProgress) {
   std::this_thread::sleep_for(std::chrono::milliseconds(250));  // idle streams get flushed
   int64_t op_id = 0;
   {
-    auto ops = orch_->store.ListUnfinishedOperations();
+    auto ops = store().ListUnfinishedOperations();
     ASSERT_EQ(ops->size(), 1u);
     op_id = (*ops)[0].id;
     EXPECT_EQ((*ops)[0].state, OpState::kMoveSlots);
-    auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op_id);
+    auto moves = ReshardStoreOf(store()).ListSlotMoves(op_id);
     uint64_t persisted = 0;
     for (const auto& m : *moves) persisted += m.keys_moved;
     uint64_t moved_by_agents = 0;
@@ -586,14 +467,14 @@ TEST_P(ReshardMidMoveTest, ResumesFromPersistedProgress) {
   cfg_.operations.move_progress_write_ms = 5;
   // Like kill -9: another process takes the operation over first, so nothing the old one still
   // holds in memory reaches the store (its writes are stale), then the old one goes away.
-  ASSERT_TRUE(orch_->store.ClaimOperation(op_id).ok());
+  ASSERT_TRUE(store().ClaimOperation(op_id).ok());
   Restart();  // cancels the paused streams; the new process resumes
   for (auto& a : agents_) a->move_paused = false;
   const double after_restart = DescribedProgress().value_or(0);
   EXPECT_GE(after_restart, before);  // never lower after a restart
   ASSERT_TRUE(WaitFor("cme", "available", 30000));
   ExpectBalanced(5);
-  auto moves = ReshardStoreOf(orch_->store).ListSlotMoves(op_id);
+  auto moves = ReshardStoreOf(store()).ListSlotMoves(op_id);
   for (const auto& m : *moves) {
     EXPECT_EQ(m.status, SlotMoveStatus::kDone);
     EXPECT_GE(m.attempt, 1);
@@ -629,7 +510,7 @@ TEST_F(ReshardTest, RejectionsChangeNothing) {
        "NodeGroupsPerReplicationGroupQuotaExceeded"},
   };
   for (const auto& c : cases) {
-    auto e = orch_->Call("ModifyReplicationGroupShardConfiguration", c.p);
+    auto e = Call("ModifyReplicationGroupShardConfiguration", c.p);
     ASSERT_TRUE(e) << c.code;
     EXPECT_EQ(e->code, c.code);
     if (c.code == "ReplicationGroupNotFoundFault") {
@@ -637,12 +518,8 @@ TEST_F(ReshardTest, RejectionsChangeNothing) {
     }
   }
   // Not enough capacity: every host allows 2 nodes at most, so 4 more nodes do not fit.
-  for (auto& a : agents_) {
-    auto h = *orch_->store.GetHost(a->host_id());
-    h->max_nodes = 2;
-    ASSERT_TRUE(orch_->store.UpsertHost(*h).ok());
-  }
-  auto e = orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5);
+  LimitHosts(2);
+  auto e = Call("ModifyReplicationGroupShardConfiguration", kOut5);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InsufficientCacheClusterCapacity");
   // Nothing changed.
@@ -650,7 +527,7 @@ TEST_F(ReshardTest, RejectionsChangeNothing) {
   EXPECT_EQ(v.group.status, GroupStatus::kAvailable);
   EXPECT_EQ(v.node_groups.size(), 3u);
   EXPECT_EQ(v.nodes.size(), 6u);
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
   EXPECT_FALSE(HasEvent("Modifying"));
 }
 
@@ -660,13 +537,13 @@ TEST_F(ReshardTest, OneTopologyChangeAtATime) {
     a->move_pause_after_slots = 10;
     a->move_paused = true;
   }
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
-  auto e = orch_->Call(
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  auto e = Call(
       "ModifyReplicationGroupShardConfiguration",
       {{"ReplicationGroupId", "cme"}, {"NodeGroupCount", "4"}, {"ApplyImmediately", "true"}});
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, "InvalidReplicationGroupState");
-  auto d = orch_->Call("DeleteReplicationGroup", {{"ReplicationGroupId", "cme"}});
+  auto d = Call("DeleteReplicationGroup", {{"ReplicationGroupId", "cme"}});
   ASSERT_TRUE(d);
   EXPECT_EQ(d->code, "InvalidReplicationGroupState");
   for (auto& a : agents_) a->move_paused = false;
@@ -681,31 +558,31 @@ TEST_F(ReshardTest, StoreMoveWritesAreCompareAndSet) {
     a->move_pause_after_slots = 1;
     a->move_paused = true;
   }
-  ASSERT_FALSE(orch_->Call("ModifyReplicationGroupShardConfiguration", kOut5));
+  ASSERT_FALSE(Call("ModifyReplicationGroupShardConfiguration", kOut5));
   ASSERT_TRUE(WaitUntil([&] {
-    auto ops = orch_->store.ListUnfinishedOperations();
+    auto ops = store().ListUnfinishedOperations();
     return ops.ok() && !ops->empty() && (*ops)[0].state == OpState::kMoveSlots;
   }));
-  auto op = (*orch_->store.ListUnfinishedOperations())[0];
+  auto op = (*store().ListUnfinishedOperations())[0];
   ASSERT_TRUE(WaitUntil([&] {
-    auto ms = ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
+    auto ms = ReshardStoreOf(store()).ListSlotMoves(op.id);
     return ms.ok() && !ms->empty() && (*ms)[0].attempt >= 1;
   }));
-  auto moves = *ReshardStoreOf(orch_->store).ListSlotMoves(op.id);
+  auto moves = *ReshardStoreOf(store()).ListSlotMoves(op.id);
   SlotMoveRecord m = moves[0];
   // Another process's attempt number: every write is refused.
   OperationRecord foreign = op;
   foreign.attempt = op.attempt + 7;
-  EXPECT_FALSE(ReshardStoreOf(orch_->store).StartSlotMoveAttempt(foreign, m.move_id).ok());
-  EXPECT_FALSE(ReshardStoreOf(orch_->store).RecordSlotMoveProgress(foreign, m).ok());
+  EXPECT_FALSE(ReshardStoreOf(store()).StartSlotMoveAttempt(foreign, m.move_id).ok());
+  EXPECT_FALSE(ReshardStoreOf(store()).RecordSlotMoveProgress(foreign, m).ok());
   // An older attempt of the move: refused as well.
   SlotMoveRecord old = m;
   old.attempt = m.attempt - 1;
-  EXPECT_FALSE(ReshardStoreOf(orch_->store).RecordSlotMoveProgress(op, old).ok());
+  EXPECT_FALSE(ReshardStoreOf(store()).RecordSlotMoveProgress(op, old).ok());
   // Progress only rises.
-  ASSERT_TRUE(ReshardStoreOf(orch_->store).RaiseReshardProgress(op, 40000).ok());
-  ASSERT_TRUE(ReshardStoreOf(orch_->store).RaiseReshardProgress(op, 30000).ok());
-  EXPECT_EQ((*orch_->store.GetOperation(op.id))->progress_milli, 40000);
+  ASSERT_TRUE(ReshardStoreOf(store()).RaiseReshardProgress(op, 40000).ok());
+  ASSERT_TRUE(ReshardStoreOf(store()).RaiseReshardProgress(op, 30000).ok());
+  EXPECT_EQ((*store().GetOperation(op.id))->progress_milli, 40000);
   EXPECT_DOUBLE_EQ(*View("cme").resharding_progress, 40.0);
   for (auto& a : agents_) a->move_paused = false;
   ASSERT_TRUE(WaitFor("cme", "available", 30000));

@@ -9,30 +9,16 @@
 #include <chrono>
 #include <thread>
 
-#include "orchestrator/fleet/agent_client.h"
-#include "orchestrator/groups/cache_cluster_frontend.h"
-#include "orchestrator/groups/create_group_reconciler.h"
-#include "orchestrator/modify/modify_group_frontend.h"
-#include "orchestrator/operations/operation_runner.h"
-#include "orchestrator/parameters/parameter_group_applier.h"
-#include "orchestrator/parameters/parameter_group_frontend.h"
-#include "orchestrator/groups/replication_group_frontend.h"
 #include "orchestrator/rolling_restart/rolling_restart_frontend.h"
 #include "orchestrator/rolling_restart/rolling_restart_reconciler.h"
 #include "orchestrator/rolling_restart/rolling_restart_types.h"
-#include "orchestrator/operations/task_pool.h"
-#include "orchestrator/testing/fake_agent.h"
-#include "orchestrator/testing/test_support.h"
+#include "orchestrator/parameters/parameters_feature.h"
+#include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
 namespace {
 
 using Params = std::map<std::string, std::string>;
-using testing::FakeAgent;
-using testing::FakeNetwork;
-using testing::CallApi;
-using testing::TempDir;
-using testing::TestHost;
 
 // ---------------------------------------------------------------------------------------------
 // pure
@@ -192,129 +178,32 @@ class CrashAtStep final : public OperationHandler {
   std::atomic<bool> crashed_{false};
 };
 
-ParameterCatalog RealCatalog() {
-  auto c = LoadParameterCatalog(std::string(CF_SOURCE_DIR) + "/configs/parameter_groups.yaml");
-  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
-  return c.ok() ? *c : ParameterCatalog{};
-}
-
-struct Orchestrator {
-  Orchestrator(const std::string& db, const OrchestratorConfig& cfg, const ParameterCatalog& cat)
-      : config(cfg), catalog(cat) {
-    EXPECT_TRUE(store.Open(db).ok());
-    agents = MakeGrpcAgentApi();
-    pool = std::make_unique<TaskPool>(cfg.operations.rpc_threads);
-    ReconcilerDeps deps;
-    deps.store = &store;
-    deps.agents = agents.get();
-    deps.pool = pool.get();
-    deps.settings = cfg.operations;
-    deps.cluster_node_timeout_ms = 100;  // the rolling restart's cluster settle: 20 ms
-    create = std::make_unique<CreateGroupReconciler>(deps);
-    rolling = std::make_unique<RollingRestartReconciler>(deps, cfg.failover, catalog,
-                                                         config.parameter_groups);
-    runner = std::make_unique<OperationRunner>(store, cfg.operations);
-    auto poke = [this](int64_t id) { runner->Poke(id); };
-    frontend = std::make_unique<ReplicationGroupFrontend>(store, config, poke);
-    frontend->SetUserParameterGroups(
-        [this] { return ParameterGroupFrontend::UserGroupsForValidation(store, catalog); });
-    frontend->Register(dispatcher);
-    params = std::make_unique<ParameterGroupFrontend>(store, config, catalog, [] {});
-    params->Register(dispatcher);
-    modify = std::make_unique<ModifyGroupFrontend>(store, config, poke);
-    AddEngineVersionSet(*modify, store, config, catalog, poke);
-    modify->Register(dispatcher);
-    reboot = std::make_unique<RebootFrontend>(store, config, poke);
-    reboot->Register(dispatcher);
-    clusters = std::make_unique<CacheClusterFrontend>(store, config);
-    clusters->Register(dispatcher);
-    applier = std::make_unique<ParameterApplier>(store, *agents, catalog, config);
-  }
-  void Start(OperationHandler* rolling_handler = nullptr) {
-    runner->SetHandler(OpKind::kCreateGroup, create.get());
-    runner->SetHandler(OpKind::kRollingRestart, rolling_handler ? rolling_handler : rolling.get());
-    ASSERT_TRUE(runner->Start().ok());
-  }
-  std::optional<api::ApiError> Call(const std::string& action, const Params& p,
-                                    pugi::xml_document* out = nullptr) {
-    return CallApi(dispatcher, action, p, out);
-  }
-  // One applier pass and the trigger, as main.cc's loop does.
-  int ApplyAndTrigger() {
-    applier->RunOnce();
-    return StartPendingRollingRestarts(store, [this](int64_t id) { runner->Poke(id); });
-  }
-
-  OrchestratorConfig config;
-  const ParameterCatalog& catalog;
-  Store store;
-  std::unique_ptr<AgentApi> agents;
-  std::unique_ptr<TaskPool> pool;
-  std::unique_ptr<CreateGroupReconciler> create;
-  std::unique_ptr<RollingRestartReconciler> rolling;
-  std::unique_ptr<OperationRunner> runner;
-  api::Dispatcher dispatcher;
-  std::unique_ptr<ReplicationGroupFrontend> frontend;
-  std::unique_ptr<ParameterGroupFrontend> params;
-  std::unique_ptr<ModifyGroupFrontend> modify;
-  std::unique_ptr<RebootFrontend> reboot;
-  std::unique_ptr<CacheClusterFrontend> clusters;
-  std::unique_ptr<ParameterApplier> applier;
-};
-
 std::string FaultCode(const std::optional<api::ApiError>& e) { return e ? e->code : "ok"; }
 
-class RollingRestartTest : public ::testing::Test {
+class RollingRestartTest : public testing::FakeFleet {
  protected:
-  void SetUp() override {
-    catalog_ = RealCatalog();
-    cfg_ = testing::TestConfig();
-    cfg_.failover.restart_ready_timeout_ms = 1000;
-    cfg_.failover.failover_timeout_ms = 1000;
-    net_ = std::make_shared<FakeNetwork>();
-    for (int i = 0; i < 3; ++i) {
-      std::string id = std::string("host-") + static_cast<char>('a' + i);
-      agents_.push_back(std::make_unique<FakeAgent>(net_, id, "127.0.0.1"));
-      ASSERT_TRUE(agents_.back()->Start());
-    }
-    orch_ = NewOrchestrator();
+  void Configure(OrchestratorConfig& cfg) override {
+    cfg.failover.restart_ready_timeout_ms = 1000;
+    cfg.failover.failover_timeout_ms = 1000;
+    cfg.cluster_node_timeout_ms = 100;  // the rolling restart's cluster settle: 20 ms
   }
-  void TearDown() override {
-    if (orch_) orch_->runner->Stop();
-  }
-
-  std::unique_ptr<Orchestrator> NewOrchestrator() {
-    auto o = std::make_unique<Orchestrator>(dir_.file("orch.db"), cfg_, catalog_);
-    const char* azs[] = {"lab-a", "lab-b", "lab-c"};
-    for (int i = 0; i < 3; ++i) {
-      auto h = TestHost(agents_[i]->host_id(), azs[i], 30000 + 1000 * i, agents_[i]->endpoint());
-      h.redis_versions = versions_[i];
-      EXPECT_TRUE(o->store.UpsertHost(h).ok());
-    }
-    return o;
+  // One applier pass and the trigger, as the App's applier loop does.
+  int ApplyAndTrigger() {
+    app().parameters().applier.RunOnce();
+    return StartPendingRollingRestarts(store(), [this](int64_t id) { app().Poke(id); });
   }
 
   bool WaitIdle(const std::string& id, int timeout_ms = 15000) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-      auto g = orch_->store.GetGroup(id);
-      if (g.ok() && *g && (*g)->group.status == GroupStatus::kAvailable &&
-          orch_->store.ListUnfinishedOperations()->empty())
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
+    return WaitFor(id, "available", timeout_ms);
   }
 
-  GroupView View(const std::string& id) { return **orch_->store.GetGroup(id); }
-
   void Create(const Params& p) {
-    ASSERT_EQ(FaultCode(orch_->Call("CreateReplicationGroup", p)), "ok");
+    ASSERT_EQ(FaultCode(Call("CreateReplicationGroup", p)), "ok");
     ASSERT_TRUE(WaitIdle(p.at("ReplicationGroupId")));
   }
 
   void CreateParameterGroup(const std::string& name, bool cluster) {
-    ASSERT_EQ(FaultCode(orch_->Call("CreateCacheParameterGroup",
+    ASSERT_EQ(FaultCode(Call("CreateCacheParameterGroup",
                                     {{"CacheParameterGroupName", name},
                                      {"CacheParameterGroupFamily", "redis7"},
                                      {"Description", "d"}})),
@@ -323,7 +212,7 @@ class RollingRestartTest : public ::testing::Test {
       SetParameter(name, "cluster-enabled", "yes");
   }
   void SetParameter(const std::string& pg, const std::string& k, const std::string& v) {
-    ASSERT_EQ(FaultCode(orch_->Call(
+    ASSERT_EQ(FaultCode(Call(
                   "ModifyCacheParameterGroup",
                   {{"CacheParameterGroupName", pg},
                    {"ParameterNameValues.ParameterNameValue.1.ParameterName", k},
@@ -331,12 +220,7 @@ class RollingRestartTest : public ::testing::Test {
               "ok");
   }
 
-  std::vector<std::string> Messages(const std::string& source) {
-    std::vector<std::string> out;
-    const auto events = *orch_->store.ListEvents(source);
-    for (const auto& e : events) out.push_back(e.message);
-    return out;
-  }
+  std::vector<std::string> Messages(const std::string& source) { return EventMessages(source); }
   int Count(const std::vector<std::string>& v, const std::string& needle) {
     return static_cast<int>(
         std::count_if(v.begin(), v.end(), [&](const std::string& s) {
@@ -374,32 +258,24 @@ class RollingRestartTest : public ::testing::Test {
             {"NumNodeGroups", "2"},
             {"ReplicasPerNodeGroup", "1"},
             {"CacheParameterGroupName", "pg"}});
-    orch_->applier->RunOnce();  // the values (cluster-enabled is never sent) -> in-sync
-    const auto statuses = *orch_->store.ParameterApplyStatuses();
+    app().parameters().applier.RunOnce();  // the values (cluster-enabled is never sent) -> in-sync
+    const auto statuses = *store().ParameterApplyStatuses();
     for (const auto& [id, st] : statuses) EXPECT_EQ(st, "in-sync") << id;
   }
-
-  TempDir dir_;
-  ParameterCatalog catalog_;
-  OrchestratorConfig cfg_;
-  std::vector<std::vector<std::string>> versions_ = {{"7.0.15"}, {"7.0.15"}, {"7.0.15"}};
-  std::shared_ptr<FakeNetwork> net_;
-  std::vector<std::unique_ptr<FakeAgent>> agents_;
-  std::unique_ptr<Orchestrator> orch_;
 };
 
 TEST_F(RollingRestartTest, StaticParameterAppliedByARollingRestartReplicasFirst) {
-  orch_->Start();
+  StartApp();
   CreateCme();
   const GroupView before = View("cme");
   const std::string p1 = Primary(before, "0001"), p2 = Primary(before, "0002");
   SetParameter("pg", "databases", "32");
   SetParameter("pg", "timeout", "7");  // dynamic, in the same generation range
-  const auto statuses = *orch_->store.ParameterApplyStatuses();
+  const auto statuses = *store().ParameterApplyStatuses();
   for (const auto& [id, st] : statuses) EXPECT_EQ(st, "pending-reboot") << id;
-  EXPECT_EQ(orch_->ApplyAndTrigger(), 1);
+  EXPECT_EQ(ApplyAndTrigger(), 1);
   EXPECT_EQ(GroupStatusName(View("cme").group.status), std::string("modifying"));
-  EXPECT_EQ(orch_->ApplyAndTrigger(), 0);  // one operation at a time
+  EXPECT_EQ(ApplyAndTrigger(), 0);  // one operation at a time
   ASSERT_TRUE(WaitIdle("cme"));
 
   // Per node group: the replica, then (after the switch-over to it) the old primary.
@@ -426,7 +302,7 @@ TEST_F(RollingRestartTest, StaticParameterAppliedByARollingRestartReplicasFirst)
     EXPECT_EQ(Running(n.node_id, "databases"), "32") << n.node_id;
     EXPECT_EQ(Running(n.node_id, "timeout"), "7") << n.node_id;
     EXPECT_EQ(n.status, "available");
-    EXPECT_EQ(orch_->store.ParameterApplyStatuses()->at(n.node_id), "in-sync");
+    EXPECT_EQ(store().ParameterApplyStatuses()->at(n.node_id), "in-sync");
   }
   auto ev = Messages("cme");
   EXPECT_EQ(Count(ev, "Rolling restart of replication group cme started"), 1);
@@ -438,12 +314,12 @@ TEST_F(RollingRestartTest, StaticParameterAppliedByARollingRestartReplicasFirst)
     EXPECT_EQ(Count(Messages(n.node_id), "Rebooting cache node 0001"), 1) << n.node_id;
   }
   // Nothing left to do.
-  EXPECT_EQ(orch_->ApplyAndTrigger(), 0);
+  EXPECT_EQ(ApplyAndTrigger(), 0);
   EXPECT_EQ(Restarts().size(), 4u);
 }
 
 TEST_F(RollingRestartTest, ABusyGroupGetsItsRollingRestartOnceAvailable) {
-  orch_->Start();
+  StartApp();
   CreateCme();
   SetParameter("pg", "databases", "4");
   // Another operation is running (simulated: the group is modifying).
@@ -454,26 +330,26 @@ TEST_F(RollingRestartTest, ABusyGroupGetsItsRollingRestartOnceAvailable) {
   op.kind = OpKind::kModifyFailover;
   op.topology = Topology::kClusterModeEnabled;
   op.payload = "{}";
-  auto r = orch_->store.BeginGroupOperation("cme", op, nullptr, busy);
+  auto r = store().BeginGroupOperation("cme", op, nullptr, busy);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(orch_->ApplyAndTrigger(), 0);
-  auto rec = **orch_->store.GetOperation(r->second);
+  EXPECT_EQ(ApplyAndTrigger(), 0);
+  auto rec = **store().GetOperation(r->second);
   FailoverChange done;
   done.group_status = "available";
-  ASSERT_TRUE(orch_->store.TransitionWithChange(rec, OpState::kSucceeded, "", done).ok());
-  EXPECT_EQ(orch_->ApplyAndTrigger(), 1);
+  ASSERT_TRUE(store().TransitionWithChange(rec, OpState::kSucceeded, "", done).ok());
+  EXPECT_EQ(ApplyAndTrigger(), 1);
   ASSERT_TRUE(WaitIdle("cme"));
   for (const auto& n : View("cme").nodes) EXPECT_EQ(Running(n.node_id, "databases"), "4");
 }
 
 TEST_F(RollingRestartTest, RebootCacheClusterOfAPrimaryWithoutReplicaRestartsItInPlace) {
-  orch_->Start();
+  StartApp();
   Create({{"ReplicationGroupId", "solo"},
           {"ReplicationGroupDescription", "one node"},
           {"NumCacheClusters", "1"}});
   const std::string node = View("solo").nodes.at(0).node_id;
   pugi::xml_document doc;
-  ASSERT_EQ(FaultCode(orch_->Call("RebootCacheCluster",
+  ASSERT_EQ(FaultCode(Call("RebootCacheCluster",
                                   {{"CacheClusterId", node},
                                    {"CacheNodeIdsToReboot.CacheNodeId.1", "0001"}},
                                   &doc)),
@@ -491,7 +367,7 @@ TEST_F(RollingRestartTest, RebootCacheClusterOfAPrimaryWithoutReplicaRestartsItI
 }
 
 TEST_F(RollingRestartTest, RebootCacheClusterOfAPrimarySwitchesOverFirstWithAutomaticFailover) {
-  orch_->Start();
+  StartApp();
   Create({{"ReplicationGroupId", "cmd"},
           {"ReplicationGroupDescription", "primary + 1"},
           {"NumCacheClusters", "2"},
@@ -501,7 +377,7 @@ TEST_F(RollingRestartTest, RebootCacheClusterOfAPrimarySwitchesOverFirstWithAuto
   std::string repl;
   for (const auto& n : v.nodes)
     if (n.node_id != prim) repl = n.node_id;
-  ASSERT_EQ(FaultCode(orch_->Call("RebootCacheCluster",
+  ASSERT_EQ(FaultCode(Call("RebootCacheCluster",
                                   {{"CacheClusterId", prim},
                                    {"CacheNodeIdsToReboot.CacheNodeId.1", "0001"}})),
             "ok");
@@ -517,14 +393,14 @@ TEST_F(RollingRestartTest, RebootCacheClusterOfAPrimarySwitchesOverFirstWithAuto
 }
 
 TEST_F(RollingRestartTest, RebootCacheClusterFaults) {
-  orch_->Start();
+  StartApp();
   Create({{"ReplicationGroupId", "cmd"},
           {"ReplicationGroupDescription", "primary + 1"},
           {"NumCacheClusters", "2"}});
-  orch_->runner->Stop();  // operations stay recorded (the group stays busy)
+  app().StopRunner();  // operations stay recorded (the group stays busy)
   const GroupView v = View("cmd");
   const std::string a = v.nodes.at(0).node_id, b = v.nodes.at(1).node_id;
-  auto reboot = [&](Params p) { return orch_->Call("RebootCacheCluster", p); };
+  auto reboot = [&](Params p) { return Call("RebootCacheCluster", p); };
   const std::string n1 = "CacheNodeIdsToReboot.CacheNodeId.1";
   EXPECT_EQ(FaultCode(reboot({{n1, "0001"}})), "MissingParameter");
   EXPECT_EQ(FaultCode(reboot({{"CacheClusterId", a}})), "MissingParameter");
@@ -537,12 +413,12 @@ TEST_F(RollingRestartTest, RebootCacheClusterFaults) {
   EXPECT_EQ(e->http_status, 404);
   EXPECT_EQ(FaultCode(reboot({{"CacheClusterId", a}, {n1, "0001"}, {"CacheNodeIdsToReboot.CacheNodeId.2", "0002"}})),
             "InvalidParameterValue");
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty()) << "a fault writes nothing";
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty()) << "a fault writes nothing";
   // Accepted (upper case id too), then the group is busy for any other reboot.
   pugi::xml_document doc;
   std::string upper = a;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  ASSERT_EQ(FaultCode(orch_->Call("RebootCacheCluster", {{"CacheClusterId", upper}, {n1, "0001"}},
+  ASSERT_EQ(FaultCode(Call("RebootCacheCluster", {{"CacheClusterId", upper}, {n1, "0001"}},
                                   &doc)),
             "ok");
   EXPECT_STREQ(doc.child("Result").child("CacheCluster").child_value("CacheClusterStatus"),
@@ -550,13 +426,13 @@ TEST_F(RollingRestartTest, RebootCacheClusterFaults) {
   EXPECT_EQ(FaultCode(reboot({{"CacheClusterId", b}, {n1, "0001"}})), "InvalidCacheClusterState");
   EXPECT_EQ(FaultCode(reboot({{"CacheClusterId", a}, {n1, "0001"}})), "InvalidCacheClusterState");
   pugi::xml_document d2;
-  ASSERT_EQ(FaultCode(orch_->Call("DescribeCacheClusters", {{"CacheClusterId", a}}, &d2)), "ok");
+  ASSERT_EQ(FaultCode(Call("DescribeCacheClusters", {{"CacheClusterId", a}}, &d2)), "ok");
   EXPECT_STREQ(d2.child("Result").child("CacheClusters").child("CacheCluster").child_value(
                    "CacheClusterStatus"),
                "rebooting cluster nodes");
   // A restarted orchestrator carries it out.
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
   ASSERT_TRUE(WaitIdle("cmd"));
   EXPECT_EQ(Restarts(), std::vector<std::string>{a});
   EXPECT_EQ(View("cmd").nodes.at(0).status, "available");
@@ -564,8 +440,8 @@ TEST_F(RollingRestartTest, RebootCacheClusterFaults) {
 
 TEST_F(RollingRestartTest, EngineVersionFaultsAndUpgrade) {
   versions_ = {{"7.0.15", "7.2.4"}, {"7.0.15", "7.2.4"}, {"7.0.15", "7.2.4"}};
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
   Create({{"ReplicationGroupId", "cmd"},
           {"ReplicationGroupDescription", "primary + 1"},
           {"NumCacheClusters", "2"},
@@ -574,7 +450,7 @@ TEST_F(RollingRestartTest, EngineVersionFaultsAndUpgrade) {
   auto modify = [&](const std::string& version, const char* apply = "true") {
     Params p = {{"ReplicationGroupId", "cmd"}, {"EngineVersion", version}};
     if (apply) p["ApplyImmediately"] = apply;
-    return orch_->Call("ModifyReplicationGroup", p);
+    return Call("ModifyReplicationGroup", p);
   };
   // Not offered by the hosts, named in the fault.
   auto e = modify("6.2");
@@ -588,19 +464,19 @@ TEST_F(RollingRestartTest, EngineVersionFaultsAndUpgrade) {
   EXPECT_EQ(FaultCode(modify("7.2", "false")), "ok");
   EXPECT_EQ(FaultCode(modify("7.2", nullptr)), "ok");
   EXPECT_EQ(View("cmd").group.pending_modifications.at("EngineVersion"), "7.2");
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
   // The same version: the group unchanged, no operation; the immediate request supersedes the
   // pending one.
   EXPECT_EQ(FaultCode(modify("7.0.15")), "ok");
   EXPECT_TRUE(View("cmd").group.pending_modifications.empty());
   EXPECT_EQ(FaultCode(modify("7.0")), "ok");  // 7.0 matches 7.0.15 only: the same version
-  EXPECT_TRUE(orch_->store.ListUnfinishedOperations()->empty());
+  EXPECT_TRUE(store().ListUnfinishedOperations()->empty());
   EXPECT_TRUE(Restarts().empty());
 
   // Upgrade: every node restarted with 7.2.4, replicas first.
   for (auto& a : agents_) a->installed_version = "7.2.4";
   pugi::xml_document doc;
-  ASSERT_EQ(FaultCode(orch_->Call("ModifyReplicationGroup",
+  ASSERT_EQ(FaultCode(Call("ModifyReplicationGroup",
                                   {{"ReplicationGroupId", "cmd"},
                                    {"EngineVersion", "7.2"},
                                    {"ApplyImmediately", "true"}},
@@ -625,13 +501,13 @@ TEST_F(RollingRestartTest, EngineVersionFaultsAndUpgrade) {
 
 TEST_F(RollingRestartTest, EngineVersionOnlyWhatEveryHostOfTheGroupOffers) {
   versions_ = {{"7.0.15", "7.2.4"}, {"7.0.15", "7.2.4"}, {"7.0.15"}};
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
   Create({{"ReplicationGroupId", "cmd"},
           {"ReplicationGroupDescription", "three nodes, three hosts"},
           {"NumCacheClusters", "3"},
           {"EngineVersion", "7.0.15"}});
-  auto e = orch_->Call("ModifyReplicationGroup", {{"ReplicationGroupId", "cmd"},
+  auto e = Call("ModifyReplicationGroup", {{"ReplicationGroupId", "cmd"},
                                                    {"EngineVersion", "7.2.4"},
                                                    {"ApplyImmediately", "true"}});
   ASSERT_EQ(FaultCode(e), "InvalidParameterValue");
@@ -642,9 +518,9 @@ TEST_F(RollingRestartTest, EngineVersionOnlyWhatEveryHostOfTheGroupOffers) {
 // await, switch-over choice, promotion), then resume in a fresh orchestrator: it finishes, no
 // node is restarted twice, no promotion happens twice, every event is written once.
 TEST_F(RollingRestartTest, CrashBeforeEveryCommitResumesWithoutRestartingTwice) {
-  orch_->Start();
+  StartApp();
   CreateCme();
-  orch_->runner->Stop();
+  app().StopRunner();
   const int kSteps = 17;  // 4 nodes x (record, restart, await) + 2 x (choose, promote) + finish
   for (int n = 1; n <= kSteps; ++n) {
     SCOPED_TRACE("crash at step " + std::to_string(n));
@@ -655,18 +531,18 @@ TEST_F(RollingRestartTest, CrashBeforeEveryCommitResumesWithoutRestartingTwice) 
     }
     const size_t events_before = Messages("cme").size();
     SetParameter("pg", "databases", std::to_string(n + 1));
-    orch_ = NewOrchestrator();
-    CrashAtStep crash(*orch_->rolling, n);
-    orch_->Start(&crash);
-    ASSERT_EQ(orch_->ApplyAndTrigger(), 1);
+    NewApp();
+    CrashAtStep crash(Handler(OpKind::kRollingRestart), n);
+    StartWith({OpKind::kRollingRestart}, &crash);
+    ASSERT_EQ(ApplyAndTrigger(), 1);
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!crash.crashed() && !orch_->store.ListUnfinishedOperations()->empty() &&
+    while (!crash.crashed() && !store().ListUnfinishedOperations()->empty() &&
            std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     ASSERT_TRUE(crash.crashed());
-    orch_->runner->Stop();
-    orch_ = NewOrchestrator();
-    orch_->Start();
+    app().StopRunner();
+    NewApp();
+    StartApp();
     ASSERT_TRUE(WaitIdle("cme"));
     auto r = Restarts();
     std::sort(r.begin(), r.end());
@@ -675,15 +551,15 @@ TEST_F(RollingRestartTest, CrashBeforeEveryCommitResumesWithoutRestartingTwice) 
     EXPECT_EQ(Promotions().size(), 2u);
     for (const auto& node : View("cme").nodes) {
       EXPECT_EQ(Running(node.node_id, "databases"), std::to_string(n + 1));
-      EXPECT_EQ(orch_->store.ParameterApplyStatuses()->at(node.node_id), "in-sync");
+      EXPECT_EQ(store().ParameterApplyStatuses()->at(node.node_id), "in-sync");
     }
     auto ev = Messages("cme");
     EXPECT_EQ(ev.size() - events_before, 4u)  // started, 2 failovers, finished
         << "events: " << ev.size() - events_before;
-    orch_->runner->Stop();
+    app().StopRunner();
   }
-  orch_ = NewOrchestrator();
-  orch_->Start();
+  NewApp();
+  StartApp();
 }
 
 }  // namespace

@@ -1,0 +1,17 @@
+// The replicas feature as the application registers it: Increase/DecreaseReplicaCount
+// (kIncreaseReplicas, kDecreaseReplicas).
+#pragma once
+
+#include "orchestrator/operations/feature_host.h"
+#include "orchestrator/replicas/replica_count_frontend.h"
+#include "orchestrator/replicas/replica_count_reconciler.h"
+
+namespace cf::orchestrator {
+
+struct ReplicasFeature {
+  explicit ReplicasFeature(FeatureHost& host);
+  ReplicaCountReconciler reconciler;
+  ReplicaCountFrontend frontend;
+};
+
+}  // namespace cf::orchestrator
