@@ -113,6 +113,7 @@ Status App::Start() {
 
 void App::Stop() {
   if (server_) server_->Stop();
+  server_.reset();
   if (loops_running_)
     for (auto it = loops_.rbegin(); it != loops_.rend(); ++it) it->stop();
   loops_running_ = false;

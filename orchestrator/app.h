@@ -104,7 +104,7 @@ class App {
   ParametersFeature& parameters() { return *parameters_; }
   ModifyFeature& modify() { return *modify_; }
   RollingRestartFeature& rolling_restart() { return *rolling_restart_; }
-  uint16_t api_port() const;    // after Start with serve
+  uint16_t api_port() const;    // after Start with serve (0 once stopped)
   uint16_t fleet_port() const;  // after Start with serve
 
  private:
