@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "orchestrator/core/id_rules.h"
+#include "orchestrator/replicas/replica_count_frontend.h"
 #include "orchestrator/replicas/replica_count_validator.h"
 #include "orchestrator/testing/crash_at.h"
 #include "orchestrator/testing/fake_fleet.h"
