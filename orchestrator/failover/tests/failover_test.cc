@@ -546,9 +546,8 @@ TEST_F(FailoverTest, ModifyAutomaticFailover) {
             "InvalidParameterValue");
   EXPECT_EQ(code({{"ReplicationGroupId", "two"}, {"MultiAZEnabled", "true"}}),
             "InvalidParameterCombination");  // needs automatic failover
-  EXPECT_EQ(code({{"ReplicationGroupId", "two"}, {"CacheNodeType", "cache.r6g.large"}}),
-            "InvalidParameterValue");  // another engineer's parameter set, not
-                                       // there yet
+  EXPECT_EQ(code({{"ReplicationGroupId", "two"}, {"AuthToken", "0123456789abcdef"}}),
+            "InvalidParameterValue");  // a parameter no set handles
   EXPECT_EQ(code({{"ReplicationGroupId", "two"}, {"Bogus", "1"}}), "InvalidParameterValue");
   EXPECT_EQ(code({{"ReplicationGroupId", "two"}}), "InvalidParameterCombination");
   EXPECT_EQ(code({{"ReplicationGroupId", "nope"}, {"AutomaticFailoverEnabled", "true"}}),

@@ -615,7 +615,7 @@ TEST_F(ReplicaOpsTest, ModifySettingsAreValidatedStoredAndReturned) {
       {{{"NotificationTopicArn", "topic"}}, "InvalidParameterValue"},
       {{{"NotificationTopicStatus", "on"}}, "InvalidParameterValue"},
       {{{"AutoMinorVersionUpgrade", "yes"}}, "InvalidParameterValue"},
-      {{{"CacheNodeType", "cache.r6g.large"}}, "InvalidParameterValue"},  // not supported yet
+      {{{"AuthToken", "0123456789abcdef"}}, "InvalidParameterValue"},  // no set handles it
   };
   for (auto c : cases) {
     c.p["ReplicationGroupId"] = "g";
