@@ -14,7 +14,7 @@
 #include "orchestrator/operations/task_pool.h"
 #include "orchestrator/parameters/parameters_feature.h"
 #include "orchestrator/replicas/replicas_feature.h"
-#include "orchestrator/reshard/reshard_feature.h"
+#include "orchestrator/reshard/reshard_frontend.h"
 #include "orchestrator/rolling_restart/rolling_restart_feature.h"
 #include "orchestrator/store/store.h"
 #include "orchestrator/tags/tags_frontend.h"

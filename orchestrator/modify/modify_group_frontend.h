@@ -9,7 +9,7 @@
 // "Unknown parameter". Other engineers add sets with AddParameterSet (one
 // function per set, in their own files).
 //
-// ApplyImmediately (maintenance_defer.cc): a set added with AddDeferrableParameterSet also
+// ApplyImmediately (modify_group_frontend.cc): a set added with AddDeferrableParameterSet also
 // has a validator that checks exactly what its handler checks and writes nothing. With
 // ApplyImmediately=false (or absent: ElastiCache's default) a valid request of such a set is
 // recorded in the group's pending modifications (shown in PendingModifiedValues) with an
@@ -122,7 +122,7 @@ class ModifyGroupFrontend {
   std::optional<api::ApiError> ModifyFailover(const api::ApiRequest& req, const GroupView& group,
                                               pugi::xml_node result);
   SetValidation ValidateFailover(const api::ApiRequest& req, const GroupView& group);
-  // maintenance_defer.cc
+  // the ApplyImmediately=false path
   std::optional<api::ApiError> Defer(const ParamSet& set, const std::vector<std::string>& names,
                                      const api::ApiRequest& req, const GroupView& group,
                                      pugi::xml_node result);

@@ -1,5 +1,5 @@
 // ModifyReplicationGroup's "node-type" set (registered on ModifyGroupFrontend with
-// AddDeferrableParameterSet from modify_feature.cc): CacheNodeType. ApplyImmediately=false
+// AddDeferrableParameterSet from modify_feature.h): CacheNodeType. ApplyImmediately=false
 // records it for the maintenance window after the same validation (modify_group_frontend.h);
 // the scheduler replays it through the same handler.
 //

@@ -1,5 +1,5 @@
 // ModifyReplicationGroup's "parameter-group" set (registered on ModifyGroupFrontend with
-// AddParameterSet from modify_feature.cc): CacheParameterGroupName, applied at once whatever
+// AddParameterSet from modify_feature.h): CacheParameterGroupName, applied at once whatever
 // ApplyImmediately says (ElastiCache applies parameter group changes as soon as possible).
 //
 // Checks: the group exists (built-in or user-created, else CacheParameterGroupNotFound 404);

@@ -1,5 +1,5 @@
 // ModifyReplicationGroup's "settings" parameter set (registered on ModifyGroupFrontend with
-// AddParameterSet from modify_feature.cc): the parameters that are validated, stored and returned without
+// AddParameterSet from modify_feature.h): the parameters that are validated, stored and returned without
 // touching the nodes — ReplicationGroupDescription (<= 255), SnapshottingClusterId (cluster mode
 // disabled only; a member of the group, else CacheClusterNotFound 404), SnapshotRetentionLimit
 // (as Create: 0 only; > 0 not supported yet, negative invalid), SnapshotWindow (hh24:mi-hh24:mi),

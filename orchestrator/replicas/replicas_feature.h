@@ -14,4 +14,11 @@ struct ReplicasFeature {
   ReplicaCountFrontend frontend;
 };
 
+inline ReplicasFeature::ReplicasFeature(FeatureHost& host)
+    : reconciler(host.deps), frontend(host.store, host.config, host.poke) {
+  host.add_handler(OpKind::kIncreaseReplicas, &reconciler);
+  host.add_handler(OpKind::kDecreaseReplicas, &reconciler);
+  frontend.Register(host.dispatcher);
+}
+
 }  // namespace cf::orchestrator

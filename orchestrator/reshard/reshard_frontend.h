@@ -26,6 +26,9 @@
 
 #include "orchestrator/api/api_types.h"
 #include "orchestrator/core/orchestrator_config.h"
+#include "orchestrator/operations/feature_host.h"
+#include "orchestrator/reshard/reshard_progress.h"
+#include "orchestrator/reshard/reshard_reconciler.h"
 
 namespace cf::orchestrator {
 
@@ -55,5 +58,25 @@ class ReshardFrontend {
   std::function<void(int64_t)> poke_;
   const ReshardLiveBoard* board_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// ReshardFeature: the reshard feature as the application registers it (app.h): the reconciler
+// (kReshardScaleOut, kReshardScaleIn), the action and GET /cachefleet/operations (live
+// progress). Here rather than in a reshard_feature.h: the folder holds at most 15 files.
+struct ReshardFeature {
+  explicit ReshardFeature(FeatureHost& host);
+  ReshardLiveBoard board;  // the running moves' progress, between reconciler and frontend
+  ReshardReconciler reconciler;
+  ReshardFrontend frontend;
+};
+
+inline ReshardFeature::ReshardFeature(FeatureHost& host)
+    : reconciler(host.deps, &board), frontend(host.store, host.config, host.poke, &board) {
+  host.add_handler(OpKind::kReshardScaleOut, &reconciler);
+  host.add_handler(OpKind::kReshardScaleIn, &reconciler);
+  frontend.Register(host.dispatcher);
+  host.add_get_json(kOperationsPath,
+                    [this](const std::string& query) { return frontend.OperationsJson(query); });
+}
 
 }  // namespace cf::orchestrator

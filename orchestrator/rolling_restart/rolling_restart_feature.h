@@ -16,4 +16,11 @@ struct RollingRestartFeature {
   RebootFrontend reboot;
 };
 
+inline RollingRestartFeature::RollingRestartFeature(FeatureHost& host)
+    : reconciler(host.deps, host.config.failover, host.catalog, host.config.parameter_groups),
+      reboot(host.store, host.config, host.poke) {
+  host.add_handler(OpKind::kRollingRestart, &reconciler);
+  reboot.Register(host.dispatcher);
+}
+
 }  // namespace cf::orchestrator

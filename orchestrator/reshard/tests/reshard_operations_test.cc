@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "orchestrator/reshard/reshard_feature.h"
+#include "orchestrator/reshard/reshard_frontend.h"
 #include "orchestrator/reshard/reshard_store.h"
 #include "orchestrator/testing/crash_at.h"
 #include "orchestrator/testing/fake_fleet.h"
