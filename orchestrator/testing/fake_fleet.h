@@ -61,6 +61,11 @@ class FakeFleet : public ::testing::Test {
                                     pugi::xml_document* out = nullptr);
   // One API call into doc_ (reset first): "ok" or "<fault code>/<http status>".
   std::string CallCode(const std::string& action, const Params& p);
+  // CreateReplicationGroup, then waits until the group is `available` and settled.
+  void Create(const Params& p) {
+    ASSERT_FALSE(Call("CreateReplicationGroup", p));
+    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
+  }
   // Polls until the group has `status` (gone: "") and, when `settled`, no operation is
   // unfinished.
   bool WaitFor(const std::string& id, const std::string& status, int timeout_ms = 10000,

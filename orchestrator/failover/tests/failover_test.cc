@@ -172,10 +172,6 @@ class FailoverTest : public testing::FakeFleet {
     return nullptr;
   }
 
-  void Create(const Params& p) {
-    ASSERT_FALSE(Call("CreateReplicationGroup", p));
-    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
-  }
 
   // Every event of the group and its cache clusters, in the order written.
   std::vector<std::string> Events(const std::string& group) {

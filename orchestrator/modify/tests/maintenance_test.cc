@@ -220,10 +220,6 @@ class MaintenanceTest : public testing::FakeFleet {
   }
   int PendingPokes() { return app().modify().scheduler.pokes(); }
 
-  void Create(const Params& p) {
-    ASSERT_FALSE(Call("CreateReplicationGroup", p));
-    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
-  }
   std::string Code(const Params& p) {
     auto e = Call("ModifyReplicationGroup", p);
     return e ? e->code : std::string("ok");

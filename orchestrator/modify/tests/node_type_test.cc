@@ -37,10 +37,6 @@ class NodeTypeTest : public FakeFleet {
     micro_ = cfg_.node_types.Find("cache.t3.micro")->memory_bytes;
     large_ = cfg_.node_types.Find("cache.r6g.large")->memory_bytes;
   }
-  void Create(const Params& p) {
-    ASSERT_FALSE(Call("CreateReplicationGroup", p));
-    ASSERT_TRUE(WaitFor(p.at("ReplicationGroupId"), "available"));
-  }
   std::string Code(const Params& p) {
     auto e = Call("ModifyReplicationGroup", p);
     return e ? e->code : std::string("ok");
