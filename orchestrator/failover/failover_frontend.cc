@@ -84,13 +84,9 @@ std::optional<ApiError> FailoverFrontend::TestFailover(const api::ApiRequest& re
   p.reason = FailoverReason::kTest;
   p.node_group_id = *ng;
   p.old_primary = primary->node_id;
-  OperationRecord op;
-  op.kind = OpKind::kFailover;
-  op.topology =
-      g.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = now;
+  OperationRecord op = NewPendingOperation(
+      OpKind::kFailover,
+      g.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled, now);
   op.deadline_ms = now + fo.operation_timeout_ms;
   op.payload = FailoverPayloadToJson(p);
   FailoverChange change;

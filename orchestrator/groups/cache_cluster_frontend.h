@@ -41,7 +41,7 @@ struct ClusterRenderInput {
   std::string endpoint_address;  // "" = host unknown
   std::string parameter_status = "in-sync";
   bool show_node_info = false;
-  // A standalone cache cluster (standalone_cluster.h): no ReplicationGroupId; `group` and
+  // A standalone cache cluster (StandaloneCluster, store/store.h): no ReplicationGroupId; `group` and
   // `node` are built from its row (StandaloneRenderRecords).
   bool standalone = false;
 };

@@ -1,9 +1,9 @@
-// DeleteCacheCluster for standalone cache clusters (standalone_cluster.h: the primaries a
+// DeleteCacheCluster for standalone cache clusters (StandaloneCluster in store/store.h: the primaries a
 // DeleteReplicationGroup with RetainPrimaryCluster=true kept).
 //
 //   DeleteCacheCluster   validates (CacheClusterId required; FinalSnapshotIdentifier refused:
 //                        there are no snapshots yet), then one transaction
-//                        (Store::BeginDeleteStandalone) sets the cluster `deleting` with the
+//                        (StandaloneStore::BeginDeleteStandalone) sets the cluster `deleting` with the
 //                        event "Deleting cache cluster X"; the answer is the CacheCluster with
 //                        status `deleting`. A member of a replication group ->
 //                        InvalidCacheClusterState; unknown -> CacheClusterNotFound (404); a

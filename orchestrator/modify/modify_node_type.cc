@@ -53,13 +53,10 @@ std::optional<ApiError> Modify(ModifyGroupFrontend& frontend, Store& store,
   p.from_maxmemory = v.group.maxmemory_bytes;
   p.to_type = nt->name;
   p.to_maxmemory = nt->memory_bytes;
-  OperationRecord op;
-  op.kind = OpKind::kModifyNodeType;
-  op.topology =
-      v.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled;
-  op.state = OpState::kPending;
-  op.step = "waiting for a worker";
-  op.created_ms = NowMs();
+  OperationRecord op = NewPendingOperation(
+      OpKind::kModifyNodeType,
+      v.group.cluster_enabled ? Topology::kClusterModeEnabled : Topology::kClusterModeDisabled,
+      NowMs());
   op.deadline_ms = op.created_ms + config.operations.node_type_timeout_ms;
   op.payload = NodeTypePayloadToJson(p);
   FailoverChange change;

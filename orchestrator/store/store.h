@@ -71,7 +71,7 @@ struct StandaloneCluster {
   int64_t create_time_ms = 0;  // the node's creation time
 };
 
-// An event written together with a state change (failover_store.cc).
+// An event written together with a state change (store_txn.cc writes it).
 struct EventToWrite {
   std::string source_id;
   std::string source_type;  // "replication-group" / "cache-cluster"
@@ -79,7 +79,7 @@ struct EventToWrite {
 };
 
 // What a failover-family step changes together with its transition, in one transaction
-// (failover_store.cc). Events are written in this order.
+// (ApplyFailoverChangeLocked, store_txn.cc). Events are written in this order.
 struct FailoverChange {
   std::vector<EventToWrite> events;
   // (node group, node id): that node becomes the node group's desired primary, every other
