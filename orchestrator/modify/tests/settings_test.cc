@@ -10,6 +10,7 @@
 #include "orchestrator/parameters/parameter_group_store.h"
 #include "orchestrator/tags/tag_store.h"
 #include "orchestrator/tags/tags_frontend.h"
+#include "orchestrator/testing/recording_agents.h"
 #include "orchestrator/testing/test_support.h"
 
 namespace cf::orchestrator {
@@ -120,66 +121,7 @@ TEST(IdentifierTest, NamesAndArns) {
   }
 }
 
-// A recording AgentApi: only ReconfigureNode is used by the applier.
-class RecordingAgents : public AgentApi {
- public:
-  Result<pb::NodeStatus> LaunchNode(const AgentTarget&, const pb::LaunchNodeRequest&,
-                                    int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::StopNodeReply> StopNode(const AgentTarget&, const pb::StopNodeRequest&,
-                                     int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::NodeStatus> GetNodeStatus(const AgentTarget&, const std::string&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::ListNodesReply> ListNodes(const AgentTarget&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status ClusterMeet(const AgentTarget&, const pb::ClusterMeetRequest&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status ClusterAddSlots(const AgentTarget&, const pb::ClusterAddSlotsRequest&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status ClusterReplicate(const AgentTarget&, const pb::ClusterReplicateRequest&,
-                          int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status ReplicaOf(const AgentTarget&, const pb::ReplicaOfRequest&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status MoveSlots(const AgentTarget&, const pb::MoveSlotsRequest&, const MoveStreamLimits&,
-                   const std::function<bool(const pb::MoveSlotsProgress&)>&,
-                   const std::function<bool()>&) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Status ClusterForget(const AgentTarget&, const pb::ForgetRequest&, int64_t) override {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  // The failover primitives: declared without `override` so that this double compiles
-  // whether or not AgentApi declares them yet.
-  Result<pb::NodeStatus> KillNode(const AgentTarget&, const pb::KillNodeRequest&, int64_t) {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::NodeStatus> RestartNode(const AgentTarget&, const pb::RestartNodeRequest&, int64_t) {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::FailoverReply> Failover(const AgentTarget&, const pb::FailoverRequest&, int64_t) {
-    return MakeError(Errc::kInternal, "unused");
-  }
-  Result<pb::NodeStatus> ReconfigureNode(const AgentTarget& t, const pb::ReconfigureNodeRequest& r,
-                                         int64_t) override {
-    if (fail) return MakeError(Errc::kUnavailable, "agent down");
-    calls.push_back(r);
-    pb::NodeStatus s;
-    s.set_node_id(r.spec().node_id());
-    return s;
-  }
-  bool fail = false;
-  std::vector<pb::ReconfigureNodeRequest> calls;
-};
+using testing::RecordingAgents;
 
 class SettingsTest : public ::testing::Test {
  protected:
