@@ -13,6 +13,7 @@
 #include "orchestrator/rolling_restart/rolling_restart_reconciler.h"
 #include "orchestrator/rolling_restart/rolling_restart_types.h"
 #include "orchestrator/parameters/parameters_feature.h"
+#include "orchestrator/testing/crash_at.h"
 #include "orchestrator/testing/fake_fleet.h"
 
 namespace cf::orchestrator {
@@ -151,32 +152,6 @@ TEST(RollingRestartPlan, PayloadRoundTripAndTransitions) {
 
 // ---------------------------------------------------------------------------------------------
 // end to end against the fake agents
-
-// Crashes at the n-th Step in restart-nodes: that step's agent effects happen but its commit is
-// lost (a copy with a foreign attempt), then every call fails until the runner is stopped.
-class CrashAtStep final : public OperationHandler {
- public:
-  CrashAtStep(OperationHandler& inner, int n) : inner_(inner), n_(n) {}
-  Status Step(OperationRecord& op, const std::atomic<bool>& stop) override {
-    if (crashed_) return MakeError(Errc::kUnavailable, "crashed");
-    if (op.state == OpState::kRestartNodes && ++seen_ == n_) {
-      OperationRecord copy = op;
-      copy.attempt = -1;
-      (void)inner_.Step(copy, stop);
-      crashed_ = true;
-      return MakeError(Errc::kUnavailable, "crashed before commit");
-    }
-    return inner_.Step(op, stop);
-  }
-  Status OnDeadline(OperationRecord& op) override { return inner_.OnDeadline(op); }
-  bool crashed() const { return crashed_; }
-
- private:
-  OperationHandler& inner_;
-  int n_;
-  int seen_ = 0;
-  std::atomic<bool> crashed_{false};
-};
 
 std::string FaultCode(const std::optional<api::ApiError>& e) { return e ? e->code : "ok"; }
 
@@ -532,7 +507,7 @@ TEST_F(RollingRestartTest, CrashBeforeEveryCommitResumesWithoutRestartingTwice) 
     const size_t events_before = Messages("cme").size();
     SetParameter("pg", "databases", std::to_string(n + 1));
     NewApp();
-    CrashAtStep crash(Handler(OpKind::kRollingRestart), n);
+    testing::CrashAt crash(Handler(OpKind::kRollingRestart), OpState::kRestartNodes, n);
     StartWith({OpKind::kRollingRestart}, &crash);
     ASSERT_EQ(ApplyAndTrigger(), 1);
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
